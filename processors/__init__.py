@@ -1,0 +1,1 @@
+"""Stream processors: the faust app that folds sensor events into digital doubles."""

@@ -1,0 +1,51 @@
+"""faust agents: the harvester that folds sensor events into doubles."""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from typing import Any
+
+from processors.app import app, doubles, doubles_topic, sensor_topics, settings
+from processors.harvest import Rejection, apply_message
+from processors.scoring import load_rules
+from schemas.codec import DOUBLE, encode
+
+log = logging.getLogger(__name__)
+
+rules = load_rules(settings.processor.rules_path)
+KIND_BY_TOPIC = {settings.topics.sensor(k): k for k in ("metro", "payment", "book", "camera")}
+rejections: Counter[str] = Counter()
+
+
+@app.agent(sensor_topics)
+async def harvest(stream: Any) -> None:
+    """Fold every sensor event into its citizen's double and publish the double."""
+    async for event in stream.events():
+        msg = event.message
+        key = msg.key if isinstance(msg.key, bytes | None) else str(msg.key).encode()
+        cid = key.decode("utf-8", "replace") if key is not None else None
+        current = doubles.get(cid) if cid is not None else None
+        outcome = apply_message(
+            current,
+            expected_kind=KIND_BY_TOPIC[msg.topic],
+            topic=msg.topic,
+            partition=msg.partition,
+            offset=msg.offset,
+            key=key,
+            value=msg.value,
+            rules=rules,
+        )
+        if outcome.double is None:
+            assert outcome.rejected is not None
+            rejections[outcome.rejected.value] += 1
+            if outcome.rejected is not Rejection.DUPLICATE:
+                log.warning(
+                    "rejected %s[%d]@%d: %s (%s)", msg.topic, msg.partition, msg.offset,
+                    outcome.rejected.value, outcome.detail,
+                )
+            continue
+        doubles[outcome.citizen_id] = outcome.double
+        await doubles_topic.send(
+            key=outcome.citizen_id.encode(), value=encode(DOUBLE, outcome.double)
+        )

@@ -1,0 +1,1 @@
+"""Sinks: persist doubles to PostgreSQL, idempotently."""
