@@ -31,20 +31,29 @@ def option(*decls: str, envvar: str, **kwargs: Any) -> Callable[[Any], Any]:
 
 
 kafka_option = option(
-    "--kafka", "kafka", envvar="KAFKA_BOOTSTRAP_SERVERS",
-    default=_defaults.kafka.bootstrap_servers, help="Kafka bootstrap servers (host:port,…).",
+    "--kafka",
+    "kafka",
+    envvar="KAFKA_BOOTSTRAP_SERVERS",
+    default=_defaults.kafka.bootstrap_servers,
+    help="Kafka bootstrap servers (host:port,…).",
 )
 partitions_option = option(
-    "--partitions", envvar="KAFKA_PARTITIONS", type=click.IntRange(min=1),
+    "--partitions",
+    envvar="KAFKA_PARTITIONS",
+    type=click.IntRange(min=1),
     default=_defaults.kafka.partitions,
     help="Partitions of each topic; the processor's table uses the same count.",
 )
 prefix_option = option(
-    "--topic-prefix", envvar="TOPICS_PREFIX", default=_defaults.topics.prefix,
+    "--topic-prefix",
+    envvar="TOPICS_PREFIX",
+    default=_defaults.topics.prefix,
     help="Prefix of every topic name, to run side by side with another pipeline.",
 )
 database_option = option(
-    "--database-url", envvar="DATABASE_URL", default=None,
+    "--database-url",
+    envvar="DATABASE_URL",
+    default=None,
     help="SQLAlchemy URL of PostgreSQL (default built from DATABASE_HOST/PORT/USER/PASSWORD/NAME).",
 )
 
@@ -107,12 +116,18 @@ def stack() -> None:
 
 
 broker_option = option(
-    "--broker", envvar="STACK_BROKER", type=click.Choice(["auto", "apache", "embedded"]),
-    default=_defaults.stack.broker, help="Which Kafka to start.",
+    "--broker",
+    envvar="STACK_BROKER",
+    type=click.Choice(["auto", "apache", "embedded"]),
+    default=_defaults.stack.broker,
+    help="Which Kafka to start.",
 )
 home_option = option(
-    "--home", envvar="STACK_HOME", type=click.Path(path_type=Path),
-    default=_defaults.stack.home, help="Where the stack keeps its data and state.",
+    "--home",
+    envvar="STACK_HOME",
+    type=click.Path(path_type=Path),
+    default=_defaults.stack.home,
+    help="Where the stack keeps its data and state.",
 )
 
 
@@ -124,8 +139,7 @@ def stack_up(broker: str, home: Path) -> None:
 
     Use them with: eval "$(moisson stack env)".
     """
-    from moisson.stack import ServiceError
-    from moisson.stack import local
+    from moisson.stack import ServiceError, local
 
     s = Settings()
     s.stack.broker = broker  # type: ignore[assignment]
@@ -176,8 +190,12 @@ def stack_env(home: Path) -> None:
 
 def progress_bar() -> Progress:
     return Progress(
-        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-        TextColumn("{task.fields[rate]}"), TimeElapsedColumn(), console=console,
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[rate]}"),
+        TimeElapsedColumn(),
+        console=console,
     )
 
 
@@ -185,18 +203,45 @@ def progress_bar() -> Progress:
 @kafka_option
 @partitions_option
 @prefix_option
-@option("--seed", envvar="SENSORS_SEED", type=int, default=_defaults.sensors.seed,
-        help="Seed of the population and of every event: same seed, same bytes.")
-@option("--citizens", envvar="SENSORS_CITIZENS", type=click.IntRange(min=1),
-        default=_defaults.sensors.citizens, help="Size of the simulated population.")
-@option("--count", envvar="SENSORS_COUNT", type=click.IntRange(min=0),
-        default=_defaults.sensors.count, help="How many events to publish.")
-@option("--kind", "kinds", envvar="SENSORS_KINDS", multiple=True,
-        type=click.Choice(SENSOR_KINDS), help="Sensor kinds to run (repeat; default all).")
+@option(
+    "--seed",
+    envvar="SENSORS_SEED",
+    type=int,
+    default=_defaults.sensors.seed,
+    help="Seed of the population and of every event: same seed, same bytes.",
+)
+@option(
+    "--citizens",
+    envvar="SENSORS_CITIZENS",
+    type=click.IntRange(min=1),
+    default=_defaults.sensors.citizens,
+    help="Size of the simulated population.",
+)
+@option(
+    "--count",
+    envvar="SENSORS_COUNT",
+    type=click.IntRange(min=0),
+    default=_defaults.sensors.count,
+    help="How many events to publish.",
+)
+@option(
+    "--kind",
+    "kinds",
+    envvar="SENSORS_KINDS",
+    multiple=True,
+    type=click.Choice(SENSOR_KINDS),
+    help="Sensor kinds to run (repeat; default all).",
+)
 @click.option("--dry-run", is_flag=True, help="Print decoded events instead of publishing.")
 def sensors(
-    kafka: str, partitions: int, topic_prefix: str, seed: int, citizens: int, count: int,
-    kinds: tuple[str, ...], dry_run: bool,
+    kafka: str,
+    partitions: int,
+    topic_prefix: str,
+    seed: int,
+    citizens: int,
+    count: int,
+    kinds: tuple[str, ...],
+    dry_run: bool,
 ) -> None:
     """Publish simulated sensor events (metro, payments, books, cameras) to Kafka."""
     from producers.city import generate_events
@@ -220,8 +265,10 @@ def publish(s: Settings, events: Any, count: int) -> int:
         created = ensure_topics(s)
         publisher = Publisher(s)
     except KafkaError as exc:
-        fail(f"cannot reach Kafka at {s.kafka.bootstrap_servers}: {exc}",
-             "start it (moisson stack up) or set KAFKA_BOOTSTRAP_SERVERS / --kafka")
+        fail(
+            f"cannot reach Kafka at {s.kafka.bootstrap_servers}: {exc}",
+            "start it (moisson stack up) or set KAFKA_BOOTSTRAP_SERVERS / --kafka",
+        )
         return 0
     if created:
         console.print(f"created topics: {', '.join(created)}")
@@ -236,7 +283,9 @@ def publish(s: Settings, events: Any, count: int) -> int:
         n = publisher.publish(events, advance)
     publisher.close()
     took = time.monotonic() - started
-    console.print(f"[green]✓[/] published {n:,} events in {took:.1f}s ({n / max(took, 1e-6):,.0f} ev/s)")
+    console.print(
+        f"[green]✓[/] published {n:,} events in {took:.1f}s ({n / max(took, 1e-6):,.0f} ev/s)"
+    )
     return n
 
 
@@ -247,8 +296,12 @@ def publish(s: Settings, events: Any, count: int) -> int:
 @kafka_option
 @partitions_option
 @prefix_option
-@option("--app-id", envvar="PROCESSOR_APP_ID", default=_defaults.processor.app_id,
-        help="faust app id (consumer group and changelog topic names).")
+@option(
+    "--app-id",
+    envvar="PROCESSOR_APP_ID",
+    default=_defaults.processor.app_id,
+    help="faust app id (consumer group and changelog topic names).",
+)
 @option("--loglevel", envvar="PROCESSOR_LOGLEVEL", default="info", help="faust log level.")
 def process(kafka: str, partitions: int, topic_prefix: str, app_id: str, loglevel: str) -> None:
     """Run a faust worker: the same as `faust -A processors.app worker`."""
@@ -268,12 +321,22 @@ def process(kafka: str, partitions: int, topic_prefix: str, app_id: str, logleve
 @kafka_option
 @prefix_option
 @database_option
-@option("--group-id", envvar="SINK_GROUP_ID", default=_defaults.sink.group_id,
-        help="Kafka consumer group of the sink.")
-@option("--batch-size", envvar="SINK_BATCH_SIZE", type=click.IntRange(min=1),
-        default=_defaults.sink.batch_size, help="Doubles per database transaction.")
-def sink(kafka: str, topic_prefix: str, database_url: str | None, group_id: str,
-         batch_size: int) -> None:
+@option(
+    "--group-id",
+    envvar="SINK_GROUP_ID",
+    default=_defaults.sink.group_id,
+    help="Kafka consumer group of the sink.",
+)
+@option(
+    "--batch-size",
+    envvar="SINK_BATCH_SIZE",
+    type=click.IntRange(min=1),
+    default=_defaults.sink.batch_size,
+    help="Doubles per database transaction.",
+)
+def sink(
+    kafka: str, topic_prefix: str, database_url: str | None, group_id: str, batch_size: int
+) -> None:
     """Upsert doubles from Kafka into PostgreSQL (`citizen_profiles`), idempotently."""
     from sqlalchemy.exc import OperationalError
 
@@ -284,7 +347,10 @@ def sink(kafka: str, topic_prefix: str, database_url: str | None, group_id: str,
     try:
         pg = PostgresSink(s.database.sqlalchemy_url(), s.database.schema_name)
     except OperationalError as exc:
-        fail(f"cannot reach PostgreSQL: {exc.orig}", "start it (moisson stack up) or set DATABASE_URL")
+        fail(
+            f"cannot reach PostgreSQL: {exc.orig}",
+            "start it (moisson stack up) or set DATABASE_URL",
+        )
         return
     consumer = make_consumer(s.kafka.bootstrap_servers, s.topics.doubles, group_id)
     stopping = False
@@ -306,16 +372,41 @@ def sink(kafka: str, topic_prefix: str, database_url: str | None, group_id: str,
 
 
 @main.command()
-@option("--citizens", envvar="SENSORS_CITIZENS", type=click.IntRange(min=1), default=200,
-        help="Size of the simulated population.")
-@option("--count", envvar="SENSORS_COUNT", type=click.IntRange(min=1), default=5000,
-        help="How many events the sensors publish.")
-@option("--seed", envvar="SENSORS_SEED", type=int, default=_defaults.sensors.seed,
-        help="Seed of the simulation.")
-@option("--broker", envvar="STACK_BROKER", type=click.Choice(["auto", "apache", "embedded"]),
-        default="embedded", help="Which local Kafka to start when KAFKA_BOOTSTRAP_SERVERS is unset.")
-@option("--timeout", envvar="DEMO_TIMEOUT", type=float, default=180.0,
-        help="Seconds to wait for the pipeline to catch up.")
+@option(
+    "--citizens",
+    envvar="SENSORS_CITIZENS",
+    type=click.IntRange(min=1),
+    default=200,
+    help="Size of the simulated population.",
+)
+@option(
+    "--count",
+    envvar="SENSORS_COUNT",
+    type=click.IntRange(min=1),
+    default=5000,
+    help="How many events the sensors publish.",
+)
+@option(
+    "--seed",
+    envvar="SENSORS_SEED",
+    type=int,
+    default=_defaults.sensors.seed,
+    help="Seed of the simulation.",
+)
+@option(
+    "--broker",
+    envvar="STACK_BROKER",
+    type=click.Choice(["auto", "apache", "embedded"]),
+    default="embedded",
+    help="Which local Kafka to start when KAFKA_BOOTSTRAP_SERVERS is unset.",
+)
+@option(
+    "--timeout",
+    envvar="DEMO_TIMEOUT",
+    type=float,
+    default=180.0,
+    help="Seconds to wait for the pipeline to catch up.",
+)
 def demo(citizens: int, count: int, seed: int, broker: str, timeout: float) -> None:
     """Run a short pipeline end to end and show who the harvester ranks highest and lowest.
 
@@ -324,8 +415,17 @@ def demo(citizens: int, count: int, seed: int, broker: str, timeout: float) -> N
     """
     from moisson.demo import run_demo
 
-    run_demo(citizens=citizens, count=count, seed=seed, broker=broker, timeout=timeout,
-             console=console, out=out, publish=publish, fail=fail)
+    run_demo(
+        citizens=citizens,
+        count=count,
+        seed=seed,
+        broker=broker,
+        timeout=timeout,
+        console=console,
+        out=out,
+        publish=publish,
+        fail=fail,
+    )
 
 
 def profiles_table(title: str, rows: list[dict[str, Any]]) -> Table:
@@ -334,8 +434,16 @@ def profiles_table(title: str, rows: list[dict[str, Any]]) -> Table:
         table.add_column(col, justify="right" if col not in ("citizen", "why") else "left")
     for r in rows:
         why = ", ".join(f"{k}×{v}" for k, v in sorted(r["rule_hits"].items()) if v)
-        table.add_row(r["citizen_id"], str(r["score"]), str(r["version"]), str(r["metro_count"]),
-                      str(r["payment_count"]), str(r["book_count"]), str(r["camera_count"]), why)
+        table.add_row(
+            r["citizen_id"],
+            str(r["score"]),
+            str(r["version"]),
+            str(r["metro_count"]),
+            str(r["payment_count"]),
+            str(r["book_count"]),
+            str(r["camera_count"]),
+            why,
+        )
     return table
 
 

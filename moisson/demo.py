@@ -25,8 +25,9 @@ def services(settings: Settings, broker: str, workdir: Path, console: Console) -
     started: list[Any] = []
     try:
         if not settings.kafka_given:
-            k, why = choose_broker(broker, workdir / "kafka", settings.stack.kafka_version,
-                                   settings.stack.cache_dir)
+            k, why = choose_broker(
+                broker, workdir / "kafka", settings.stack.kafka_version, settings.stack.cache_dir
+            )
             with console.status(f"starting Kafka ({why})…"):
                 settings.kafka.bootstrap_servers = k.start()
             started.append(k)
@@ -48,8 +49,16 @@ def services(settings: Settings, broker: str, workdir: Path, console: Console) -
 
 
 def run_demo(
-    *, citizens: int, count: int, seed: int, broker: str, timeout: float,
-    console: Console, out: Console, publish: Callable[..., int], fail: Callable[..., None],
+    *,
+    citizens: int,
+    count: int,
+    seed: int,
+    broker: str,
+    timeout: float,
+    console: Console,
+    out: Console,
+    publish: Callable[..., int],
+    fail: Callable[..., None],
 ) -> None:
     from moisson import pipeline
     from moisson.cli import profiles_table, tmpdir
@@ -77,13 +86,16 @@ def run_demo(
                 return sum(int(p["version"]) for p in pg.profiles().values())
 
             def alive() -> str | None:
-                for name, proc, log in (("worker", worker, "worker.log"),
-                                        ("sink", sink_proc, "sink.log")):
+                for name, proc, log in (
+                    ("worker", worker, "worker.log"),
+                    ("sink", sink_proc, "sink.log"),
+                ):
                     if proc.poll() is not None:
                         return f"the {name} exited (code {proc.returncode}); see {workdir / log}"
                 return None
 
             with console.status("the harvester is folding events into doubles…") as status:
+
                 def probe() -> int:
                     n = applied()
                     status.update(f"doubles in PostgreSQL hold {n:,} of {count:,} events")
@@ -92,11 +104,15 @@ def run_demo(
                 pipeline.wait_for(probe, lambda n: n >= count, timeout, alive=alive)
             took = time.monotonic() - started
             profiles = pg.profiles()
-            console.print(f"[green]✓[/] {count:,} events folded into {len(profiles):,} doubles "
-                          f"in {took:.1f}s")
+            console.print(
+                f"[green]✓[/] {count:,} events folded into {len(profiles):,} doubles in {took:.1f}s"
+            )
             exact = all(profiles[c]["score"] == d["score"] for c, d in expected.items())
-            console.print(("[green]✓[/] every score equals the offline oracle's" if exact else
-                           "[red]✗[/] some scores differ from the offline oracle's"))
+            console.print(
+                "[green]✓[/] every score equals the offline oracle's"
+                if exact
+                else "[red]✗[/] some scores differ from the offline oracle's"
+            )
             ranked = sorted(profiles.values(), key=lambda p: (p["score"], p["citizen_id"]))
             out.print(profiles_table("Most trusted", ranked[::-1][:5]))
             out.print(profiles_table("Least trusted", ranked[:5]))

@@ -27,8 +27,12 @@ def spawn(argv: list[str], settings: Settings, log: Path) -> subprocess.Popen[by
     log.parent.mkdir(parents=True, exist_ok=True)
     with open(log, "ab") as out:
         return subprocess.Popen(
-            argv, env=child_env(settings), stdout=out, stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL, start_new_session=True,
+            argv,
+            env=child_env(settings),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
         )
 
 
@@ -36,7 +40,8 @@ def start_worker(settings: Settings, log: Path) -> subprocess.Popen[bytes]:
     """A faust worker: exactly ``faust -A processors.app worker``."""
     return spawn(
         [sys.executable, "-m", "faust", "-A", "processors.app", "worker", "-l", "info"],
-        settings, log,
+        settings,
+        log,
     )
 
 
@@ -57,8 +62,11 @@ def stop(proc: subprocess.Popen[bytes], timeout: float = 20.0) -> int:
 
 
 def wait_for(
-    probe: Callable[[], T], done: Callable[[T], bool], timeout: float,
-    interval: float = 0.5, alive: Callable[[], str | None] = lambda: None,
+    probe: Callable[[], T],
+    done: Callable[[T], bool],
+    timeout: float,
+    interval: float = 0.5,
+    alive: Callable[[], str | None] = lambda: None,
 ) -> T:
     """Call ``probe`` until ``done(result)``; raise with the last result on timeout."""
     deadline = time.monotonic() + timeout

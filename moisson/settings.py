@@ -62,7 +62,9 @@ class DatabaseSettings(BaseModel):
 
 class ProcessorSettings(BaseModel):
     app_id: str = Field("moisson", description="faust app id: consumer group and changelog names")
-    rules_path: Path | None = Field(None, description="A scoring rules TOML replacing the shipped one")
+    rules_path: Path | None = Field(
+        None, description="A scoring rules TOML replacing the shipped one"
+    )
     data_dir: Path = Field(Path(".moisson/faust"), description="faust's local state directory")
     rebalance_timeout_s: float = Field(
         5.0, description="faust broker_rebalance_timeout; low for the embedded broker"
@@ -85,7 +87,8 @@ class SensorSettings(BaseModel):
 
 class StackSettings(BaseModel):
     broker: Literal["auto", "apache", "embedded"] = Field(
-        "auto", description="Which Kafka the local stack starts: Apache Kafka needs Java 17+ and Maven"
+        "auto",
+        description="Which Kafka the local stack starts: Apache Kafka needs Java 17+ and Maven",
     )
     kafka_version: str = "4.4.0"
     home: Path = Field(Path(".moisson/stack"), description="State of `moisson stack up`")

@@ -28,7 +28,7 @@ async def harvest(stream: Any) -> None:
         current = doubles.get(cid) if cid is not None else None
         outcome = apply_message(
             current,
-            expected_kind=KIND_BY_TOPIC[msg.topic],
+            expected_kind=KIND_BY_TOPIC.get(msg.topic),
             topic=msg.topic,
             partition=msg.partition,
             offset=msg.offset,
@@ -41,11 +41,14 @@ async def harvest(stream: Any) -> None:
             rejections[outcome.rejected.value] += 1
             if outcome.rejected is not Rejection.DUPLICATE:
                 log.warning(
-                    "rejected %s[%d]@%d: %s (%s)", msg.topic, msg.partition, msg.offset,
-                    outcome.rejected.value, outcome.detail,
+                    "rejected %s[%d]@%d: %s (%s)",
+                    msg.topic,
+                    msg.partition,
+                    msg.offset,
+                    outcome.rejected.value,
+                    outcome.detail,
                 )
             continue
-        doubles[outcome.citizen_id] = outcome.double
-        await doubles_topic.send(
-            key=outcome.citizen_id.encode(), value=encode(DOUBLE, outcome.double)
-        )
+        citizen = outcome.double["citizen_id"]
+        doubles[citizen] = outcome.double
+        await doubles_topic.send(key=citizen.encode(), value=encode(DOUBLE, outcome.double))

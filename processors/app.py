@@ -66,7 +66,7 @@ doubles_topic = app.topic(
 doubles = app.Table("doubles", partitions=partitions, key_type=str)
 # faust derives serializers from model types only; the changelog is built lazily, so
 # naming ours here makes it carry raw keys and Avro doubles.
-doubles.key_serializer = "raw"
-doubles.value_serializer = "moisson_double"
+doubles.key_serializer = "raw"  # type: ignore[attr-defined]
+doubles.value_serializer = "moisson_double"  # type: ignore[attr-defined]
 
 import processors.agents  # noqa: E402, F401  (registers the agents on the app)

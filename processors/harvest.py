@@ -7,7 +7,7 @@ tested and reused directly: decode, validate, deduplicate, then the pure fold.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 
 from processors.fold import Double, Event, fold
 from processors.scoring import Rulebook
@@ -16,7 +16,7 @@ from schemas.codec import SENSOR_SCHEMAS, CodecError, decode
 KIND_BY_SCHEMA = {schema.name: kind for kind, schema in SENSOR_SCHEMAS.items()}
 
 
-class Rejection(str, Enum):
+class Rejection(StrEnum):
     """Why a message was not applied."""
 
     UNDECODABLE = "undecodable"
@@ -43,7 +43,7 @@ def offset_key(topic: str, partition: int) -> str:
 def apply_message(
     current: Double | None,
     *,
-    expected_kind: str,
+    expected_kind: str | None,
     partition: int,
     offset: int,
     topic: str,
@@ -51,7 +51,10 @@ def apply_message(
     value: bytes,
     rules: Rulebook | None = None,
 ) -> Outcome:
-    """Merge one sensor message into ``current`` (the double stored under its key)."""
+    """Merge one sensor message into ``current`` (the double stored under its key).
+
+    ``expected_kind`` is the kind the topic carries; None accepts any sensor kind.
+    """
     try:
         schema, record = decode(value)
     except CodecError as exc:
@@ -59,7 +62,7 @@ def apply_message(
     kind = KIND_BY_SCHEMA.get(schema.name)
     if kind is None:
         return Outcome(rejected=Rejection.NOT_A_SENSOR_EVENT, detail=schema.name)
-    if kind != expected_kind:
+    if expected_kind is not None and kind != expected_kind:
         return Outcome(rejected=Rejection.WRONG_TOPIC, detail=f"a {kind} event on {topic}")
     cid = str(record["citizen_id"])
     if key is None or key.decode("utf-8", "replace") != cid:

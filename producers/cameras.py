@@ -11,8 +11,12 @@ from schemas.codec import CAMERA
 
 LOCATIONS = ("Tiananmen Square", "Sanlitun crossing", "Wudaokou crossing", "Houhai", "798 Art Zone")
 BEHAVIOURS = {
-    "PASSING": 80, "JAYWALKING": 8, "LITTERING": 4,
-    "HELPING_ELDERLY": 3, "VOLUNTEERING": 3, "GATHERING": 2,
+    "PASSING": 80,
+    "JAYWALKING": 8,
+    "LITTERING": 4,
+    "HELPING_ELDERLY": 3,
+    "VOLUNTEERING": 3,
+    "GATHERING": 2,
 }
 
 

@@ -10,8 +10,14 @@ from producers.population import Citizen
 from schemas.codec import METRO
 
 STATIONS = (
-    ("Xizhimen", "2"), ("Dongzhimen", "2"), ("Guomao", "1"), ("Wangfujing", "1"),
-    ("Zhongguancun", "4"), ("Tiananmen East", "1"), ("Sanlitun", "10"), ("Wudaokou", "13"),
+    ("Xizhimen", "2"),
+    ("Dongzhimen", "2"),
+    ("Guomao", "1"),
+    ("Wangfujing", "1"),
+    ("Zhongguancun", "4"),
+    ("Tiananmen East", "1"),
+    ("Sanlitun", "10"),
+    ("Wudaokou", "13"),
 )
 
 

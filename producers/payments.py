@@ -21,8 +21,15 @@ MERCHANTS = {
     "OTHER": ("Taobao", "JD.com"),
 }
 WEIGHTS = {
-    "GROCERIES": 30, "RESTAURANT": 25, "ALCOHOL": 6, "GAMING": 8, "BABY": 4,
-    "CHARITY": 3, "FINES": 3, "TRANSPORT": 12, "OTHER": 9,
+    "GROCERIES": 30,
+    "RESTAURANT": 25,
+    "ALCOHOL": 6,
+    "GAMING": 8,
+    "BABY": 4,
+    "CHARITY": 3,
+    "FINES": 3,
+    "TRANSPORT": 12,
+    "OTHER": 9,
 }
 
 

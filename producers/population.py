@@ -6,13 +6,37 @@ import random
 from dataclasses import dataclass
 
 DISTRICTS = (
-    "Dongcheng", "Xicheng", "Chaoyang", "Haidian", "Fengtai", "Shijingshan",
-    "Tongzhou", "Changping", "Daxing", "Shunyi",
+    "Dongcheng",
+    "Xicheng",
+    "Chaoyang",
+    "Haidian",
+    "Fengtai",
+    "Shijingshan",
+    "Tongzhou",
+    "Changping",
+    "Daxing",
+    "Shunyi",
 )
 FAMILY_NAMES = ("王", "李", "张", "刘", "陈", "杨", "黄", "赵", "吴", "周", "Lu", "Zhou", "Chen")
 GIVEN_NAMES = (
-    "芳", "伟", "娜", "敏", "静", "磊", "洋", "艳", "勇", "军",
-    "Lulu", "Wei", "Jing", "Hao", "Mei", "Xiaoling", "Jun", "Yan",
+    "芳",
+    "伟",
+    "娜",
+    "敏",
+    "静",
+    "磊",
+    "洋",
+    "艳",
+    "勇",
+    "军",
+    "Lulu",
+    "Wei",
+    "Jing",
+    "Hao",
+    "Mei",
+    "Xiaoling",
+    "Jun",
+    "Yan",
 )
 
 

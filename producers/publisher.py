@@ -23,7 +23,7 @@ def ensure_topics(settings: Settings) -> list[str]:
     all with the same partition count as the processor's table.
     """
     topics = settings.topics
-    wanted: dict[str, dict[str, object]] = {}
+    wanted: dict[str, dict[str, str]] = {}
     for name in topics.sensors:
         wanted[name] = {}
     wanted[topics.doubles] = COMPACTED

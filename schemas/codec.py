@@ -11,9 +11,9 @@ import io
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import fastavro
 from fastavro.schema import fingerprint, to_parsing_canonical_form
@@ -23,7 +23,7 @@ HEADER_LEN = len(MAGIC) + 8
 SCHEMA_DIR = Path(__file__).parent
 
 
-class Reason(str, Enum):
+class Reason(StrEnum):
     """Why bytes could not be decoded."""
 
     NOT_SINGLE_OBJECT = "not-single-object"
@@ -61,7 +61,12 @@ def _load(path: Path) -> Schema:
     parsed = fastavro.parse_schema(raw, _write_hint=False)
     canonical = to_parsing_canonical_form(raw)
     fp = bytes.fromhex(fingerprint(canonical, "CRC-64-AVRO"))
-    return Schema(name=parsed["name"], parsed=parsed, canonical=canonical, fingerprint=fp)
+    return Schema(
+        name=cast(dict[str, Any], parsed)["name"],
+        parsed=parsed,
+        canonical=canonical,
+        fingerprint=fp,
+    )
 
 
 class Registry:
@@ -145,7 +150,10 @@ def decode(data: bytes, reader: Schema | None = None) -> tuple[Schema, dict[str,
     except (EOFError, StopIteration) as exc:
         raise CodecError(Reason.TRUNCATED, f"{writer.name} body ends early") from exc
     except Exception as exc:  # fastavro raises many types on garbage bodies
-        raise CodecError(Reason.INVALID_BODY, f"{writer.name}: {type(exc).__name__}: {exc}") from exc
+        message = f"{type(exc).__name__}: {exc}"
+        if len(message) > 200:
+            message = message[:200] + "…"
+        raise CodecError(Reason.INVALID_BODY, f"{writer.name}: {message}") from exc
     if buf.tell() != len(data):
         raise CodecError(
             Reason.TRAILING_BYTES, f"{writer.name} ends at byte {buf.tell()} of {len(data)}"

@@ -86,8 +86,13 @@ def run_sink(
                     batch.append(decode(rec.value, DOUBLE)[1])
                 except CodecError as exc:
                     stats.undecodable += 1
-                    log.warning("skipping undecodable double at %s[%d]@%d: %s",
-                                rec.topic, rec.partition, rec.offset, exc)
+                    log.warning(
+                        "skipping undecodable double at %s[%d]@%d: %s",
+                        rec.topic,
+                        rec.partition,
+                        rec.offset,
+                        exc,
+                    )
         while True:
             try:
                 stats.written += sink.write(batch)

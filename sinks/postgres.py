@@ -42,8 +42,16 @@ citizen_profiles = Table(
 )
 
 PROFILE_FIELDS = (
-    "citizen_id", "version", "score", "metro_count", "payment_count", "book_count",
-    "camera_count", "first_seen", "last_seen", "rule_hits",
+    "citizen_id",
+    "version",
+    "score",
+    "metro_count",
+    "payment_count",
+    "book_count",
+    "camera_count",
+    "first_seen",
+    "last_seen",
+    "rule_hits",
 )
 
 
@@ -58,7 +66,7 @@ def engine_for(url: str, schema: str = "public") -> Engine:
     so SQLAlchemy 2.0 picks the same driver.
     """
     if url.startswith("postgresql://"):
-        url = "postgresql+psycopg://" + url[len("postgresql://"):]
+        url = "postgresql+psycopg://" + url[len("postgresql://") :]
     engine = create_engine(url, pool_pre_ping=True)
     return engine.execution_options(schema_translate_map={None: schema})
 
@@ -92,8 +100,7 @@ class PostgresSink(Sink):
         """Every stored profile by citizen id."""
         with self.engine.connect() as conn:
             return {
-                r["citizen_id"]: dict(r)
-                for r in conn.execute(select(citizen_profiles)).mappings()
+                r["citizen_id"]: dict(r) for r in conn.execute(select(citizen_profiles)).mappings()
             }
 
     def close(self) -> None:

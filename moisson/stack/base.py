@@ -29,6 +29,13 @@ def port_open(host: str, port: int) -> bool:
 
 
 def pid_alive(pid: int) -> bool:
+    """Whether ``pid`` runs (a zombie, dead but not yet reaped, does not count)."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            if f.read().rsplit(b")", 1)[-1].split()[0] == b"Z":
+                return False
+    except OSError:
+        pass
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -43,8 +50,12 @@ def pid_alive(pid: int) -> bool:
 
 
 def wait_for_port(
-    host: str, port: int, timeout: float, proc: subprocess.Popen[bytes] | None = None,
-    log: Path | None = None, what: str = "service",
+    host: str,
+    port: int,
+    timeout: float,
+    proc: subprocess.Popen[bytes] | None = None,
+    log: Path | None = None,
+    what: str = "service",
 ) -> None:
     """Wait until ``host:port`` accepts connections; fail fast if ``proc`` dies."""
     deadline = time.monotonic() + timeout
@@ -101,12 +112,16 @@ class Service:
             self.pid = None
 
     def spawn(self, argv: list[str], log: Path, cwd: Path | None = None) -> subprocess.Popen[bytes]:
-        """Start ``argv`` in its own session (so ``stop`` reaches its children) logging to ``log``."""
+        """Start ``argv`` in its own session (so ``stop`` reaches its children)."""
         log.parent.mkdir(parents=True, exist_ok=True)
         with open(log, "ab") as out:
             proc = subprocess.Popen(
-                argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                cwd=cwd, start_new_session=True,
+                argv,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                cwd=cwd,
+                start_new_session=True,
             )
         self.pid = proc.pid
         return proc

@@ -23,7 +23,9 @@ def java_major() -> int | None:
     try:
         out = subprocess.run(
             ["java", "-XshowSettings:properties", "-version"],
-            capture_output=True, text=True, timeout=30,
+            capture_output=True,
+            text=True,
+            timeout=30,
         ).stderr
     except (OSError, subprocess.SubprocessError):
         return None
@@ -59,9 +61,15 @@ def resolve_classpath(version: str, cache_dir: Path, quiet: bool = True) -> Path
     pom = lib.parent / POM
     pom.write_bytes(resources.files("moisson.stack").joinpath(POM).read_bytes())
     argv = [
-        "mvn", "-B", *(["-q"] if quiet else []), "-f", str(pom),
+        "mvn",
+        "-B",
+        *(["-q"] if quiet else []),
+        "-f",
+        str(pom),
         f"-Dkafka.version={version}",
-        "dependency:copy-dependencies", "-DincludeScope=runtime", f"-DoutputDirectory={lib}",
+        "dependency:copy-dependencies",
+        "-DincludeScope=runtime",
+        f"-DoutputDirectory={lib}",
     ]
     log.info("fetching Apache Kafka %s from Maven Central into %s", version, lib)
     started = time.monotonic()
@@ -137,10 +145,15 @@ class ApacheKafka(Service):
 
     def _java(self, lib: Path, *args: str, heap: str = "-Xmx256m") -> list[str]:
         return [
-            "java", heap, "-XX:+UseG1GC", "-XX:+ExitOnOutOfMemoryError",
+            "java",
+            heap,
+            "-XX:+UseG1GC",
+            "-XX:+ExitOnOutOfMemoryError",
             f"-Dlog4j2.configurationFile={self.workdir / 'log4j2.xml'}",
             f"-Djava.io.tmpdir={self.workdir / 'tmp'}",
-            "-cp", f"{lib}/*", *args,
+            "-cp",
+            f"{lib}/*",
+            *args,
         ]
 
     def start(self, timeout: float = 120.0) -> str:
@@ -156,15 +169,27 @@ class ApacheKafka(Service):
         started = time.monotonic()
         cluster = subprocess.run(
             self._java(lib, "kafka.tools.StorageTool", "random-uuid"),
-            capture_output=True, text=True, check=False,
+            capture_output=True,
+            text=True,
+            check=False,
         )
         cluster_id = cluster.stdout.strip().splitlines()[-1] if cluster.stdout.strip() else ""
         if cluster.returncode != 0 or not cluster_id:
             raise ServiceError(f"Kafka StorageTool random-uuid failed: {cluster.stderr[-1000:]}")
         fmt = subprocess.run(
-            self._java(lib, "kafka.tools.StorageTool", "format", "--standalone",
-                       "-t", cluster_id, "-c", str(props)),
-            capture_output=True, text=True, check=False,
+            self._java(
+                lib,
+                "kafka.tools.StorageTool",
+                "format",
+                "--standalone",
+                "-t",
+                cluster_id,
+                "-c",
+                str(props),
+            ),
+            capture_output=True,
+            text=True,
+            check=False,
         )
         if fmt.returncode != 0:
             raise ServiceError(f"Kafka storage format failed: {(fmt.stdout + fmt.stderr)[-1000:]}")
@@ -208,8 +233,16 @@ class Tansu(Service):
         started = time.monotonic()
         logfile = self.workdir / "tansu.log"
         proc = self.spawn(
-            [binary, "broker", "--listener-url", url, "--advertised-listener-url", url,
-             "--storage-engine", "memory://tansu/"],
+            [
+                binary,
+                "broker",
+                "--listener-url",
+                url,
+                "--advertised-listener-url",
+                url,
+                "--storage-engine",
+                "memory://tansu/",
+            ],
             logfile,
         )
         wait_for_port("127.0.0.1", self.port, timeout, proc, logfile, what=self.describe())

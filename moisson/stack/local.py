@@ -37,9 +37,7 @@ def load_state(home: Path) -> StackState | None:
 
 def save_state(home: Path, state: StackState) -> None:
     home.mkdir(parents=True, exist_ok=True)
-    (home / STATE).write_text(
-        json.dumps({"services": state.services, "env": state.env}, indent=2)
-    )
+    (home / STATE).write_text(json.dumps({"services": state.services, "env": state.env}, indent=2))
 
 
 def start_kafka(settings: Settings, workdir: Path) -> tuple[Service, str]:
@@ -57,7 +55,9 @@ def start_postgres(workdir: Path) -> EmbeddedPostgres:
     return pg
 
 
-def up(settings: Settings, kafka: bool = True, database: bool = True) -> tuple[StackState, list[str]]:
+def up(
+    settings: Settings, kafka: bool = True, database: bool = True
+) -> tuple[StackState, list[str]]:
     """Start the services (unless already up) and record them; return state and messages."""
     home = settings.stack.home.resolve()
     current = load_state(home)
@@ -75,10 +75,14 @@ def up(settings: Settings, kafka: bool = True, database: bool = True) -> tuple[S
         if database:
             pg = start_postgres(home / "postgres")
             messages.append(f"{pg.describe()} — started in {pg.start_seconds:.1f}s")
-            state.services.append({
-                "name": "postgres", "pid": pg.pid, "what": pg.describe(),
-                "workdir": str(pg.workdir),
-            })
+            state.services.append(
+                {
+                    "name": "postgres",
+                    "pid": pg.pid,
+                    "what": pg.describe(),
+                    "workdir": str(pg.workdir),
+                }
+            )
             state.env.update(pg.env())
     finally:
         save_state(home, state)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import Any
 
 from moisson.stack.base import Service, ServiceError
 
@@ -17,7 +18,7 @@ class EmbeddedPostgres(Service):
         self.workdir = workdir
         self.url = ""
         self.start_seconds = 0.0
-        self._server = None
+        self._server: Any = None
 
     def env(self) -> dict[str, str]:
         return {"DATABASE_URL": self.url}

