@@ -199,6 +199,21 @@ def progress_bar() -> Progress:
     )
 
 
+def parse_speed(value: str | float) -> float:
+    """``max`` (or 0) means as fast as possible; otherwise simulated seconds per second."""
+    if isinstance(value, int | float):
+        return float(value)
+    if value.strip().lower() in ("max", "0", ""):
+        return 0.0
+    try:
+        speed = float(value)
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is neither 'max' nor a number") from None
+    if speed < 0:
+        raise click.BadParameter("the speed cannot be negative")
+    return speed
+
+
 @main.command()
 @kafka_option
 @partitions_option
@@ -218,11 +233,18 @@ def progress_bar() -> Progress:
     help="Size of the simulated population.",
 )
 @option(
+    "--days",
+    envvar="SENSORS_DAYS",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Simulated days to run (default: 1, or until --count).",
+)
+@option(
     "--count",
     envvar="SENSORS_COUNT",
     type=click.IntRange(min=0),
-    default=_defaults.sensors.count,
-    help="How many events to publish.",
+    default=None,
+    help="Stop after this many events.",
 )
 @option(
     "--kind",
@@ -232,34 +254,132 @@ def progress_bar() -> Progress:
     type=click.Choice(SENSOR_KINDS),
     help="Sensor kinds to run (repeat; default all).",
 )
-@click.option("--dry-run", is_flag=True, help="Print decoded events instead of publishing.")
+@option(
+    "--speed",
+    envvar="SENSORS_SPEED",
+    default="max",
+    help="Simulated seconds per real second (3600: an hour a second), or 'max'.",
+)
+@option(
+    "--rate",
+    envvar="SENSORS_RATE",
+    type=click.FloatRange(min=0),
+    default=0.0,
+    help="At most this many events per second (0: no limit).",
+)
+@option(
+    "--sanctions",
+    "sanction_source",
+    envvar="SENSORS_SANCTIONS",
+    type=click.Choice(["kafka", "oracle", "none"]),
+    default="kafka",
+    help="Whom the sensors obey: the sanctions topic (live), the pure fold run "
+    "inline (exactly repeatable), or nobody.",
+)
+@click.option(
+    "--dry-run",
+    is_flag=True,
+    help="Print the decoded events instead of publishing (sanctions: oracle).",
+)
 def sensors(
     kafka: str,
     partitions: int,
     topic_prefix: str,
     seed: int,
     citizens: int,
-    count: int,
+    days: int | None,
+    count: int | None,
     kinds: tuple[str, ...],
+    speed: str,
+    rate: float,
+    sanction_source: str,
     dry_run: bool,
 ) -> None:
-    """Publish simulated sensor events (metro, payments, books, cameras) to Kafka."""
-    from producers.city import generate_events
+    """Publish the simulated city's sensor events (metro, payments, books, cameras).
 
+    \b
+    Citizens live their days on a simulated clock: commutes through metro gates,
+    meals and shopping at payment terminals, books at bookshop tills, and street
+    cameras. Blacklisted citizens are refused at gates and luxury terminals.
+    \b
+    Examples:
+      moisson sensors --citizens 1000 --days 2            # as fast as possible
+      moisson sensors --days 1 --speed 3600               # one simulated hour per second
+      moisson sensors --count 5 --dry-run                 # look at five events
+    """
+    from producers.city import InlineOracle, generate_events
+
+    pace = parse_speed(speed)
+    if days is None and count is None:
+        days = 1
     s = settings_from(kafka=kafka, partitions=partitions, topic_prefix=topic_prefix)
-    events = generate_events(seed, citizens, count, kinds or None)
     if dry_run:
-        for ev in events:
+        for ev in generate_events(seed, citizens, count, kinds or None, days, InlineOracle()):
             out.print({"kind": ev.kind, **ev.record})
         return
-    publish(s, events, count)
+    listener = None
+    source: Any = None
+    if sanction_source == "oracle":
+        source = InlineOracle()
+    elif sanction_source == "none":
+        source = _Nobody()
+    events = generate_events(seed, citizens, count, kinds or None, days, source)
+    if sanction_source == "kafka":
+        from producers.publisher import KafkaSanctions, ensure_topics
+
+        try:
+            ensure_topics(s)
+        except Exception as exc:  # reported by publish() below with the fix
+            fail(
+                f"cannot reach Kafka at {s.kafka.bootstrap_servers}: {exc}",
+                "start it (moisson stack up) or set KAFKA_BOOTSTRAP_SERVERS / --kafka",
+            )
+        listener = KafkaSanctions(s).start()
+        events = generate_events(seed, citizens, count, kinds or None, days, _Live(listener))
+    try:
+        publish(s, events, count, pace, rate)
+    finally:
+        if listener is not None:
+            listener.stop()
+            console.print(
+                f"sanctions obeyed: {listener.received} received, "
+                f"{len(listener.blacklisted)} citizens blacklisted now"
+            )
 
 
-def publish(s: Settings, events: Any, count: int) -> int:
+class _Nobody:
+    def is_blacklisted(self, citizen_id: str) -> bool:
+        return False
+
+    def observe(self, event: Any) -> None:
+        pass
+
+
+class _Live:
+    """Adapts the Kafka listener to the city's sanction source."""
+
+    def __init__(self, listener: Any) -> None:
+        self.listener = listener
+
+    def is_blacklisted(self, citizen_id: str) -> bool:
+        return bool(self.listener.is_blacklisted(citizen_id))
+
+    def observe(self, event: Any) -> None:
+        pass
+
+
+def publish(
+    s: Settings,
+    events: Any,
+    count: int | None,
+    speed: float = 0.0,
+    rate: float = 0.0,
+    keep: list[Any] | None = None,
+) -> int:
     """Create the topics, then publish ``events`` with a progress bar."""
     from kafka.errors import KafkaError
 
-    from producers.publisher import Publisher, ensure_topics
+    from producers.publisher import Pacer, Publisher, ensure_topics
 
     try:
         created = ensure_topics(s)
@@ -273,6 +393,7 @@ def publish(s: Settings, events: Any, count: int) -> int:
     if created:
         console.print(f"created topics: {', '.join(created)}")
     started = time.monotonic()
+    pacer = Pacer(speed, rate) if speed or rate else None
     with progress_bar() as bar:
         task = bar.add_task("publishing", total=count, rate="")
 
@@ -280,13 +401,87 @@ def publish(s: Settings, events: Any, count: int) -> int:
             rate = bar.tasks[0].completed / max(time.monotonic() - started, 1e-6)
             bar.update(task, advance=n, rate=f"{rate:,.0f} ev/s")
 
-        n = publisher.publish(events, advance)
+        n = publisher.publish(events, advance, pacer, keep)
     publisher.close()
     took = time.monotonic() - started
     console.print(
         f"[green]✓[/] published {n:,} events in {took:.1f}s ({n / max(took, 1e-6):,.0f} ev/s)"
     )
     return n
+
+
+# --- citizen ---------------------------------------------------------------
+
+
+@main.command()
+@click.argument("citizen_id")
+@database_option
+@option(
+    "--last",
+    envvar="CITIZEN_LAST",
+    type=click.IntRange(min=1),
+    default=10,
+    help="How many ledger entries to show.",
+)
+def citizen(citizen_id: str, database_url: str | None, last: int) -> None:
+    """Print what the harvester knows about CITIZEN_ID, read from PostgreSQL."""
+    from sqlalchemy.exc import OperationalError
+
+    from sinks.postgres import PostgresSink
+
+    s = settings_from(database_url=database_url)
+    try:
+        pg = PostgresSink(s.database.sqlalchemy_url(), s.database.schema_name, create=False)
+        profile = pg.profiles().get(citizen_id)
+        ledger = pg.ledger(citizen_id) if profile else []
+        periods = [b for b in pg.blacklist_rows() if b["citizen_id"] == citizen_id]
+    except OperationalError as exc:
+        fail(f"cannot read PostgreSQL: {exc.orig}", "set DATABASE_URL (or moisson stack up)")
+        return
+    if profile is None:
+        fail(f"no citizen {citizen_id!r} in the database", "ids look like c0000042")
+        return
+    out.print(citizen_panel(profile, ledger[-last:], periods))
+
+
+def citizen_panel(
+    profile: dict[str, Any], ledger: list[dict[str, Any]], periods: list[dict[str, Any]]
+) -> Any:
+    from rich.console import Group
+    from rich.panel import Panel
+
+    state = "[bold red]BLACKLISTED[/]" if profile["blacklisted"] else "[green]not blacklisted[/]"
+    head = (
+        f"[bold]{profile['citizen_id']}[/]  score [bold]{profile['score']}[/] "
+        f"(tier {profile['tier']}, base {profile['base_score']})  {state}\n"
+        f"{profile['version']} events: {profile['metro_count']} metro, "
+        f"{profile['payment_count']} payments, {profile['book_count']} books, "
+        f"{profile['camera_count']} sightings; refused {profile['denied_count']}×\n"
+        f"places: {top(profile['places'])}\npurchases: {top(profile['purchases'])}\n"
+        f"books: {top(profile['books'])}\nseen with: {top(profile['associates'])}"
+    )
+    table = Table(title="score ledger (latest)", expand=True)
+    for col in ("when (UTC)", "rule", "Δ", "score", "why"):
+        table.add_column(col)
+    for e in ledger:
+        table.add_row(
+            f"{e['occurred_at']:%Y-%m-%d %H:%M}",
+            e["rule_id"],
+            f"{e['delta']:+d}",
+            f"{e['score_before']}→{e['score_after']}",
+            e["explanation"],
+        )
+    lines = [
+        f"on the blacklist {p['entered_at']:%Y-%m-%d %H:%M} → "
+        f"{p['lifted_at'].strftime('%Y-%m-%d %H:%M') if p['lifted_at'] else 'now'}"
+        for p in periods
+    ]
+    return Group(Panel(head, title="what the harvester knows"), table, *lines)
+
+
+def top(counts: dict[str, int], n: int = 4) -> str:
+    items = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:n]
+    return ", ".join(f"{k} ×{v}" for k, v in items) or "—"
 
 
 # --- process ---------------------------------------------------------------
@@ -345,7 +540,11 @@ def sink(
 
     s = settings_from(kafka=kafka, topic_prefix=topic_prefix, database_url=database_url)
     try:
-        pg = PostgresSink(s.database.sqlalchemy_url(), s.database.schema_name)
+        from processors.scoring import load_rules
+
+        pg = PostgresSink(
+            s.database.sqlalchemy_url(), s.database.schema_name, load_rules(s.processor.rules_path)
+        )
     except OperationalError as exc:
         fail(
             f"cannot reach PostgreSQL: {exc.orig}",
@@ -376,15 +575,15 @@ def sink(
     "--citizens",
     envvar="SENSORS_CITIZENS",
     type=click.IntRange(min=1),
-    default=200,
+    default=300,
     help="Size of the simulated population.",
 )
 @option(
-    "--count",
-    envvar="SENSORS_COUNT",
+    "--days",
+    envvar="SENSORS_DAYS",
     type=click.IntRange(min=1),
-    default=5000,
-    help="How many events the sensors publish.",
+    default=2,
+    help="Simulated days to live through.",
 )
 @option(
     "--seed",
@@ -394,11 +593,17 @@ def sink(
     help="Seed of the simulation.",
 )
 @option(
+    "--speed",
+    envvar="SENSORS_SPEED",
+    default="7200",
+    help="Simulated seconds per real second ('max': no pacing).",
+)
+@option(
     "--broker",
     envvar="STACK_BROKER",
     type=click.Choice(["auto", "apache", "embedded"]),
     default="embedded",
-    help="Which local Kafka to start when KAFKA_BOOTSTRAP_SERVERS is unset.",
+    help="Local Kafka to start when KAFKA_BOOTSTRAP_SERVERS is unset.",
 )
 @option(
     "--timeout",
@@ -407,18 +612,20 @@ def sink(
     default=180.0,
     help="Seconds to wait for the pipeline to catch up.",
 )
-def demo(citizens: int, count: int, seed: int, broker: str, timeout: float) -> None:
-    """Run a short pipeline end to end and show who the harvester ranks highest and lowest.
+def demo(citizens: int, days: int, seed: int, speed: str, broker: str, timeout: float) -> None:
+    """Run the pipeline end to end: a city lives, the harvester scores it, gates close.
 
     Local Kafka and PostgreSQL are started for the run (and stopped after) unless
-    KAFKA_BOOTSTRAP_SERVERS / DATABASE_URL point at running ones.
+    KAFKA_BOOTSTRAP_SERVERS / DATABASE_URL point at running ones. At the end it shows
+    who the harvester ranks highest and lowest, and one blacklisted citizen's file.
     """
     from moisson.demo import run_demo
 
     run_demo(
         citizens=citizens,
-        count=count,
+        days=days,
         seed=seed,
+        speed=parse_speed(speed),
         broker=broker,
         timeout=timeout,
         console=console,
@@ -433,7 +640,9 @@ def profiles_table(title: str, rows: list[dict[str, Any]]) -> Table:
     for col in ("citizen", "score", "events", "metro", "pay", "books", "cams", "why"):
         table.add_column(col, justify="right" if col not in ("citizen", "why") else "left")
     for r in rows:
-        why = ", ".join(f"{k}×{v}" for k, v in sorted(r["rule_hits"].items()) if v)
+        why = ", ".join(
+            f"{k}×{v}" for k, v in sorted(r["rule_hits"].items(), key=lambda kv: -kv[1])[:3]
+        )
         table.add_row(
             r["citizen_id"],
             str(r["score"]),

@@ -51,8 +51,9 @@ def services(settings: Settings, broker: str, workdir: Path, console: Console) -
 def run_demo(
     *,
     citizens: int,
-    count: int,
+    days: int,
     seed: int,
+    speed: float,
     broker: str,
     timeout: float,
     console: Console,
@@ -61,9 +62,10 @@ def run_demo(
     fail: Callable[..., None],
 ) -> None:
     from moisson import pipeline
-    from moisson.cli import profiles_table, tmpdir
+    from moisson.cli import citizen_panel, profiles_table, tmpdir
     from processors.fold import Event, fold_all
     from producers.city import generate_events
+    from producers.publisher import KafkaSanctions, ensure_topics
     from sinks.postgres import PostgresSink
 
     settings = configure(Settings())
@@ -74,38 +76,57 @@ def run_demo(
     workdir = tmpdir("moisson-demo-")
     settings.processor.data_dir = workdir / "faust"
     with services(settings, broker, workdir, console):
-        publish(settings, generate_events(seed, citizens, count), count)
-        expected = fold_all(Event(e.kind, e.record) for e in generate_events(seed, citizens, count))
-        worker = pipeline.start_worker(settings, workdir / "worker.log")
-        sink_proc = pipeline.start_sink(settings, workdir / "sink.log")
+        ensure_topics(settings)
+        with console.status("starting the harvester (faust worker) and the sink…"):
+            worker, joined = pipeline.start_worker_ready(settings, workdir / "worker.log")
+            sink_proc = pipeline.start_sink(settings, workdir / "sink.log")
+        console.print(f"[green]✓[/] harvester ready in {joined:.1f}s")
         pg = PostgresSink(settings.database.sqlalchemy_url(), settings.database.schema_name)
+        listener = KafkaSanctions(settings).start()
+
+        class Live:
+            def is_blacklisted(self, cid: str) -> bool:
+                return listener.is_blacklisted(cid)
+
+            def observe(self, event: Any) -> None:
+                pass
+
+        published: list[Any] = []
         try:
+            console.print(
+                f"{citizens} citizens live {days} simulated day(s) at {speed:g}× "
+                "real time; the sensors obey the sanctions topic"
+            )
+            publish(
+                settings,
+                generate_events(seed, citizens, None, None, days, Live()),
+                None,
+                speed,
+                0.0,
+                published,
+            )
+            count = len(published)
+            expected = fold_all(Event(e.kind, e.record) for e in published)
             started = time.monotonic()
 
-            def applied() -> int:
-                return sum(int(p["version"]) for p in pg.profiles().values())
-
             def alive() -> str | None:
-                for name, proc, log in (
-                    ("worker", worker, "worker.log"),
-                    ("sink", sink_proc, "sink.log"),
-                ):
+                for name, proc in (("worker", worker), ("sink", sink_proc)):
                     if proc.poll() is not None:
-                        return f"the {name} exited (code {proc.returncode}); see {workdir / log}"
+                        return f"the {name} exited (code {proc.returncode}); see {workdir}"
                 return None
 
-            with console.status("the harvester is folding events into doubles…") as status:
+            with console.status("waiting for the doubles to reach PostgreSQL…") as status:
 
                 def probe() -> int:
-                    n = applied()
+                    n = sum(int(p["version"]) for p in pg.profiles().values())
                     status.update(f"doubles in PostgreSQL hold {n:,} of {count:,} events")
                     return n
 
                 pipeline.wait_for(probe, lambda n: n >= count, timeout, alive=alive)
-            took = time.monotonic() - started
             profiles = pg.profiles()
             console.print(
-                f"[green]✓[/] {count:,} events folded into {len(profiles):,} doubles in {took:.1f}s"
+                f"[green]✓[/] {count:,} events folded into {len(profiles):,} doubles; "
+                f"caught up {time.monotonic() - started:.1f}s after the last event"
             )
             exact = all(profiles[c]["score"] == d["score"] for c, d in expected.items())
             console.print(
@@ -116,11 +137,25 @@ def run_demo(
             ranked = sorted(profiles.values(), key=lambda p: (p["score"], p["citizen_id"]))
             out.print(profiles_table("Most trusted", ranked[::-1][:5]))
             out.print(profiles_table("Least trusted", ranked[:5]))
-            below = [p for p in ranked if p["score"] < 350]
-            out.print(f"{len(below)} citizen(s) under 350 points.")
+            denied = sum(1 for e in published if e.record.get("outcome") in ("DENIED", "REFUSED"))
+            listed = [p for p in ranked if p["blacklisted"]]
+            out.print(
+                f"{len(listed)} citizen(s) on the blacklist; gates and terminals refused "
+                f"them {denied} time(s)."
+            )
+            if listed:
+                worst = listed[0]["citizen_id"]
+                out.print(
+                    citizen_panel(
+                        profiles[worst],
+                        pg.ledger(worst)[-8:],
+                        [b for b in pg.blacklist_rows() if b["citizen_id"] == worst],
+                    )
+                )
         except (TimeoutError, RuntimeError) as exc:
             fail(str(exc), f"look at the logs in {workdir}")
         finally:
+            listener.stop()
             pipeline.stop(sink_proc)
             pipeline.stop(worker)
             pg.close()

@@ -80,3 +80,33 @@ def wait_for(
         if time.monotonic() > deadline:
             raise TimeoutError(f"gave up after {timeout:.0f}s; last state: {result!r}")
         time.sleep(interval)
+
+
+def wait_for_log(
+    log: Path, needle: str, timeout: float, proc: subprocess.Popen[bytes] | None = None
+) -> float:
+    """Wait until ``needle`` appears in ``log``; return the seconds it took."""
+    started = time.monotonic()
+
+    def seen() -> bool:
+        try:
+            return needle in log.read_text(errors="replace")
+        except OSError:
+            return False
+
+    def alive() -> str | None:
+        if proc is not None and proc.poll() is not None:
+            return f"{proc.args!r} exited with {proc.returncode}; see {log}"
+        return None
+
+    wait_for(seen, bool, timeout, interval=0.2, alive=alive)
+    return time.monotonic() - started
+
+
+def start_worker_ready(
+    settings: Settings, log: Path, timeout: float = 120.0
+) -> tuple[subprocess.Popen[bytes], float]:
+    """Start a faust worker and wait until it owns its partitions."""
+    proc = start_worker(settings, log)
+    took = wait_for_log(log, "Worker ready", timeout, proc)
+    return proc, took

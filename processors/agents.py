@@ -1,4 +1,4 @@
-"""faust agents: the harvester that folds sensor events into doubles."""
+"""faust agents: the harvester that folds sensor events into doubles and sanctions."""
 
 from __future__ import annotations
 
@@ -6,10 +6,10 @@ import logging
 from collections import Counter
 from typing import Any
 
-from processors.app import app, doubles, doubles_topic, sensor_topics, settings
-from processors.harvest import Rejection, apply_message
+from processors.app import app, doubles, doubles_topic, sanctions_topic, sensor_topics, settings
+from processors.harvest import Rejection, apply_message, sanction_for
 from processors.scoring import load_rules
-from schemas.codec import DOUBLE, encode
+from schemas.codec import DOUBLE, SANCTION, encode
 
 log = logging.getLogger(__name__)
 
@@ -20,7 +20,7 @@ rejections: Counter[str] = Counter()
 
 @app.agent(sensor_topics)
 async def harvest(stream: Any) -> None:
-    """Fold every sensor event into its citizen's double and publish the double."""
+    """Fold every sensor event into its citizen's double; publish doubles and sanctions."""
     async for event in stream.events():
         msg = event.message
         key = msg.key if isinstance(msg.key, bytes | None) else str(msg.key).encode()
@@ -30,8 +30,6 @@ async def harvest(stream: Any) -> None:
             current,
             expected_kind=KIND_BY_TOPIC.get(msg.topic),
             topic=msg.topic,
-            partition=msg.partition,
-            offset=msg.offset,
             key=key,
             value=msg.value,
             rules=rules,
@@ -52,3 +50,12 @@ async def harvest(stream: Any) -> None:
         citizen = outcome.double["citizen_id"]
         doubles[citizen] = outcome.double
         await doubles_topic.send(key=citizen.encode(), value=encode(DOUBLE, outcome.double))
+        sanction = sanction_for(current, outcome.double, rules)
+        if sanction is not None:
+            log.info(
+                "sanction: %s %s (%s)",
+                citizen,
+                "blacklisted" if sanction["active"] else "lifted",
+                sanction["reason"],
+            )
+            await sanctions_topic.send(key=citizen.encode(), value=encode(SANCTION, sanction))

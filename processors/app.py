@@ -1,7 +1,8 @@
 """The faust app: ``faust -A processors.app worker`` (or ``moisson process``).
 
 It consumes the four sensor topics, keeps one digital double per citizen in a
-table, and emits each updated double to the compacted ``doubles`` topic.
+table, emits each updated double to the compacted ``doubles`` topic, and a
+sanction to ``sanctions`` whenever a citizen enters or leaves the blacklist.
 """
 
 from __future__ import annotations
@@ -57,6 +58,14 @@ sensor_topics = app.topic(
 )
 doubles_topic = app.topic(
     settings.topics.doubles,
+    key_type=bytes,
+    value_type=bytes,
+    key_serializer="raw",
+    value_serializer="raw",
+)
+
+sanctions_topic = app.topic(
+    settings.topics.sanctions,
     key_type=bytes,
     value_type=bytes,
     key_serializer="raw",

@@ -4,12 +4,22 @@ This is the one definition of what the harvester concludes about a citizen. The
 faust agent and the offline oracle both call it, so they cannot disagree. It imports
 no faust, Kafka or SQLAlchemy (an import-linter contract holds it to that).
 
-Every part of the fold commutes (sums, counts, min and max), so the result does not
-depend on the order in which a citizen's events arrive.
+**Order independence.** Every field of a double is a function of the *set* of events
+applied, never of the order in which they arrived (the four topics interleave
+differently with every partition and worker count):
+
+- counts, aggregates, first/last seen and the score are commutative (sums, min, max);
+- the ledger and the correlation marks are kept sorted in event time, keyed by
+  (event, rule), and only ever grow: a correlation that becomes true when a late event
+  arrives adds its entry then, attributed to the triggering event;
+- the blacklist periods are recomputed from the ledger walked in event time, so a late
+  event lands where it happened, not where it arrived;
+- a re-delivered event (same ``event_id``) leaves the double unchanged.
 """
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -19,6 +29,13 @@ from typing import Any
 from processors.scoring import Rulebook, load_rules
 
 Double = dict[str, Any]
+AGGREGATES = {
+    "metro": ("places", "station"),
+    "payment": ("purchases", "category"),
+    "book": ("books", "title"),
+    "camera": ("sightings", "behaviour"),
+}
+REFUSED = {"DENIED", "REFUSED"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,6 +48,10 @@ class Event:
     @property
     def citizen_id(self) -> str:
         return str(self.record["citizen_id"])
+
+    @property
+    def event_id(self) -> str:
+        return str(self.record["event_id"])
 
 
 @lru_cache(maxsize=1)
@@ -51,48 +72,197 @@ def new_double(citizen_id: str, rules: Rulebook | None = None) -> Double:
     return {
         "citizen_id": citizen_id,
         "version": 0,
+        "base_score": rules.base_score,
         "score": rules.base_score,
+        "tier": rules.tier(rules.base_score),
+        "blacklisted": False,
         "metro_count": 0,
         "payment_count": 0,
         "book_count": 0,
         "camera_count": 0,
+        "denied_count": 0,
         "first_seen": None,
         "last_seen": None,
+        "places": {},
+        "purchases": {},
+        "books": {},
+        "sightings": {},
+        "associates": {},
         "rule_hits": {},
-        "source_offsets": {},
+        "ledger": [],
+        "marks": [],
+        "blacklist": [],
+        "seen_event_ids": [],
     }
 
 
+def _bump(counts: Mapping[str, int], *keys: str) -> dict[str, int]:
+    out = dict(counts)
+    for key in keys:
+        out[key] = out.get(key, 0) + 1
+    return out
+
+
+def _entry_key(e: Mapping[str, Any]) -> tuple[datetime, str, str]:
+    return (e["occurred_at"], e["event_id"], e["rule_id"])
+
+
+def _mark_key(m: Mapping[str, Any]) -> tuple[datetime, str, str]:
+    return (m["occurred_at"], m["event_id"], m["kind"])
+
+
+def correlation_entries(marks: list[dict[str, Any]], rules: Rulebook) -> list[dict[str, Any]]:
+    """Every correlation firing the marks imply (a pure function of the set of marks)."""
+    entries = []
+    for c in rules.correlations:
+        triggers = [m for m in marks if m["kind"] == c.trigger]
+        if c.type == "within":
+            others = [m["occurred_at"] for m in marks if m["kind"] == c.with_]
+            fired = [
+                t
+                for t in triggers
+                if any(
+                    abs((t["occurred_at"] - w).total_seconds()) * 1000 <= c.window_ms
+                    for w in others
+                )
+            ]
+        else:  # repeated: this one and enough before it, within the window
+            fired = [
+                t
+                for j, t in enumerate(triggers)
+                if sum(
+                    1
+                    for m in triggers[: j + 1]
+                    if (t["occurred_at"] - m["occurred_at"]).total_seconds() * 1000 <= c.window_ms
+                )
+                >= c.at_least
+            ]
+        entries.extend(
+            {
+                "occurred_at": t["occurred_at"],
+                "event_id": t["event_id"],
+                "rule_id": c.id,
+                "delta": c.delta,
+            }
+            for t in fired
+        )
+    return entries
+
+
+def blacklist_periods(
+    ledger: list[dict[str, Any]], base: int, rules: Rulebook
+) -> list[dict[str, Any]]:
+    """Walk the score in event time: under the threshold enters, the recovery line lifts."""
+    periods: list[dict[str, Any]] = []
+    score = base
+    for e in ledger:
+        score += e["delta"]
+        open_ = bool(periods) and periods[-1]["lifted_at"] is None
+        if not open_ and score < rules.blacklist_threshold:
+            periods.append(
+                {
+                    "entered_at": e["occurred_at"],
+                    "lifted_at": None,
+                    "score_at_entry": score,
+                    "event_id": e["event_id"],
+                }
+            )
+        elif open_ and score >= rules.recovery_threshold:
+            periods[-1] = {**periods[-1], "lifted_at": e["occurred_at"]}
+    return periods
+
+
 def fold(double: Double | None, event: Event, rules: Rulebook | None = None) -> Double:
-    """Return a new double with ``event`` merged in; ``double`` is left untouched."""
+    """Return a new double with ``event`` merged in; ``double`` is left untouched.
+
+    A re-delivered event returns ``double`` itself (same object, same version).
+    """
     rules = rules or default_rules()
     cid = event.citizen_id
     base = double if double is not None else new_double(cid, rules)
     if base["citizen_id"] != cid:
         raise ValueError(f"event for {cid!r} folded into the double of {base['citizen_id']!r}")
-    at = as_datetime(event.record["occurred_at"])
-    hits = rules.hits(event.kind, event.record)
-    rule_hits = dict(base["rule_hits"])
-    for rule in hits:
-        rule_hits[rule.id] = rule_hits.get(rule.id, 0) + 1
-    count_field = f"{event.kind}_count"
-    first, last = base["first_seen"], base["last_seen"]
-    return {
-        **base,
-        "version": base["version"] + 1,
-        "score": base["score"] + sum(r.delta for r in hits),
-        count_field: base[count_field] + 1,
-        "first_seen": at if first is None or at < first else first,
-        "last_seen": at if last is None or at > last else last,
-        "rule_hits": rule_hits,
-    }
+    eid = event.event_id
+    seen = base["seen_event_ids"]
+    pos = bisect.bisect_left(seen, eid)
+    if pos < len(seen) and seen[pos] == eid:
+        return base
+    rec = event.record
+    at = as_datetime(rec["occurred_at"])
+    d = dict(base)
+    d["seen_event_ids"] = [*seen[:pos], eid, *seen[pos:]]
+    d["version"] = base["version"] + 1
+    d[f"{event.kind}_count"] = base[f"{event.kind}_count"] + 1
+    d["first_seen"] = at if base["first_seen"] is None else min(base["first_seen"], at)
+    d["last_seen"] = at if base["last_seen"] is None else max(base["last_seen"], at)
+    aggregate, key_field = AGGREGATES[event.kind]
+    d[aggregate] = _bump(base[aggregate], str(rec[key_field]))
+    if event.kind == "camera":
+        d["places"] = _bump(base["places"], str(rec["location"]))
+        d["associates"] = _bump(base["associates"], *map(str, rec.get("companions", ())))
+    if rec.get("outcome") in REFUSED:
+        d["denied_count"] = base["denied_count"] + 1
+
+    hits = rules.hits(event.kind, rec)
+    new_entries = [
+        {"occurred_at": at, "event_id": eid, "rule_id": r.id, "delta": r.delta}
+        for r in hits
+        if r.delta
+    ]
+    rule_hits = _bump(base["rule_hits"], *(r.id for r in hits))
+
+    mark_kinds = rules.marks_for(event.kind, rec)
+    if mark_kinds:
+        marks = sorted(
+            [
+                *base["marks"],
+                *({"kind": k, "occurred_at": at, "event_id": eid} for k in mark_kinds),
+            ],
+            key=_mark_key,
+        )
+        d["marks"] = marks
+        have = {(e["event_id"], e["rule_id"]) for e in base["ledger"]}
+        for e in correlation_entries(marks, rules):
+            if (e["event_id"], e["rule_id"]) not in have:
+                new_entries.append(e)
+                rule_hits = _bump(rule_hits, e["rule_id"])
+    d["rule_hits"] = rule_hits
+
+    if new_entries:
+        ledger = sorted([*base["ledger"], *new_entries], key=_entry_key)
+        d["ledger"] = ledger
+        d["score"] = base["score"] + sum(e["delta"] for e in new_entries)
+        d["blacklist"] = blacklist_periods(ledger, base["base_score"], rules)
+        d["blacklisted"] = bool(d["blacklist"]) and d["blacklist"][-1]["lifted_at"] is None
+        d["tier"] = rules.tier(d["score"])
+    return d
 
 
 def fold_all(events: Iterable[Event], rules: Rulebook | None = None) -> dict[str, Double]:
-    """The offline oracle: every citizen's double from a sequence of events."""
+    """The offline oracle: every citizen's double from a collection of events."""
     rules = rules or default_rules()
     doubles: dict[str, Double] = {}
     for event in events:
         cid = event.citizen_id
         doubles[cid] = fold(doubles.get(cid), event, rules)
     return doubles
+
+
+def explained_ledger(double: Double, rules: Rulebook | None = None) -> list[dict[str, Any]]:
+    """The ledger with the score before and after each entry and the rule's explanation."""
+    rules = rules or default_rules()
+    score = double["base_score"]
+    out = []
+    for e in double["ledger"]:
+        rule = rules.rule(e["rule_id"])
+        out.append(
+            {
+                **e,
+                "score_before": score,
+                "score_after": score + e["delta"],
+                "explanation": rule.explanation,
+                "mirrors": rule.mirrors,
+            }
+        )
+        score += e["delta"]
+    return out

@@ -6,57 +6,212 @@ Pure: reads a TOML file, imports no faust, Kafka or SQLAlchemy.
 from __future__ import annotations
 
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
 DEFAULT_RULES_PATH = Path(__file__).with_name("rules.toml")
 KINDS = ("metro", "payment", "book", "camera")
+#: Beijing time, for rules about hours of the day (China has no daylight saving).
+BEIJING = timezone(timedelta(hours=8))
 
 
 class RulesError(ValueError):
     """A rules file that cannot be used, with the file and the reason."""
 
 
+def local_hour(at: datetime | int) -> int:
+    if isinstance(at, int):
+        at = datetime.fromtimestamp(at / 1000, tz=UTC)
+    return at.astimezone(BEIJING).hour
+
+
 @dataclass(frozen=True)
-class Rule:
-    """Fires on an event of ``kind`` whose fields equal every value in ``when``."""
+class Condition:
+    """Field equalities, local hours and non-empty lists an event must satisfy."""
+
+    kind: str
+    when: Mapping[str, Any] = field(default_factory=dict)
+    when_hour_in: frozenset[int] | None = None
+    when_nonempty: tuple[str, ...] = ()
+
+    def matches(self, kind: str, record: Mapping[str, Any]) -> bool:
+        if kind != self.kind:
+            return False
+        if any(record.get(k) != v for k, v in self.when.items()):
+            return False
+        if any(not record.get(k) for k in self.when_nonempty):
+            return False
+        return self.when_hour_in is None or local_hour(record["occurred_at"]) in self.when_hour_in
+
+
+@dataclass(frozen=True)
+class Explained:
+    """What every scoring rule carries: an id, a delta and its honest explanation."""
 
     id: str
-    kind: str
-    when: Mapping[str, Any]
     delta: int
     explanation: str
     mirrors: str
     source: str
 
+
+@dataclass(frozen=True)
+class Rule(Explained):
+    """Fires on a single event that meets its condition."""
+
+    condition: Condition = field(default_factory=lambda: Condition(kind=""))
+
     def matches(self, kind: str, record: Mapping[str, Any]) -> bool:
-        return kind == self.kind and all(record.get(k) == v for k, v in self.when.items())
+        return self.condition.matches(kind, record)
+
+
+@dataclass(frozen=True)
+class MarkRule:
+    """Remembers matching events under ``kind`` for the correlation rules."""
+
+    kind: str
+    condition: Condition
+
+
+@dataclass(frozen=True)
+class Correlation(Explained):
+    """Fires on a ``trigger`` mark given other marks (``within`` or ``repeated``)."""
+
+    type: str = "within"
+    trigger: str = ""
+    with_: str = ""
+    window_ms: int = 0
+    at_least: int = 1
+
+
+@dataclass(frozen=True)
+class Tier:
+    name: str
+    min: int
 
 
 @dataclass(frozen=True)
 class Rulebook:
-    """All rules plus the score's starting point and the blacklist threshold."""
+    """All rules plus the score's base, the blacklist thresholds and the tiers."""
 
     base_score: int
     blacklist_threshold: int
+    recovery_threshold: int
     rules: tuple[Rule, ...]
+    marks: tuple[MarkRule, ...] = ()
+    correlations: tuple[Correlation, ...] = ()
+    tiers: tuple[Tier, ...] = ()
     by_kind: Mapping[str, tuple[Rule, ...]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        grouped = {k: tuple(r for r in self.rules if r.kind == k) for k in KINDS}
+        grouped = {k: tuple(r for r in self.rules if r.condition.kind == k) for k in KINDS}
         object.__setattr__(self, "by_kind", grouped)
 
     def hits(self, kind: str, record: Mapping[str, Any]) -> list[Rule]:
-        """The rules an event fires, in file order."""
+        """The single-event rules an event fires, in file order."""
         return [r for r in self.by_kind.get(kind, ()) if r.matches(kind, record)]
 
-    def rule(self, rule_id: str) -> Rule:
-        for r in self.rules:
+    def marks_for(self, kind: str, record: Mapping[str, Any]) -> list[str]:
+        return [m.kind for m in self.marks if m.condition.matches(kind, record)]
+
+    def rule(self, rule_id: str) -> Explained:
+        for r in (*self.rules, *self.correlations):
             if r.id == rule_id:
                 return r
         raise KeyError(rule_id)
+
+    def tier(self, score: int) -> str:
+        for t in self.tiers:
+            if score >= t.min:
+                return t.name
+        return self.tiers[-1].name if self.tiers else ""
+
+
+EXPLAINED_KEYS = {"id", "delta", "explanation", "mirrors", "source"}
+
+
+def _condition(path: Path, where: str, kind: str, raw: Mapping[str, Any]) -> Condition:
+    if kind not in KINDS:
+        raise RulesError(f"{path}: {where} has unknown kind {kind!r}")
+    hours = raw.get("when_hour_in")
+    if hours is not None and not all(isinstance(h, int) and 0 <= h < 24 for h in hours):
+        raise RulesError(f"{path}: {where} has hours outside 0–23")
+    return Condition(
+        kind=kind,
+        when=dict(raw.get("when", {})),
+        when_hour_in=frozenset(hours) if hours is not None else None,
+        when_nonempty=tuple(raw.get("when_nonempty", ())),
+    )
+
+
+def _explained(path: Path, where: str, raw: Mapping[str, Any]) -> dict[str, Any]:
+    missing = EXPLAINED_KEYS - raw.keys()
+    if missing:
+        raise RulesError(f"{path}: {where} lacks {', '.join(sorted(missing))}")
+    return {k: raw[k] for k in EXPLAINED_KEYS} | {"delta": int(raw["delta"])}
+
+
+def _parse(path: Path, data: Mapping[str, Any]) -> Rulebook:
+    rules: list[Rule] = []
+    for i, raw in enumerate(data.get("rule", [])):
+        where = f"rule {raw.get('id', f'#{i + 1}')!r}"
+        rules.append(
+            Rule(
+                **_explained(path, where, raw),
+                condition=_condition(path, where, raw.get("kind", ""), raw),
+            )
+        )
+    marks = [
+        MarkRule(
+            kind=raw["kind"],
+            condition=_condition(path, f"mark {raw['kind']!r}", raw.get("event", ""), raw),
+        )
+        for raw in data.get("mark", [])
+    ]
+    mark_kinds = {m.kind for m in marks}
+    correlations: list[Correlation] = []
+    for raw in data.get("correlation", []):
+        where = f"correlation {raw.get('id')!r}"
+        kind = raw.get("type")
+        if kind not in ("within", "repeated"):
+            raise RulesError(f"{path}: {where} has type {kind!r}; use 'within' or 'repeated'")
+        for needed in (raw.get("trigger"), raw.get("with") if kind == "within" else None):
+            if needed is not None and needed not in mark_kinds:
+                raise RulesError(f"{path}: {where} uses mark {needed!r}, which no [[mark]] defines")
+        correlations.append(
+            Correlation(
+                **_explained(path, where, raw),
+                type=kind,
+                trigger=raw["trigger"],
+                with_=raw.get("with", ""),
+                window_ms=int(raw["window_hours"] * 3_600_000),
+                at_least=int(raw.get("at_least", 1)),
+            )
+        )
+    ids = [r.id for r in (*rules, *correlations)]
+    dupes = sorted({i for i in ids if ids.count(i) > 1})
+    if dupes:
+        raise RulesError(f"{path}: rule ids appear twice: {', '.join(dupes)}")
+    tiers = sorted(
+        (Tier(name=t["name"], min=int(t["min"])) for t in data.get("tier", [])),
+        key=lambda t: -t.min,
+    )
+    base, enter = int(data["base_score"]), int(data["blacklist_threshold"])
+    leave = int(data.get("recovery_threshold", enter))
+    if leave < enter:
+        raise RulesError(f"{path}: recovery_threshold {leave} is below blacklist_threshold {enter}")
+    return Rulebook(
+        base_score=base,
+        blacklist_threshold=enter,
+        recovery_threshold=leave,
+        rules=tuple(rules),
+        marks=tuple(marks),
+        correlations=tuple(correlations),
+        tiers=tuple(tiers),
+    )
 
 
 def load_rules(path: Path | str | None = None) -> Rulebook:
@@ -66,33 +221,12 @@ def load_rules(path: Path | str | None = None) -> Rulebook:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except (OSError, tomllib.TOMLDecodeError) as exc:
         raise RulesError(f"{path}: {exc}") from exc
-    rules = []
-    seen: set[str] = set()
-    for i, raw in enumerate(data.get("rule", [])):
-        missing = {"id", "kind", "delta", "explanation", "mirrors", "source"} - raw.keys()
-        if missing:
-            raise RulesError(f"{path}: rule #{i + 1} lacks {', '.join(sorted(missing))}")
-        if raw["kind"] not in KINDS:
-            raise RulesError(f"{path}: rule {raw['id']!r} has unknown kind {raw['kind']!r}")
-        if raw["id"] in seen:
-            raise RulesError(f"{path}: rule id {raw['id']!r} appears twice")
-        seen.add(raw["id"])
-        rules.append(
-            Rule(
-                id=raw["id"],
-                kind=raw["kind"],
-                when=dict(raw.get("when", {})),
-                delta=int(raw["delta"]),
-                explanation=raw["explanation"],
-                mirrors=raw["mirrors"],
-                source=raw["source"],
-            )
-        )
     try:
-        return Rulebook(
-            base_score=int(data["base_score"]),
-            blacklist_threshold=int(data["blacklist_threshold"]),
-            rules=tuple(rules),
-        )
+        return _parse(path, data)
     except KeyError as exc:
-        raise RulesError(f"{path}: missing top-level key {exc}") from exc
+        raise RulesError(f"{path}: missing key {exc}") from exc
+
+
+def all_explained(rules: Rulebook) -> Sequence[Explained]:
+    """Every rule that can appear in a ledger, single-event and correlation alike."""
+    return (*rules.rules, *rules.correlations)

@@ -5,36 +5,56 @@ from __future__ import annotations
 import random
 from collections.abc import Sequence
 
-from producers.base import Record, Sensor
+from producers.base import Planned, Sensor, between, how_many
 from producers.population import Citizen
 from schemas.codec import BOOK
 
-# (isbn, title, category). Titles are real books; the categories are the demo's.
-CATALOGUE = (
-    ("9787010009148", "Xi Jinping: The Governance of China", "APPROVED"),
-    ("9787544253994", "三体 (The Three-Body Problem)", "NEUTRAL"),
-    ("9780141036144", "Nineteen Eighty-Four", "SENSITIVE"),
-    ("9787020002207", "红楼梦 (Dream of the Red Chamber)", "NEUTRAL"),
-    ("9789888208395", "Tombstone (墓碑)", "BANNED"),
-    ("9780374533199", "The Fat Years (盛世)", "BANNED"),
-    ("9787532731077", "Le Petit Prince", "NEUTRAL"),
-    ("9787208061644", "Brave New World", "SENSITIVE"),
-    ("9787506365437", "活着 (To Live)", "NEUTRAL"),
-)
+CATEGORIES = ("APPROVED", "NEUTRAL", "SENSITIVE", "BANNED")
+# (isbn, title) per category. Titles are real books; the categories are the demo's.
+CATALOGUE = {
+    "APPROVED": (
+        ("9787119090576", "Xi Jinping: The Governance of China"),
+        ("9787010164328", "Selected Works of Deng Xiaoping"),
+    ),
+    "NEUTRAL": (
+        ("9787536692930", "三体 (The Three-Body Problem)"),
+        ("9787020002207", "红楼梦 (Dream of the Red Chamber)"),
+        ("9787020042494", "Le Petit Prince"),
+        ("9787506365437", "活着 (To Live)"),
+    ),
+    "SENSITIVE": (
+        ("9787544253994", "Nineteen Eighty-Four"),
+        ("9787532751457", "Brave New World"),
+    ),
+    "BANNED": (
+        ("9789881745262", "墓碑 (Tombstone)"),
+        ("9780385534338", "盛世 (The Fat Years)"),
+        ("9780061998225", "The Tiananmen Papers"),
+    ),
+}
 
 
 class BookshopTill(Sensor):
     kind = "book"
     schema = BOOK
-    weight = 1.0
 
-    def observe(
-        self, rng: random.Random, citizen: Citizen, population: Sequence[Citizen]
-    ) -> tuple[str, Record]:
-        isbn, title, category = rng.choice(CATALOGUE)
-        return f"till-{rng.randrange(40):02d}", {
-            "isbn": isbn,
-            "title": title,
-            "category": category,
-            "price_cents": rng.randrange(1_500, 12_000),
-        }
+    def plan(
+        self, rng: random.Random, citizen: Citizen, day_ms: int, population: Sequence[Citizen]
+    ) -> list[Planned]:
+        plans = []
+        for _ in range(how_many(rng, citizen.traits.books)):
+            category = rng.choices(CATEGORIES, weights=citizen.traits.book_mix)[0]
+            isbn, title = rng.choice(CATALOGUE[category])
+            plans.append(
+                Planned(
+                    between(rng, day_ms, 10, 21),
+                    {
+                        "isbn": isbn,
+                        "title": title,
+                        "category": category,
+                        "price_cents": rng.randrange(1_500, 12_000),
+                    },
+                    f"till-{citizen.home_district.lower()}-{rng.randrange(20):02d}",
+                )
+            )
+        return plans

@@ -79,12 +79,23 @@ class Publisher:
         self.sent += 1
 
     def publish(
-        self, events: Iterable[SensorEvent], progress: Callable[[int], None] | None = None
+        self,
+        events: Iterable[SensorEvent],
+        progress: Callable[[int], None] | None = None,
+        pacer: Pacer | None = None,
+        keep: list[SensorEvent] | None = None,
     ) -> int:
-        """Send every event, flush, and return how many were sent. Raises if any send failed."""
+        """Send every event, flush, and return how many were sent. Raises if any send failed.
+
+        With ``pacer`` the events follow the simulated clock; ``keep`` collects them.
+        """
         n = 0
         for event in events:
+            if pacer is not None:
+                pacer.wait(event)
             self.send(event)
+            if keep is not None:
+                keep.append(event)
             n += 1
             if progress is not None and n % 1000 == 0:
                 progress(1000)
@@ -97,3 +108,93 @@ class Publisher:
 
     def close(self) -> None:
         self.producer.close()
+
+
+class KafkaSanctions:
+    """The blacklist as the ``sanctions`` topic tells it, read in a background thread.
+
+    The topic is compacted and keyed by citizen, so reading it from the start gives
+    every citizen's latest sanction. Live sensors obey it as sanctions arrive.
+    """
+
+    def __init__(self, settings: Settings) -> None:
+        import threading
+
+        self.settings = settings
+        self.blacklisted: set[str] = set()
+        self.received = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="sanctions", daemon=True)
+
+    def start(self) -> KafkaSanctions:
+        self._thread.start()
+        return self
+
+    def _run(self) -> None:
+        from kafka import KafkaConsumer, TopicPartition
+
+        from schemas.codec import SANCTION, CodecError, decode
+
+        topic = self.settings.topics.sanctions
+        consumer = KafkaConsumer(
+            bootstrap_servers=self.settings.kafka.bootstrap_servers, enable_auto_commit=False
+        )
+        try:
+            parts = consumer.partitions_for_topic(topic) or set()
+            consumer.assign([TopicPartition(topic, p) for p in sorted(parts)])
+            consumer.seek_to_beginning()
+            while not self._stop.is_set():
+                for records in consumer.poll(timeout_ms=200).values():
+                    for rec in records:
+                        try:
+                            _, s = decode(rec.value, SANCTION)
+                        except CodecError as exc:
+                            log.warning("ignoring an undecodable sanction: %s", exc)
+                            continue
+                        self.received += 1
+                        if s["active"]:
+                            self.blacklisted.add(s["citizen_id"])
+                        else:
+                            self.blacklisted.discard(s["citizen_id"])
+        finally:
+            consumer.close()
+
+    def is_blacklisted(self, citizen_id: str) -> bool:
+        return citizen_id in self.blacklisted
+
+    def observe(self, event: SensorEvent) -> None:
+        """Live sensors learn only from the topic, not from what they emit."""
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+
+class Pacer:
+    """Publishes on the simulated clock: ``speed`` simulated seconds per real second,
+    and at most ``rate`` events per second (0 disables either limit)."""
+
+    def __init__(self, speed: float, rate: float) -> None:
+        import time
+
+        self.speed, self.rate = speed, rate
+        self._clock = time.monotonic
+        self._sleep = time.sleep
+        self._start_real: float | None = None
+        self._start_sim = 0
+        self._sent = 0
+
+    def wait(self, event: SensorEvent) -> None:
+        now = self._clock()
+        if self._start_real is None:
+            self._start_real, self._start_sim = now, event.occurred_ms
+        due = self._start_real
+        if self.speed > 0:
+            due = max(
+                due, self._start_real + (event.occurred_ms - self._start_sim) / 1000 / self.speed
+            )
+        if self.rate > 0:
+            due = max(due, self._start_real + self._sent / self.rate)
+        self._sent += 1
+        if due > now:
+            self._sleep(due - now)

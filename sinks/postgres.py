@@ -1,4 +1,12 @@
-"""The PostgreSQL sink: upserts ``citizen_profiles`` with a version guard."""
+"""The PostgreSQL sink: profiles, the score ledger and the blacklist, idempotently.
+
+- ``citizen_profiles``: the double, upserted with a version guard, so an older or
+  replayed double is a no-op;
+- ``score_ledger``: append-only, one row per (event, rule), ``ON CONFLICT DO NOTHING``;
+  the view ``score_ledger_explained`` adds the score before and after each entry;
+- ``blacklist``: every period on the blacklist (open ones have no ``lifted_at``),
+  replaced per citizen whenever that citizen's double advances.
+"""
 
 from __future__ import annotations
 
@@ -7,20 +15,25 @@ from typing import Any
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     Column,
     DateTime,
     Engine,
+    Index,
     Integer,
     MetaData,
     String,
     Table,
     create_engine,
+    delete,
     func,
     select,
+    text,
 )
 from sqlalchemy.dialects.postgresql import JSONB, insert
 from sqlalchemy.schema import CreateSchema
 
+from processors.scoring import Rulebook, load_rules
 from sinks.base import Double, Sink, latest_per_citizen
 
 metadata = MetaData()
@@ -30,29 +43,58 @@ citizen_profiles = Table(
     metadata,
     Column("citizen_id", String, primary_key=True),
     Column("version", BigInteger, nullable=False, comment="Distinct events applied"),
+    Column("base_score", Integer, nullable=False),
     Column("score", Integer, nullable=False),
+    Column("tier", String, nullable=False),
+    Column("blacklisted", Boolean, nullable=False),
     Column("metro_count", Integer, nullable=False),
     Column("payment_count", Integer, nullable=False),
     Column("book_count", Integer, nullable=False),
     Column("camera_count", Integer, nullable=False),
+    Column("denied_count", Integer, nullable=False),
     Column("first_seen", DateTime(timezone=True)),
     Column("last_seen", DateTime(timezone=True)),
+    Column("places", JSONB, nullable=False),
+    Column("purchases", JSONB, nullable=False),
+    Column("books", JSONB, nullable=False),
+    Column("sightings", JSONB, nullable=False),
+    Column("associates", JSONB, nullable=False),
     Column("rule_hits", JSONB, nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
 )
 
-PROFILE_FIELDS = (
-    "citizen_id",
-    "version",
-    "score",
-    "metro_count",
-    "payment_count",
-    "book_count",
-    "camera_count",
-    "first_seen",
-    "last_seen",
-    "rule_hits",
+score_ledger = Table(
+    "score_ledger",
+    metadata,
+    Column("event_id", String, primary_key=True),
+    Column("rule_id", String, primary_key=True),
+    Column("citizen_id", String, nullable=False),
+    Column("occurred_at", DateTime(timezone=True), nullable=False),
+    Column("delta", Integer, nullable=False),
+    Column("explanation", String, nullable=False),
+    Index("score_ledger_by_citizen", "citizen_id", "occurred_at"),
 )
+
+blacklist = Table(
+    "blacklist",
+    metadata,
+    Column("citizen_id", String, primary_key=True),
+    Column("entered_at", DateTime(timezone=True), primary_key=True),
+    Column("lifted_at", DateTime(timezone=True)),
+    Column("score_at_entry", Integer, nullable=False),
+    Column("event_id", String, nullable=False),
+)
+
+PROFILE_FIELDS = tuple(c.name for c in citizen_profiles.columns if c.name != "updated_at")
+LEDGER_VIEW = """
+CREATE OR REPLACE VIEW {schema}.score_ledger_explained AS
+SELECT l.citizen_id, l.occurred_at, l.event_id, l.rule_id, l.delta, l.explanation,
+       p.base_score + SUM(l.delta) OVER w - l.delta AS score_before,
+       p.base_score + SUM(l.delta) OVER w AS score_after
+FROM {schema}.score_ledger l JOIN {schema}.citizen_profiles p USING (citizen_id)
+WINDOW w AS (PARTITION BY l.citizen_id ORDER BY l.occurred_at, l.event_id, l.rule_id
+             ROWS UNBOUNDED PRECEDING)
+"""
 
 
 def to_row(double: Double) -> dict[str, Any]:
@@ -72,18 +114,28 @@ def engine_for(url: str, schema: str = "public") -> Engine:
 
 
 class PostgresSink(Sink):
-    """Writes doubles to ``citizen_profiles``; an older or replayed double is a no-op."""
+    """Writes doubles; an older or replayed double changes nothing."""
 
-    def __init__(self, url: str, schema: str = "public", create: bool = True) -> None:
+    def __init__(
+        self,
+        url: str,
+        schema: str = "public",
+        rules: Rulebook | None = None,
+        create: bool = True,
+    ) -> None:
+        self.schema = schema
         self.engine = engine_for(url, schema)
+        self.rules = rules or load_rules()
         if create:
             with self.engine.begin() as conn:
                 conn.execute(CreateSchema(schema, if_not_exists=True))
                 metadata.create_all(conn)
+                quoted = conn.dialect.identifier_preparer.quote_schema(schema)
+                conn.execute(text(LEDGER_VIEW.format(schema=quoted)))
 
     def write(self, batch: Sequence[Double]) -> int:
-        rows = [to_row(d) for d in latest_per_citizen(batch)]
-        if not rows:
+        latest = latest_per_citizen(batch)
+        if not latest:
             return 0
         stmt = insert(citizen_profiles)
         stmt = stmt.on_conflict_do_update(
@@ -91,10 +143,28 @@ class PostgresSink(Sink):
             set_={f: stmt.excluded[f] for f in PROFILE_FIELDS if f != "citizen_id"}
             | {"updated_at": func.now()},
             where=citizen_profiles.c.version < stmt.excluded.version,
-        )
+        ).returning(citizen_profiles.c.citizen_id)
         with self.engine.begin() as conn:
-            result = conn.execute(stmt, rows)
-        return int(result.rowcount or 0)
+            advanced = set(conn.execute(stmt, [to_row(d) for d in latest]).scalars().all())
+            if not advanced:
+                return 0
+            fresh = [d for d in latest if d["citizen_id"] in advanced]
+            ledger_rows = [
+                {
+                    **e,
+                    "citizen_id": d["citizen_id"],
+                    "explanation": self.rules.rule(e["rule_id"]).explanation,
+                }
+                for d in fresh
+                for e in d["ledger"]
+            ]
+            if ledger_rows:
+                conn.execute(insert(score_ledger).on_conflict_do_nothing(), ledger_rows)
+            conn.execute(delete(blacklist).where(blacklist.c.citizen_id.in_(advanced)))
+            periods = [{**p, "citizen_id": d["citizen_id"]} for d in fresh for p in d["blacklist"]]
+            if periods:
+                conn.execute(insert(blacklist), periods)
+        return len(advanced)
 
     def profiles(self) -> dict[str, dict[str, Any]]:
         """Every stored profile by citizen id."""
@@ -102,6 +172,25 @@ class PostgresSink(Sink):
             return {
                 r["citizen_id"]: dict(r) for r in conn.execute(select(citizen_profiles)).mappings()
             }
+
+    def ledger(self, citizen_id: str | None = None) -> list[dict[str, Any]]:
+        """Ledger rows with score before and after, in event time."""
+        sql = f"SELECT * FROM {self._schema_sql()}.score_ledger_explained"
+        params = {}
+        if citizen_id is not None:
+            sql += " WHERE citizen_id = :cid"
+            params["cid"] = citizen_id
+        sql += " ORDER BY citizen_id, occurred_at, event_id, rule_id"
+        with self.engine.connect() as conn:
+            return [dict(r) for r in conn.execute(text(sql), params).mappings()]
+
+    def blacklist_rows(self) -> list[dict[str, Any]]:
+        with self.engine.connect() as conn:
+            q = select(blacklist).order_by(blacklist.c.citizen_id, blacklist.c.entered_at)
+            return [dict(r) for r in conn.execute(q).mappings()]
+
+    def _schema_sql(self) -> str:
+        return self.engine.dialect.identifier_preparer.quote_schema(self.schema)
 
     def close(self) -> None:
         self.engine.dispose()
