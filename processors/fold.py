@@ -113,7 +113,7 @@ def _mark_key(m: Mapping[str, Any]) -> tuple[datetime, str, str]:
 
 def correlation_entries(marks: list[dict[str, Any]], rules: Rulebook) -> list[dict[str, Any]]:
     """Every correlation firing the marks imply (a pure function of the set of marks)."""
-    entries = []
+    entries: list[dict[str, Any]] = []
     for c in rules.correlations:
         triggers = [m for m in marks if m["kind"] == c.trigger]
         if c.type == "within":
@@ -233,7 +233,7 @@ def fold(double: Double | None, event: Event, rules: Rulebook | None = None) -> 
         d["ledger"] = ledger
         d["score"] = base["score"] + sum(e["delta"] for e in new_entries)
         d["blacklist"] = blacklist_periods(ledger, base["base_score"], rules)
-        d["blacklisted"] = bool(d["blacklist"]) and d["blacklist"][-1]["lifted_at"] is None
+        d["blacklisted"] = bool(d["blacklist"] and d["blacklist"][-1]["lifted_at"] is None)
         d["tier"] = rules.tier(d["score"])
     return d
 

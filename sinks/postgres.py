@@ -137,12 +137,12 @@ class PostgresSink(Sink):
         latest = latest_per_citizen(batch)
         if not latest:
             return 0
-        stmt = insert(citizen_profiles)
-        stmt = stmt.on_conflict_do_update(
+        ins = insert(citizen_profiles)
+        stmt = ins.on_conflict_do_update(
             index_elements=[citizen_profiles.c.citizen_id],
-            set_={f: stmt.excluded[f] for f in PROFILE_FIELDS if f != "citizen_id"}
+            set_={f: ins.excluded[f] for f in PROFILE_FIELDS if f != "citizen_id"}
             | {"updated_at": func.now()},
-            where=citizen_profiles.c.version < stmt.excluded.version,
+            where=citizen_profiles.c.version < ins.excluded.version,
         ).returning(citizen_profiles.c.citizen_id)
         with self.engine.begin() as conn:
             advanced = set(conn.execute(stmt, [to_row(d) for d in latest]).scalars().all())

@@ -70,7 +70,18 @@ def test_demo_runs_end_to_end_on_the_embedded_stack():
         k: v for k, v in os.environ.items() if k not in ("KAFKA_BOOTSTRAP_SERVERS", "DATABASE_URL")
     }
     res = subprocess.run(
-        [*MOISSON, "demo", "--citizens", "60", "--count", "800", "--broker", "embedded"],
+        [
+            *MOISSON,
+            "demo",
+            "--citizens",
+            "150",
+            "--days",
+            "1",
+            "--speed",
+            "max",
+            "--broker",
+            "embedded",
+        ],
         capture_output=True,
         text=True,
         timeout=400,
@@ -78,6 +89,39 @@ def test_demo_runs_end_to_end_on_the_embedded_stack():
     )
     assert res.returncode == 0, res.stderr[-3000:]
     assert "Tansu" in res.stderr
-    assert "800 events folded into 60 doubles" in res.stderr
+    assert "events folded into 150 doubles" in res.stderr
     assert "every score equals the offline oracle's" in res.stderr
     assert "Least trusted" in res.stdout
+
+
+def test_citizen_shows_the_file_the_harvester_keeps(settings):
+    from processors.fold import fold_all
+    from sinks.postgres import PostgresSink
+    from tests.factories import ev
+
+    events = [ev("camera", behaviour="GATHERING", hours=i, citizen="c0000009") for i in range(6)]
+    events.append(
+        ev(
+            "book",
+            category="BANNED",
+            hours=7,
+            citizen="c0000009",
+            title="<script>alert(1)</script>",
+        )
+    )
+    double = fold_all(events)["c0000009"]
+    pg = PostgresSink(settings.database.sqlalchemy_url(), settings.database.schema_name)
+    pg.write([double])
+    pg.close()
+    env = {
+        "DATABASE_URL": settings.database.sqlalchemy_url(),
+        "DATABASE_SCHEMA_NAME": settings.database.schema_name,
+        "COLUMNS": "160",
+    }
+    res = run(["citizen", "c0000009"], env=env)
+    assert res.returncode == 0, res.stderr
+    assert "BLACKLISTED" in res.stdout and f"score {double['score']}" in res.stdout
+    assert "Seen at a gathering or protest." in res.stdout
+    assert "<script>alert(1)</script>" in res.stdout
+    missing = run(["citizen", "c9999999"], env=env)
+    assert missing.returncode == 1 and "no citizen" in missing.stderr

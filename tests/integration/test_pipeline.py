@@ -4,31 +4,18 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from kafka import KafkaProducer
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
 from moisson import pipeline
-from processors.fold import Event, fold_all
-from producers.city import generate_events
-from producers.publisher import Publisher, ensure_topics
-from schemas.codec import DOUBLE, encode
-from sinks.postgres import PostgresSink
-
-SEED, CITIZENS, COUNT = 2026, 250, 3000
-COMPARED = (
-    "version",
-    "score",
-    "metro_count",
-    "payment_count",
-    "book_count",
-    "camera_count",
-    "first_seen",
-    "last_seen",
-    "rule_hits",
-)
+from processors.fold import Event, explained_ledger, fold_all
+from producers.city import InlineOracle, generate_events
+from producers.publisher import KafkaSanctions, Pacer, Publisher, ensure_topics
+from schemas.codec import DOUBLE, SANCTION, decode, encode
+from sinks.postgres import PROFILE_FIELDS, PostgresSink
 
 
-def garbage(bootstrap: str, settings, good_event) -> int:
-    """Send every kind of bad message the skeleton must survive; return how many."""
+def garbage(settings, good_event) -> int:
+    """Send every kind of bad message the pipeline must survive; return how many."""
     bad = [
         (settings.topics.sensor("metro"), b"c0000001", b"not avro at all"),
         (settings.topics.sensor("metro"), b"c0000002", b"\xc3\x01" + b"\x00" * 8 + b"junk"),
@@ -41,11 +28,23 @@ def garbage(bootstrap: str, settings, good_event) -> int:
         (
             settings.topics.sensor("camera"),
             b"c0000004",
-            encode(DOUBLE, {"citizen_id": "c0000004", "version": 1, "score": 1}),
+            encode(
+                DOUBLE,
+                {
+                    **fold_all([Event(good_event.kind, good_event.record)])[good_event.citizen_id],
+                    "citizen_id": "c0000004",
+                },
+            ),
         ),
         (settings.topics.sensor(good_event.kind), b"someone-else", good_event.encode()),
+        # The same event again: applied once only.
+        (
+            settings.topics.sensor(good_event.kind),
+            good_event.citizen_id.encode(),
+            good_event.encode(),
+        ),
     ]
-    producer = KafkaProducer(bootstrap_servers=bootstrap)
+    producer = KafkaProducer(bootstrap_servers=settings.kafka.bootstrap_servers)
     for topic, key, value in bad:
         producer.send(topic, key=key, value=value)
     producer.flush()
@@ -53,23 +52,10 @@ def garbage(bootstrap: str, settings, good_event) -> int:
     return len(bad)
 
 
-def test_every_profile_equals_the_pure_fold(settings, procs, tmp_path: Path):
-    events = list(generate_events(SEED, CITIZENS, COUNT))
-    expected = fold_all(Event(e.kind, e.record) for e in events)
-    assert len(expected) >= 200
-
-    ensure_topics(settings)
-    publisher = Publisher(settings)
-    half = COUNT // 2
-    publisher.publish(events[:half])
-    garbage(settings.kafka.bootstrap_servers, settings, events[0])
-    publisher.publish(events[half:])
-    publisher.close()
-
-    worker = pipeline.start_worker(settings, tmp_path / "worker.log")
+def start(settings, procs, tmp_path: Path):
+    worker, _ = pipeline.start_worker_ready(settings, tmp_path / "worker.log", timeout=180)
     sink = pipeline.start_sink(settings, tmp_path / "sink.log")
     procs.extend([sink, worker])
-    pg = PostgresSink(settings.database.sqlalchemy_url(), settings.database.schema_name)
 
     def alive() -> str | None:
         for name, proc in (("worker", worker), ("sink", sink)):
@@ -78,22 +64,149 @@ def test_every_profile_equals_the_pure_fold(settings, procs, tmp_path: Path):
                 return f"{name} exited with {proc.returncode}:\n{log}"
         return None
 
-    applied = pipeline.wait_for(
+    return worker, sink, alive
+
+
+def wait_applied(pg: PostgresSink, count: int, alive) -> int:
+    return pipeline.wait_for(
         lambda: sum(p["version"] for p in pg.profiles().values()),
-        lambda n: n >= COUNT,
-        timeout=240,
+        lambda n: n >= count,
+        timeout=300,
         alive=alive,
     )
-    assert applied == COUNT, "more events applied than were sent: something was applied twice"
 
+
+def assert_postgres_equals_oracle(pg: PostgresSink, expected: dict) -> None:
+    """Profiles, ledger and blacklist in PostgreSQL equal the pure fold, exactly."""
     rows = pg.profiles()
     assert set(rows) == set(expected)
     for cid, double in expected.items():
-        row = rows[cid]
-        assert {f: row[f] for f in COMPARED} == {f: double[f] for f in COMPARED}, cid
+        assert {f: rows[cid][f] for f in PROFILE_FIELDS} == {f: double[f] for f in PROFILE_FIELDS}
+
+    want_ledger = sorted(
+        (
+            cid,
+            e["occurred_at"],
+            e["event_id"],
+            e["rule_id"],
+            e["delta"],
+            e["score_before"],
+            e["score_after"],
+            e["explanation"],
+        )
+        for cid, d in expected.items()
+        for e in explained_ledger(d)
+    )
+    got_ledger = sorted(
+        (
+            r["citizen_id"],
+            r["occurred_at"],
+            r["event_id"],
+            r["rule_id"],
+            r["delta"],
+            r["score_before"],
+            r["score_after"],
+            r["explanation"],
+        )
+        for r in pg.ledger()
+    )
+    assert got_ledger == want_ledger
+
+    want_blacklist = sorted(
+        (cid, p["entered_at"], p["lifted_at"], p["score_at_entry"], p["event_id"])
+        for cid, d in expected.items()
+        for p in d["blacklist"]
+    )
+    got_blacklist = sorted(
+        (r["citizen_id"], r["entered_at"], r["lifted_at"], r["score_at_entry"], r["event_id"])
+        for r in pg.blacklist_rows()
+    )
+    assert got_blacklist == want_blacklist
+
+
+def test_every_profile_equals_the_pure_fold_despite_garbage(settings, procs, tmp_path: Path):
+    events = list(generate_events(2026, 250, 3000, sanctions=InlineOracle()))
+    expected = fold_all(Event(e.kind, e.record) for e in events)
+    assert len(expected) >= 200
+
+    ensure_topics(settings)
+    publisher = Publisher(settings)
+    publisher.publish(events[:1500])
+    garbage(settings, events[0])
+    publisher.publish(events[1500:])
+    publisher.close()
+
+    worker, sink, alive = start(settings, procs, tmp_path)
+    pg = PostgresSink(settings.database.sqlalchemy_url(), settings.database.schema_name)
+    assert wait_applied(pg, len(events), alive) == len(events), "an event was applied twice"
+    assert_postgres_equals_oracle(pg, expected)
 
     assert worker.poll() is None, "the worker must keep running after garbage"
     assert sink.poll() is None
     log = (tmp_path / "worker.log").read_text(errors="replace")
     assert "undecodable" in log and "key-mismatch" in log and "not-a-sensor-event" in log
+    pg.close()
+
+
+def last_sanctions(settings) -> dict[str, dict]:
+    consumer = KafkaConsumer(
+        bootstrap_servers=settings.kafka.bootstrap_servers,
+        enable_auto_commit=False,
+        consumer_timeout_ms=3000,
+    )
+    parts = [TopicPartition(settings.topics.sanctions, p) for p in range(settings.kafka.partitions)]
+    consumer.assign(parts)
+    consumer.seek_to_beginning()
+    latest = {}
+    for rec in consumer:
+        s = decode(rec.value, SANCTION)[1]
+        latest[s["citizen_id"]] = s
+    consumer.close()
+    return latest
+
+
+def test_two_days_of_a_city_with_sanctions_closing_the_loop(settings, procs, tmp_path: Path):
+    """500 citizens, 2 simulated days, 8 partitions; the sensors obey the sanctions topic."""
+    settings.kafka.partitions = 8
+    ensure_topics(settings)
+    _, _, alive = start(settings, procs, tmp_path)
+
+    listener = KafkaSanctions(settings).start()
+
+    class Live:
+        def is_blacklisted(self, cid: str) -> bool:
+            return listener.is_blacklisted(cid)
+
+        def observe(self, event) -> None:
+            pass
+
+    published: list = []
+    publisher = Publisher(settings)
+    # Two simulated days in about 40 s, so sanctions come back while the city lives.
+    publisher.publish(
+        generate_events(7, 500, days=2, sanctions=Live()),
+        pacer=Pacer(speed=2 * 86_400 / 40, rate=0),
+        keep=published,
+    )
+    publisher.close()
+    listener.stop()
+
+    expected = fold_all(Event(e.kind, e.record) for e in published)
+    pg = PostgresSink(settings.database.sqlalchemy_url(), settings.database.schema_name)
+    assert wait_applied(pg, len(published), alive) == len(published)
+    assert_postgres_equals_oracle(pg, expected)
+
+    blacklisted = {cid for cid, d in expected.items() if d["blacklist"]}
+    assert blacklisted, "someone must fall under 350 in two days"
+    assert listener.received > 0, "the sensors heard sanctions from Kafka"
+    denied = [e for e in published if e.kind == "metro" and e.record["outcome"] == "DENIED"]
+    assert denied, "a blacklisted citizen was refused at a metro gate"
+    for e in denied:
+        periods = expected[e.citizen_id]["blacklist"]
+        assert any(p["entered_at"] <= e.record["occurred_at"] for p in periods)
+
+    sanctions = last_sanctions(settings)
+    for cid, d in expected.items():
+        latest = sanctions.get(cid)
+        assert (latest is not None and latest["active"]) == d["blacklisted"], cid
     pg.close()

@@ -39,10 +39,18 @@ def test_sensor_events_round_trip(event):
 
 
 def test_double_round_trip():
-    ev = sample_events()[0]
-    double = fold(new_double(ev.citizen_id), Event(ev.kind, ev.record))
-    double["source_offsets"] = {"sensors.metro/3": 17}
+    from processors.fold import fold_all
+    from tests.factories import ev
+
+    events = [ev("camera", behaviour="GATHERING", hours=i, companions=["c2"]) for i in range(6)]
+    events.append(ev("book", category="BANNED", hours=7))
+    double = fold_all(events)["c0000001"]
+    assert double["ledger"] and double["marks"] and double["blacklist"]
     assert decode(encode(DOUBLE, double))[1] == double
+    plain = fold(
+        new_double("c1"), Event("metro", {**sample_events()[0].record, "citizen_id": "c1"})
+    )
+    assert decode(encode(DOUBLE, plain))[1] == plain
 
 
 def test_sanction_round_trip():

@@ -1,68 +1,77 @@
-"""What the agent does per message: validate, deduplicate, fold."""
+"""What the agent does per message: validate, fold, deduplicate, decide sanctions."""
 
 from __future__ import annotations
 
-from processors.fold import Event, fold
-from processors.harvest import Rejection, apply_message
+from processors.fold import Event, fold, fold_all
+from processors.harvest import Rejection, apply_message, sanction_for
 from producers.city import generate_events
-from schemas.codec import DOUBLE, encode
+from schemas.codec import DOUBLE, SANCTION, decode, encode
+from tests.factories import ev
 
 
 def first(kind="metro"):
     return next(e for e in generate_events(8, 20, 200) if e.kind == kind)
 
 
-def apply(current, ev, *, key=None, offset=5, kind=None, value=None):
+def apply(current, e, *, key=None, kind=None, value=None):
     return apply_message(
         current,
-        expected_kind=kind or ev.kind,
-        topic=f"sensors.{ev.kind}",
-        partition=2,
-        offset=offset,
-        key=key if key is not None else ev.citizen_id.encode(),
-        value=value if value is not None else ev.encode(),
+        expected_kind=kind or e.kind,
+        topic=f"sensors.{e.kind}",
+        key=key if key is not None else e.citizen_id.encode(),
+        value=value if value is not None else e.encode(),
     )
 
 
-def test_a_good_message_is_folded_and_its_offset_remembered():
-    ev = first()
-    out = apply(None, ev)
+def test_a_good_message_is_folded():
+    e = first()
+    out = apply(None, e)
     assert out.rejected is None
-    expected = fold(None, Event(ev.kind, ev.record))
-    assert {k: v for k, v in out.double.items() if k != "source_offsets"} == {
-        k: v for k, v in expected.items() if k != "source_offsets"
-    }
-    assert out.double["source_offsets"] == {f"sensors.{ev.kind}/2": 5}
+    assert out.double == fold(None, Event(e.kind, e.record))
 
 
 def test_a_redelivered_message_is_not_applied_twice():
-    ev = first()
-    once = apply(None, ev, offset=5).double
-    again = apply(once, ev, offset=5)
-    assert again.rejected is Rejection.DUPLICATE
-    older = apply(once, ev, offset=4)
-    assert older.rejected is Rejection.DUPLICATE
-    assert apply(once, ev, offset=6).double["version"] == 2
+    e = first()
+    once = apply(None, e).double
+    again = apply(once, e)
+    assert again.rejected is Rejection.DUPLICATE and again.double is None
 
 
 def test_garbage_is_rejected_not_raised():
-    ev = first()
-    for junk in (b"", b"garbage", b"\xc3\x01" + b"\xff" * 8, ev.encode()[:-3]):
-        assert apply(None, ev, value=junk).rejected is Rejection.UNDECODABLE
+    e = first()
+    for junk in (b"", b"garbage", b"\xc3\x01" + b"\xff" * 8, e.encode()[:-3]):
+        assert apply(None, e, value=junk).rejected is Rejection.UNDECODABLE
 
 
 def test_key_must_match_citizen():
-    ev = first()
-    assert apply(None, ev, key=b"c9999999").rejected is Rejection.KEY_MISMATCH
+    assert apply(None, first(), key=b"c9999999").rejected is Rejection.KEY_MISMATCH
 
 
 def test_event_on_the_wrong_topic_is_rejected():
-    ev = first("book")
-    assert apply(None, ev, kind="metro").rejected is Rejection.WRONG_TOPIC
+    assert apply(None, first("book"), kind="metro").rejected is Rejection.WRONG_TOPIC
 
 
 def test_a_double_on_a_sensor_topic_is_rejected():
-    ev = first()
-    double = fold(None, Event(ev.kind, ev.record))
-    out = apply(None, ev, value=encode(DOUBLE, double))
+    e = first()
+    out = apply(None, e, value=encode(DOUBLE, fold(None, Event(e.kind, e.record))))
     assert out.rejected is Rejection.NOT_A_SENSOR_EVENT
+
+
+def test_sanctions_on_entering_and_leaving_the_blacklist():
+    protests = [ev("camera", behaviour="GATHERING", hours=i) for i in range(6)]
+    before = fold_all(protests[:5])["c0000001"]
+    after = fold(before, protests[5])
+    s = sanction_for(before, after)
+    assert s is not None and s["active"] and s["score"] == 300 and s["threshold"] == 350
+    assert s["issued_at"] == protests[5].record["occurred_at"]
+    assert decode(encode(SANCTION, s))[1]["citizen_id"] == "c0000001"
+    assert sanction_for(after, after) is None, "no change, no sanction"
+    assert sanction_for(None, before) is None
+    lifted = after
+    for i in range(10):
+        lifted = fold(lifted, ev("camera", behaviour="VOLUNTEERING", hours=10 + i))
+    s2 = sanction_for(after, lifted)
+    assert s2 is not None and not s2["active"] and s2["threshold"] == 400
+    assert s2["sanction_id"] != s["sanction_id"]
+    # Deciding again gives the same id: sanctions are idempotent.
+    assert sanction_for(before, after)["sanction_id"] == s["sanction_id"]

@@ -60,3 +60,74 @@ def test_events_only_name_citizens_of_the_population():
         assert ev.citizen_id in ids
         for companion in ev.record.get("companions", []):
             assert companion in ids and companion != ev.citizen_id
+
+
+def test_days_are_deterministic_and_ordered():
+    a = digest(generate_events(3, 200, days=2))
+    assert a == digest(generate_events(3, 200, days=2))
+    assert a != digest(generate_events(3, 200, days=1))
+
+
+def test_personas_shape_the_days():
+    from producers.city import City
+
+    city = City(1, 400)
+    events = list(city.events(days=2))
+    by_persona: dict[str, Counter] = {}
+    for e in events:
+        persona = city.people[int(e.citizen_id[1:])].persona
+        by_persona.setdefault(persona, Counter())[e.record.get("behaviour")] += 1
+    assert by_persona["activist"]["GATHERING"] > 0
+    assert by_persona["retiree"]["GATHERING"] == 0
+
+
+def test_sensors_obey_the_blacklist_and_the_day_changes():
+    from producers.city import InlineOracle
+
+    oracle = InlineOracle()
+    events = list(generate_events(7, 500, days=2, sanctions=oracle))
+    denied = [e for e in events if e.kind == "metro" and e.record["outcome"] == "DENIED"]
+    assert denied, "someone must be refused at a gate within two days"
+    for d in denied:
+        cid, at = d.citizen_id, d.record["occurred_at"]
+        same_day_metro_after = [
+            e
+            for e in events
+            if e.citizen_id == cid
+            and e.kind == "metro"
+            and at < e.record["occurred_at"]
+            and (e.record["occurred_at"] - at).total_seconds() < 6 * 3600
+        ]
+        assert same_day_metro_after == [], "a refused citizen takes no more metro that day"
+        walks = [
+            e
+            for e in events
+            if e.citizen_id == cid
+            and e.kind == "camera"
+            and e.record["location"].endswith("station entrance")
+        ]
+        assert walks, "a camera sees the refused citizen walk away"
+    # Whoever was denied was blacklisted by the pure fold of the events before.
+    from processors.fold import Event, fold_all
+
+    d = denied[0]
+    before = [Event(e.kind, e.record) for e in events[: events.index(d)]]
+    assert fold_all(before)[d.citizen_id]["blacklisted"]
+    allowed_luxury = [
+        e
+        for e in events
+        if e.kind == "payment"
+        and e.record["category"] in ("FLIGHT", "HIGH_SPEED_RAIL", "LUXURY_HOTEL")
+        and e.record["outcome"] == "APPROVED"
+        and oracle.doubles[e.citizen_id]["blacklist"]
+        and oracle.doubles[e.citizen_id]["blacklist"][0]["entered_at"] < e.record["occurred_at"]
+        and oracle.doubles[e.citizen_id]["blacklist"][0]["lifted_at"] is None
+    ]
+    assert allowed_luxury == [], "no luxury for the blacklisted"
+
+
+def test_ties_and_non_ascii_names():
+    people = population(2, 1000)
+    assert all(p.index not in p.ties for p in people)
+    assert sum(1 for p in people if not p.name.isascii()) > 100
+    assert {p.persona for p in people} >= {"commuter", "activist", "gamer", "retiree"}

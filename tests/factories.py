@@ -1,0 +1,59 @@
+"""Hand-made sensor events for rule tests: valid records with sensible defaults."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from processors.fold import Event
+
+T0 = datetime(2026, 3, 2, 4, 0, tzinfo=UTC)  # 12:00 in Beijing
+DEFAULTS: dict[str, dict[str, Any]] = {
+    "metro": {
+        "station": "Guomao",
+        "line": "1",
+        "direction": "ENTRY",
+        "ticket": "CARD",
+        "fare_cents": 400,
+        "outcome": "ALLOWED",
+    },
+    "payment": {
+        "merchant": "Wumart",
+        "category": "GROCERIES",
+        "amount_cents": 1200,
+        "currency": "CNY",
+        "outcome": "APPROVED",
+    },
+    "book": {"isbn": "9787536692930", "title": "三体", "category": "NEUTRAL", "price_cents": 3000},
+    "camera": {
+        "location": "Houhai",
+        "behaviour": "PASSING",
+        "confidence": 0.9,
+        "companions": [],
+        "companions_blacklisted": [],
+    },
+}
+_n = 0
+
+
+def ev(
+    kind: str,
+    *,
+    hours: float = 0,
+    citizen: str = "c0000001",
+    event_id: str | None = None,
+    **fields: Any,
+) -> Event:
+    """An event ``hours`` after T0; unique id unless given."""
+    global _n
+    _n += 1
+    record = {
+        "event_id": event_id or str(uuid.UUID(int=_n, version=4)),
+        "citizen_id": citizen,
+        "sensor_id": f"{kind}-test",
+        "occurred_at": T0 + timedelta(hours=hours),
+        **DEFAULTS[kind],
+        **fields,
+    }
+    return Event(kind, record)
