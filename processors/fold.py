@@ -204,7 +204,7 @@ def fold(double: Double | None, event: Event, rules: Rulebook | None = None) -> 
         d["denied_count"] = base["denied_count"] + 1
 
     hits = rules.hits(event.kind, rec)
-    new_entries = [
+    new_entries: list[dict[str, Any]] = [
         {"occurred_at": at, "event_id": eid, "rule_id": r.id, "delta": r.delta}
         for r in hits
         if r.delta
