@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 
-.PHONY: install demo test unit lint stack-up stack-down clean
+.PHONY: install demo test unit lint stack-up stack-down clean bench
 
 install: $(VENV)/.installed
 
@@ -42,3 +42,7 @@ stack-down: install
 
 clean:
 	rm -rf $(VENV) .moisson .pytest_cache .mypy_cache .ruff_cache *.egg-info
+
+# Benchmarks (not tests): ratios against a raw baseline measured in the same run.
+bench: install
+	$(BIN)/python bench/fold.py

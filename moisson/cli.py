@@ -410,6 +410,39 @@ def publish(
     return n
 
 
+# --- rules -----------------------------------------------------------------
+
+
+@main.command()
+@option(
+    "--rules-path",
+    envvar="PROCESSOR_RULES_PATH",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="A rules TOML replacing the shipped one.",
+)
+def rules(rules_path: Path | None) -> None:
+    """List the scoring rules: what each does, what it mirrors, and where that is reported."""
+    from processors.scoring import RulesError, load_rules
+
+    try:
+        book = load_rules(rules_path)
+    except RulesError as exc:
+        fail(str(exc), "fix the file, or unset PROCESSOR_RULES_PATH to use the shipped rules")
+        return
+    out.print(
+        f"base score {book.base_score}; blacklisted under {book.blacklist_threshold}; "
+        f"lifted at {book.recovery_threshold} or more; tiers: "
+        + ", ".join(f"{t.name} ≥ {t.min}" for t in book.tiers if t.min > -(10**6))
+    )
+    table = Table(expand=True, show_lines=True)
+    for col in ("rule", "Δ", "what it does", "what it mirrors (source)"):
+        table.add_column(col)
+    for r in (*book.rules, *book.correlations):
+        table.add_row(r.id, f"{r.delta:+d}", r.explanation, f"{r.mirrors} ({r.source})")
+    out.print(table)
+
+
 # --- citizen ---------------------------------------------------------------
 
 
