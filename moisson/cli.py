@@ -76,9 +76,9 @@ def settings_from(**flags: Any) -> Settings:
 
 def fail(message: str, fix: str | None = None) -> None:
     """One clear line (and the fix), no traceback wall."""
-    console.print(f"[bold red]error:[/] {message}")
+    console.print(f"[bold red]error:[/] {message}", soft_wrap=True, highlight=False)
     if fix:
-        console.print(f"[yellow]fix:[/] {fix}")
+        console.print(f"[yellow]fix:[/] {fix}", soft_wrap=True, highlight=False)
     sys.exit(1)
 
 
@@ -410,6 +410,409 @@ def publish(
     return n
 
 
+# --- record, simulate, replay, verify ---------------------------------------
+
+
+def parse_time(value: str | None) -> int | None:
+    """An ISO 8601 time (UTC unless it says otherwise) or epoch milliseconds."""
+    if value is None:
+        return None
+    if value.isdigit():
+        return int(value)
+    from datetime import UTC, datetime
+
+    try:
+        t = datetime.fromisoformat(value)
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is neither ISO 8601 nor epoch milliseconds") from None
+    return int((t if t.tzinfo else t.replace(tzinfo=UTC)).timestamp() * 1000)
+
+
+def open_or_fail(directory: Path) -> Any:
+    from moisson.recording import RecordingError, open_recording
+
+    try:
+        rec = open_recording(directory)
+        rec.check()
+    except RecordingError as exc:
+        fail(str(exc), "nothing was sent; record or simulate it again")
+    return rec
+
+
+def summary_table(manifest: dict[str, Any]) -> Table:
+    table = Table(title=f"recording ({manifest['source']}, {manifest['count']:,} messages)")
+    for col in ("topic", "partitions", "messages", "sha256"):
+        table.add_column(col)
+    for topic, t in manifest["topics"].items():
+        table.add_row(topic, str(t["partitions"]), f"{t['count']:,}", t["sha256"][:16] + "…")
+    return table
+
+
+@main.command()
+@option(
+    "--out",
+    envvar="RECORD_OUT",
+    type=click.Path(path_type=Path),
+    required=True,
+    help="Directory to write the recording into (must not hold one already).",
+)
+@option(
+    "--citizens",
+    envvar="SENSORS_CITIZENS",
+    type=click.IntRange(min=1),
+    default=_defaults.sensors.citizens,
+    help="Size of the simulated population.",
+)
+@option(
+    "--seed",
+    envvar="SENSORS_SEED",
+    type=int,
+    default=_defaults.sensors.seed,
+    help="Seed of the simulation.",
+)
+@option(
+    "--days", envvar="SENSORS_DAYS", type=click.IntRange(min=1), default=1, help="Simulated days."
+)
+@partitions_option
+@prefix_option
+def simulate(
+    out: Path, citizens: int, seed: int, days: int, partitions: int, topic_prefix: str
+) -> None:
+    """Write a recording straight from the simulation, with no Kafka.
+
+    Byte-identical for the same arguments. The sensors obey the blacklist as the pure
+    fold computes it, so the recording is what a live run would publish if every
+    sanction arrived at once. Replay it with `moisson replay`, check with `moisson verify`.
+    """
+    from moisson.recording import RecordingError, write_simulation
+    from producers.city import InlineOracle, generate_events
+
+    s = settings_from(partitions=partitions, topic_prefix=topic_prefix)
+    events = generate_events(seed, citizens, days=days, sanctions=InlineOracle())
+    extra = {"seed": seed, "citizens": citizens, "days": days}
+    started = time.monotonic()
+    try:
+        with progress_bar() as bar:
+            task = bar.add_task("simulating", total=None, rate="")
+            manifest = write_simulation(
+                out,
+                events,
+                partitions,
+                extra,
+                {k: s.topics.sensor(k) for k in SENSOR_KINDS},
+                progress=lambda n: bar.update(task, advance=n),
+            )
+    except RecordingError as exc:
+        fail(str(exc))
+        return
+    console.print(summary_table(manifest))
+    console.print(
+        f"[green]✓[/] {manifest['count']:,} events in {time.monotonic() - started:.1f}s → {out}"
+    )
+
+
+@main.command()
+@kafka_option
+@prefix_option
+@option(
+    "--out",
+    envvar="RECORD_OUT",
+    type=click.Path(path_type=Path),
+    required=True,
+    help="Directory to write the recording into.",
+)
+@option(
+    "--topics",
+    envvar="RECORD_TOPICS",
+    default=None,
+    help="Comma-separated topics (default: the four sensor topics).",
+)
+@option(
+    "--from",
+    "from_",
+    envvar="RECORD_FROM",
+    default=None,
+    help="Start at this time (ISO 8601 or epoch ms); default: the beginning.",
+)
+@option("--to", envvar="RECORD_TO", default=None, help="Stop after this time.")
+@option(
+    "--until-idle",
+    envvar="RECORD_UNTIL_IDLE",
+    type=float,
+    default=None,
+    help="Stop after this many seconds without a message (default: run until Ctrl-C).",
+)
+def record(
+    kafka: str,
+    topic_prefix: str,
+    out: Path,
+    topics: str | None,
+    from_: str | None,
+    to: str | None,
+    until_idle: float | None,
+) -> None:
+    """Record Kafka topics into self-contained Avro files plus a manifest.
+
+    Ctrl-C stops cleanly: the files are closed and the manifest written.
+    """
+    from kafka.errors import KafkaError
+
+    from moisson import replay as rp
+    from moisson.recording import RecordingError
+
+    s = settings_from(kafka=kafka, topic_prefix=topic_prefix)
+    names = [t.strip() for t in topics.split(",")] if topics else s.topics.sensors
+    stopping = False
+
+    def stop(*_: Any) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
+    hint = f"until {until_idle:g}s idle" if until_idle else "Ctrl-C to stop"
+    try:
+        with progress_bar() as bar:
+            task = bar.add_task(f"recording ({hint})", total=None, rate="")
+            manifest = rp.record(
+                s,
+                out,
+                names,
+                from_ms=parse_time(from_),
+                to_ms=parse_time(to),
+                until_idle=until_idle,
+                should_stop=lambda: stopping,
+                progress=lambda n: bar.update(task, advance=n),
+            )
+    except (KafkaError, ValueError, RecordingError) as exc:
+        fail(str(exc), "check --kafka and --topics")
+        return
+    console.print(summary_table(manifest))
+    console.print(f"[green]✓[/] recorded {manifest['count']:,} messages → {out}")
+
+
+@main.command()
+@click.argument("recording", type=click.Path(path_type=Path, exists=True, file_okay=False))
+@kafka_option
+@prefix_option
+@option(
+    "--partitions",
+    envvar="KAFKA_PARTITIONS",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Partitions of topics replay creates (default: as recorded). A different count "
+    "re-partitions by key.",
+)
+@option(
+    "--speed",
+    envvar="REPLAY_SPEED",
+    default="max",
+    help="1: original timing; 10: ten times faster; max: no waiting.",
+)
+@click.option(
+    "--shift-to-now",
+    is_flag=True,
+    help="Shift Kafka timestamps so the first message is now (event bodies keep "
+    "their recorded times, so verify still holds).",
+)
+@option(
+    "--citizen",
+    "citizens",
+    envvar="REPLAY_CITIZENS",
+    multiple=True,
+    help="Only these citizens (repeat).",
+)
+@option(
+    "--sensor",
+    "sensors_",
+    envvar="REPLAY_SENSORS",
+    multiple=True,
+    type=click.Choice(SENSOR_KINDS),
+    help="Only these sensor kinds (repeat).",
+)
+@option(
+    "--from", "from_", envvar="REPLAY_FROM", default=None, help="Skip messages before this time."
+)
+@option("--to", envvar="REPLAY_TO", default=None, help="Skip messages after this time.")
+@option(
+    "--loop",
+    envvar="REPLAY_LOOP",
+    type=click.IntRange(min=1),
+    default=1,
+    help="Replay N times (the processor's dedupe makes repeats no-ops).",
+)
+@option(
+    "--topic-map",
+    envvar="REPLAY_TOPIC_MAP",
+    multiple=True,
+    help="old=new: send a recorded topic elsewhere (repeat).",
+)
+@click.option("--dry-run", is_flag=True, help="Print what would be sent; send nothing.")
+def replay(
+    recording: Path,
+    kafka: str,
+    topic_prefix: str,
+    partitions: int | None,
+    speed: str,
+    shift_to_now: bool,
+    citizens: tuple[str, ...],
+    sensors_: tuple[str, ...],
+    from_: str | None,
+    to: str | None,
+    loop: int,
+    topic_map: tuple[str, ...],
+    dry_run: bool,
+) -> None:
+    """Publish a recording in recorded timestamp order, gaps divided by --speed."""
+    from kafka.errors import KafkaError
+
+    from moisson import replay as rp
+
+    rec = open_or_fail(recording)
+    recorded = {t: m["partitions"] for t, m in rec.topics.items()}
+    s = settings_from(
+        kafka=kafka,
+        topic_prefix=topic_prefix,
+        partitions=partitions or max(recorded.values(), default=1),
+    )
+    mapping = {}
+    for item in topic_map:
+        old, sep, new = item.partition("=")
+        if not sep or not old or not new:
+            fail(f"--topic-map {item!r} is not old=new")
+        mapping[old] = new
+    try:
+        plan = rp.plan_replay(
+            rec,
+            s,
+            citizens=citizens,
+            sensors=sensors_,
+            from_ms=parse_time(from_),
+            to_ms=parse_time(to),
+            topic_map=mapping,
+        )
+    except ValueError as exc:
+        fail(str(exc))
+        return
+    pace = parse_speed(speed)
+    if dry_run:
+        for at, m, dest, ts in rp.schedule(plan, pace, loop, shift_to_now):
+            out.print(
+                f"+{at:9.3f}s {dest}[{m.partition}] key={m.key!r} ts={ts} "
+                f"{len(m.value or b'')} bytes",
+                highlight=False,
+            )
+        console.print(
+            f"dry run: {len(plan.items) * loop:,} messages would be sent "
+            f"({plan.skipped:,} filtered out)"
+        )
+        return
+    try:
+        with progress_bar() as bar:
+            task = bar.add_task("replaying", total=len(plan.items) * loop, rate="")
+            summary = rp.replay(
+                plan,
+                s,
+                speed=pace,
+                loops=loop,
+                shift_to_now=shift_to_now,
+                recorded_partitions=recorded,
+                progress=lambda n: bar.update(task, advance=n),
+            )
+    except KafkaError as exc:
+        fail(
+            f"cannot reach Kafka at {s.kafka.bootstrap_servers}: {exc}",
+            "start it (moisson stack up) or set KAFKA_BOOTSTRAP_SERVERS / --kafka",
+        )
+        return
+    for dest, n in sorted(summary.per_topic.items()):
+        note = " (re-partitioned by key)" if dest in summary.repartitioned else ""
+        console.print(f"  {dest}: {n:,}{note}")
+    console.print(
+        f"[green]✓[/] replayed {summary.sent:,} messages in {summary.seconds:.1f}s "
+        f"({plan.skipped:,} filtered out)"
+    )
+
+
+@main.command()
+@click.argument("recording", type=click.Path(path_type=Path, exists=True, file_okay=False))
+@database_option
+@option(
+    "--timeout",
+    envvar="VERIFY_TIMEOUT",
+    type=float,
+    default=120.0,
+    help="Seconds to wait for the pipeline to catch up before comparing.",
+)
+@option(
+    "--rules-path",
+    envvar="PROCESSOR_RULES_PATH",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="The rules the processor runs with (default: the shipped ones).",
+)
+def verify(
+    recording: Path, database_url: str | None, timeout: float, rules_path: Path | None
+) -> None:
+    """Check that PostgreSQL holds exactly what the oracle computes from RECORDING.
+
+    Exits 0 only when every profile, ledger entry and blacklist period is equal.
+    """
+    from sqlalchemy.exc import OperationalError, ProgrammingError
+
+    from moisson import verify as vf
+    from processors.scoring import load_rules
+
+    rec = open_or_fail(recording)
+    s = settings_from(database_url=database_url)
+    rules = load_rules(rules_path or s.processor.rules_path)
+    expected = vf.expected_doubles(rec, rules)
+    try:
+        pg = vf.PostgresSink(
+            s.database.sqlalchemy_url(), s.database.schema_name, rules, create=False
+        )
+        with console.status("waiting for the pipeline to catch up…") as status:
+            ok = vf.wait_caught_up(
+                expected,
+                pg,
+                timeout,
+                lambda d, t: status.update(
+                    f"waiting for the pipeline to catch up: {d:,}/{t:,} citizens"
+                ),
+            )
+        diffs = vf.compare(expected, pg, rules)
+    except (OperationalError, ProgrammingError) as exc:
+        fail(
+            f"cannot read PostgreSQL: {getattr(exc, 'orig', exc)}",
+            "set DATABASE_URL (and DATABASE_SCHEMA_NAME) to where the sink writes",
+        )
+        return
+    if not ok:
+        console.print(f"[yellow]the pipeline had not caught up after {timeout:g}s[/]")
+    if not diffs:
+        console.print(
+            f"[green]✓[/] PostgreSQL equals the oracle: {len(expected):,} citizens, "
+            f"{sum(d['version'] for d in expected.values()):,} events, "
+            f"{sum(len(d['ledger']) for d in expected.values()):,} ledger entries, "
+            f"{sum(len(d['blacklist']) for d in expected.values()):,} blacklist periods"
+        )
+        return
+    table = Table(title=f"{len(diffs)} difference(s)")
+    for col in ("citizen", "field", "expected", "actual"):
+        table.add_column(col, overflow="fold")
+    for d in diffs[:50]:
+        table.add_row(d.citizen, d.field, short(d.expected), short(d.actual))
+    out.print(table)
+    if len(diffs) > 50:
+        out.print(f"… and {len(diffs) - 50} more")
+    sys.exit(1)
+
+
+def short(value: Any, limit: int = 60) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 # --- rules -----------------------------------------------------------------
 
 
@@ -537,9 +940,10 @@ def process(kafka: str, partitions: int, topic_prefix: str, app_id: str, logleve
     s.processor.app_id = app_id
     from faust.cli.faust import cli as faust_cli
 
+    from moisson.pipeline import worker_args
     from processors.app import app
 
-    faust_cli.main(args=["worker", "-l", loglevel], app=app, prog_name="moisson process")
+    faust_cli.main(args=worker_args(s, loglevel), app=app, prog_name="moisson process")
 
 
 # --- sink ------------------------------------------------------------------

@@ -36,10 +36,21 @@ def spawn(argv: list[str], settings: Settings, log: Path) -> subprocess.Popen[by
         )
 
 
+def worker_args(settings: Settings, loglevel: str = "info") -> list[str]:
+    """``faust … worker`` arguments; without the web server unless it is enabled
+    (faust binds its port even when ``web_enabled`` is off, so two workers collide)."""
+    web = (
+        ["--with-web", "--web-port", str(settings.processor.web_port)]
+        if settings.processor.web_enabled
+        else ["--without-web"]
+    )
+    return ["worker", "-l", loglevel, *web]
+
+
 def start_worker(settings: Settings, log: Path) -> subprocess.Popen[bytes]:
     """A faust worker: exactly ``faust -A processors.app worker``."""
     return spawn(
-        [sys.executable, "-m", "faust", "-A", "processors.app", "worker", "-l", "info"],
+        [sys.executable, "-m", "faust", "-A", "processors.app", *worker_args(settings)],
         settings,
         log,
     )

@@ -72,9 +72,23 @@ sanctions_topic = app.topic(
     value_serializer="raw",
 )
 
-doubles = app.Table("doubles", partitions=partitions, key_type=str)
-# faust derives serializers from model types only; the changelog is built lazily, so
-# naming ours here makes it carry raw keys and Avro doubles.
+# faust derives a table's serializers from model types only (JSON otherwise), so the
+# changelog topic is declared here, with raw citizen-id keys and Avro doubles; without
+# it, recovery after a rebalance fails to decode the changelog and loses the table.
+changelog = app.topic(
+    f"{app.conf.id}-doubles-changelog",
+    key_type=str,
+    value_type=None,
+    key_serializer="raw",
+    value_serializer="moisson_double",
+    partitions=partitions,
+    compacting=True,
+    deleting=False,
+    acks=False,
+    internal=True,
+)
+doubles = app.Table("doubles", partitions=partitions, key_type=str, changelog_topic=changelog)
+# ...and the table writes its changelog with its own serializer attributes.
 doubles.key_serializer = "raw"  # type: ignore[attr-defined]
 doubles.value_serializer = "moisson_double"  # type: ignore[attr-defined]
 

@@ -1,0 +1,372 @@
+"""Recordings: self-contained Avro files of Kafka topics, with a manifest.
+
+A recording is a directory holding ``manifest.json`` and one Avro Object Container
+File per topic. Each file record is one Kafka message (topic, partition, offset,
+timestamp, key, headers, value). Values stay exactly as they travelled: Avro single
+objects, whose writer schemas each file carries in its header metadata, so a
+recording can be read without this project's ``.avsc`` files.
+
+Everything a recording holds is deterministic for the same input (the sync markers
+are derived, not random; nothing records the wall clock), so ``moisson simulate``
+with the same arguments writes the same bytes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import fastavro
+from fastavro.write import Writer
+
+from moisson import __version__
+from schemas.codec import HEADER_LEN, MAGIC, registry
+
+FORMAT = "moisson-recording"
+VERSION = 1
+KNOWN_VERSIONS = (1,)
+MANIFEST = "manifest.json"
+SCHEMAS_KEY = "moisson.schemas"
+
+MESSAGE_SCHEMA = fastavro.parse_schema(
+    {
+        "type": "record",
+        "name": "RecordedMessage",
+        "namespace": "org.moisson.recording",
+        "doc": "One Kafka message as it was consumed (or as the simulation would have sent it).",
+        "fields": [
+            {"name": "topic", "type": "string"},
+            {"name": "partition", "type": "int"},
+            {"name": "offset", "type": "long"},
+            {"name": "timestamp", "type": {"type": "long", "logicalType": "timestamp-millis"}},
+            {"name": "key", "type": ["null", "bytes"], "default": None},
+            {
+                "name": "headers",
+                "type": {
+                    "type": "array",
+                    "items": {
+                        "type": "record",
+                        "name": "Header",
+                        "fields": [
+                            {"name": "key", "type": "string"},
+                            {"name": "value", "type": ["null", "bytes"], "default": None},
+                        ],
+                    },
+                },
+                "default": [],
+            },
+            {"name": "value", "type": ["null", "bytes"]},
+        ],
+    }
+)
+
+
+class RecordingError(Exception):
+    """A recording that cannot be used; the message names the file and the reason."""
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    topic: str
+    partition: int
+    offset: int
+    timestamp: int  # epoch milliseconds
+    key: bytes | None
+    value: bytes | None
+    headers: tuple[tuple[str, bytes | None], ...] = ()
+
+    def as_record(self) -> dict[str, Any]:
+        return {
+            "topic": self.topic,
+            "partition": self.partition,
+            "offset": self.offset,
+            "timestamp": self.timestamp,
+            "key": self.key,
+            "value": self.value,
+            "headers": [{"key": k, "value": v} for k, v in self.headers],
+        }
+
+    @classmethod
+    def from_record(cls, r: dict[str, Any]) -> Message:
+        ts = r["timestamp"]
+        ms = ts if isinstance(ts, int) else round(ts.timestamp() * 1000)
+        return cls(
+            r["topic"],
+            r["partition"],
+            r["offset"],
+            ms,
+            r["key"],
+            r["value"],
+            tuple((h["key"], h["value"]) for h in r["headers"]),
+        )
+
+
+def file_name(topic: str) -> str:
+    return f"{topic}.avro"
+
+
+def schemas_metadata() -> str:
+    """Every writer schema this project knows, by fingerprint, as JSON."""
+    return json.dumps(
+        {s.fingerprint.hex(): json.loads(_full_schema(s.name)) for s in registry.by_name.values()},
+        sort_keys=True,
+        separators=(",", ":"),
+        ensure_ascii=False,
+    )
+
+
+def _full_schema(name: str) -> str:
+    from schemas.codec import SCHEMA_DIR
+
+    for path in sorted(SCHEMA_DIR.glob("*.avsc")):
+        raw = json.loads(path.read_text(encoding="utf-8"))
+        if f"{raw.get('namespace')}.{raw['name']}" == name:
+            return json.dumps(raw, sort_keys=True)
+    raise KeyError(name)
+
+
+@dataclass
+class TopicStats:
+    partitions: int
+    count: int = 0
+    first_ts: int | None = None
+    last_ts: int | None = None
+    fingerprints: dict[str, int] = field(default_factory=dict)
+
+    def add(self, m: Message) -> None:
+        self.count += 1
+        self.first_ts = m.timestamp if self.first_ts is None else min(self.first_ts, m.timestamp)
+        self.last_ts = m.timestamp if self.last_ts is None else max(self.last_ts, m.timestamp)
+        if m.value is not None and m.value[:2] == MAGIC and len(m.value) >= HEADER_LEN:
+            fp = m.value[2:HEADER_LEN].hex()
+            self.fingerprints[fp] = self.fingerprints.get(fp, 0) + 1
+
+
+class RecordingWriter:
+    """Writes a recording: one OCF per topic, then the manifest (on ``close``)."""
+
+    def __init__(
+        self,
+        directory: Path,
+        partitions: dict[str, int],
+        *,
+        kinds: dict[str, str] | None = None,
+        source: str,
+        extra: dict[str, Any] | None = None,
+    ) -> None:
+        self.dir = directory
+        self.dir.mkdir(parents=True, exist_ok=True)
+        if (self.dir / MANIFEST).exists():
+            raise RecordingError(
+                f"{self.dir / MANIFEST}: a recording is already there; choose another --out"
+            )
+        self.kinds = kinds or {}
+        self.source = source
+        self.extra = extra or {}
+        self.stats = {t: TopicStats(partitions=p) for t, p in partitions.items()}
+        self._files = {}
+        self._writers = {}
+        meta = {SCHEMAS_KEY: schemas_metadata(), "moisson.format": f"{FORMAT}/{VERSION}"}
+        for topic in partitions:
+            fo = open(self.dir / file_name(topic), "wb")  # noqa: SIM115 (closed in close())
+            marker = hashlib.sha256(f"{FORMAT}:{topic}".encode()).digest()[:16]
+            self._files[topic] = fo
+            self._writers[topic] = Writer(
+                fo, MESSAGE_SCHEMA, codec="deflate", metadata=meta, sync_marker=marker
+            )
+
+    def write(self, m: Message) -> None:
+        try:
+            writer = self._writers[m.topic]
+        except KeyError:
+            raise RecordingError(f"topic {m.topic!r} was not declared for this recording") from None
+        writer.write(m.as_record())
+        self.stats[m.topic].add(m)
+
+    def flush(self) -> None:
+        for w in self._writers.values():
+            w.flush()
+
+    def close(self) -> dict[str, Any]:
+        for topic, w in self._writers.items():
+            w.flush()
+            self._files[topic].close()
+        topics = {}
+        fingerprints: dict[str, str] = {}
+        for topic, st in self.stats.items():
+            path = self.dir / file_name(topic)
+            topics[topic] = {
+                "file": path.name,
+                "sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
+                "partitions": st.partitions,
+                "count": st.count,
+                "first_timestamp": st.first_ts,
+                "last_timestamp": st.last_ts,
+                "fingerprints": dict(sorted(st.fingerprints.items())),
+                "kind": self.kinds.get(topic),
+            }
+            for fp in st.fingerprints:
+                known = registry.by_fingerprint.get(bytes.fromhex(fp))
+                fingerprints[fp] = known.name if known else "unknown"
+        starts = [s.first_ts for s in self.stats.values() if s.first_ts is not None]
+        ends = [s.last_ts for s in self.stats.values() if s.last_ts is not None]
+        manifest = {
+            "format": FORMAT,
+            "version": VERSION,
+            "tool_version": __version__,
+            "source": self.source,
+            **self.extra,
+            "count": sum(s.count for s in self.stats.values()),
+            "time_range": {
+                "from": min(starts) if starts else None,
+                "to": max(ends) if ends else None,
+            },
+            "schema_fingerprints": dict(sorted(fingerprints.items())),
+            "topics": dict(sorted(topics.items())),
+        }
+        (self.dir / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+        return manifest
+
+
+@dataclass(frozen=True)
+class Recording:
+    """A validated recording: its manifest and the files it names."""
+
+    dir: Path
+    manifest: dict[str, Any]
+
+    @property
+    def topics(self) -> dict[str, dict[str, Any]]:
+        return dict(self.manifest["topics"])
+
+    def kind_of(self, topic: str) -> str | None:
+        return self.topics[topic].get("kind")
+
+    def messages(self, topic: str) -> Iterator[Message]:
+        """The messages of one topic, in file order, checked as they are read."""
+        path = self.dir / self.topics[topic]["file"]
+        try:
+            with open(path, "rb") as fo:
+                reader = fastavro.reader(fo)
+                known = _embedded_fingerprints(path, reader.metadata)
+                for rec in reader:
+                    m = Message.from_record(rec)  # type: ignore[arg-type]
+                    v = m.value
+                    if v is not None and v[:2] == MAGIC and len(v) >= HEADER_LEN:
+                        fp = v[2:HEADER_LEN].hex()
+                        if fp not in known:
+                            raise RecordingError(
+                                f"{path}: message {m.partition}@{m.offset} uses schema {fp}, "
+                                "which the file does not carry (missing schema)"
+                            )
+                    yield m
+        except RecordingError:
+            raise
+        except (OSError, EOFError, ValueError, StopIteration) as exc:
+            raise RecordingError(
+                f"{path}: unreadable ({type(exc).__name__}: {exc}); "
+                "the file is truncated or corrupt"
+            ) from exc
+        except Exception as exc:  # fastavro raises assorted types on corrupt blocks
+            raise RecordingError(f"{path}: unreadable ({type(exc).__name__}: {exc})") from exc
+
+    def all_messages(self) -> list[Message]:
+        """Every message, in recorded timestamp order (ties: topic, partition, offset)."""
+        out = [m for t in self.topics for m in self.messages(t)]
+        out.sort(key=lambda m: (m.timestamp, m.topic, m.partition, m.offset))
+        return out
+
+    def check(self) -> None:
+        """Read every file through once, so corruption is found before anything is sent."""
+        for topic, meta in self.topics.items():
+            n = sum(1 for _ in self.messages(topic))
+            if n != meta["count"]:
+                raise RecordingError(
+                    f"{self.dir / meta['file']}: holds {n} messages, "
+                    f"the manifest says {meta['count']}"
+                )
+
+
+def _embedded_fingerprints(path: Path, metadata: dict[str, Any]) -> set[str]:
+    raw = metadata.get(SCHEMAS_KEY)
+    if raw is None:
+        raise RecordingError(f"{path}: carries no writer schemas (missing {SCHEMAS_KEY})")
+    try:
+        return set(json.loads(raw))
+    except ValueError as exc:
+        raise RecordingError(f"{path}: its {SCHEMAS_KEY} metadata is not JSON") from exc
+
+
+def open_recording(directory: Path | str) -> Recording:
+    """Open and validate a recording: manifest, version and every file's sha256."""
+    directory = Path(directory)
+    path = directory / MANIFEST
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise RecordingError(f"{path}: no manifest; is {directory} a recording?") from None
+    except (OSError, ValueError) as exc:
+        raise RecordingError(f"{path}: unreadable manifest ({exc})") from exc
+    if manifest.get("format") != FORMAT:
+        raise RecordingError(f"{path}: not a {FORMAT} manifest")
+    version = manifest.get("version")
+    if version not in KNOWN_VERSIONS:
+        raise RecordingError(
+            f"{path}: manifest version {version!r} is unknown to moisson {__version__} "
+            f"(it reads versions {', '.join(map(str, KNOWN_VERSIONS))})"
+        )
+    for topic, meta in manifest["topics"].items():
+        f = directory / meta["file"]
+        if not f.exists():
+            raise RecordingError(f"{f}: missing (topic {topic})")
+        digest = hashlib.sha256(f.read_bytes()).hexdigest()
+        if digest != meta["sha256"]:
+            raise RecordingError(
+                f"{f}: sha256 {digest[:12]}… does not match the manifest's "
+                f"{meta['sha256'][:12]}…; the file changed after recording"
+            )
+    return Recording(directory, manifest)
+
+
+def partition_for(key: bytes, partitions: int) -> int:
+    """Kafka's default partitioner (murmur2), so a simulation lands where Kafka would put it."""
+    from kafka.partitioner.default import murmur2
+
+    return (murmur2(key) & 0x7FFFFFFF) % partitions
+
+
+def write_simulation(
+    directory: Path,
+    events: Iterable[Any],
+    partitions: int,
+    extra: dict[str, Any],
+    topic_for: dict[str, str],
+    progress: Any = None,
+) -> dict[str, Any]:
+    """Write sensor events as the recording Kafka would have given (no Kafka involved)."""
+    writer = RecordingWriter(
+        directory,
+        {t: partitions for t in topic_for.values()},
+        kinds={t: k for k, t in topic_for.items()},
+        source="simulate",
+        extra=extra,
+    )
+    offsets: dict[tuple[str, int], int] = {}
+    n = 0
+    for ev in events:
+        topic = topic_for[ev.kind]
+        key = ev.citizen_id.encode()
+        p = partition_for(key, partitions)
+        offset = offsets.get((topic, p), 0)
+        offsets[(topic, p)] = offset + 1
+        writer.write(Message(topic, p, offset, ev.occurred_ms, key, ev.encode()))
+        n += 1
+        if progress is not None and n % 1000 == 0:
+            progress(1000)
+    if progress is not None:
+        progress(n % 1000)
+    return writer.close()

@@ -1,0 +1,135 @@
+"""`moisson verify`: the offline oracle's answer for a recording, against PostgreSQL."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from moisson.recording import Recording
+from processors.fold import Double, explained_ledger
+from processors.harvest import apply_message
+from processors.scoring import Rulebook
+from sinks.postgres import PROFILE_FIELDS, PostgresSink
+
+
+@dataclass(frozen=True)
+class Diff:
+    citizen: str
+    field: str
+    expected: Any
+    actual: Any
+
+
+def expected_doubles(rec: Recording, rules: Rulebook | None = None) -> dict[str, Double]:
+    """The doubles the pipeline must end with: every sensor message through the same
+    validation and the same fold as the processor (rejects and duplicates included)."""
+    doubles: dict[str, Double] = {}
+    for topic in rec.topics:
+        kind = rec.kind_of(topic)
+        if kind is None:
+            continue
+        for m in rec.messages(topic):
+            if m.value is None:
+                continue
+            cid = m.key.decode("utf-8", "replace") if m.key is not None else None
+            out = apply_message(
+                doubles.get(cid) if cid else None,
+                expected_kind=kind,
+                topic=topic,
+                key=m.key,
+                value=m.value,
+                rules=rules,
+            )
+            if out.double is not None:
+                doubles[out.double["citizen_id"]] = out.double
+    return doubles
+
+
+def _ledger_rows(double: Double, rules: Rulebook | None) -> dict[tuple[str, str], tuple]:
+    return {
+        (e["event_id"], e["rule_id"]): (
+            e["occurred_at"],
+            e["delta"],
+            e["score_before"],
+            e["score_after"],
+        )
+        for e in explained_ledger(double, rules)
+    }
+
+
+def compare(
+    expected: dict[str, Double], pg: PostgresSink, rules: Rulebook | None = None
+) -> list[Diff]:
+    """Every difference between the oracle and PostgreSQL, citizen by citizen."""
+    diffs: list[Diff] = []
+    profiles = pg.profiles()
+    for cid in sorted(set(expected) | set(profiles)):
+        want, got = expected.get(cid), profiles.get(cid)
+        if want is None or got is None:
+            diffs.append(
+                Diff(
+                    cid, "profile", "present" if want else "absent", "present" if got else "absent"
+                )
+            )
+            continue
+        diffs += [Diff(cid, f, want[f], got[f]) for f in PROFILE_FIELDS if want[f] != got[f]]
+    ledger: dict[str, dict[tuple[str, str], tuple]] = {}
+    for r in pg.ledger():
+        ledger.setdefault(r["citizen_id"], {})[(r["event_id"], r["rule_id"])] = (
+            r["occurred_at"],
+            r["delta"],
+            r["score_before"],
+            r["score_after"],
+        )
+    for cid in sorted(set(expected) | set(ledger)):
+        want_l = _ledger_rows(expected[cid], rules) if cid in expected else {}
+        got_l = ledger.get(cid, {})
+        for key in sorted(set(want_l) | set(got_l)):
+            if want_l.get(key) != got_l.get(key):
+                diffs.append(
+                    Diff(cid, f"ledger[{key[1]} @ {key[0][:8]}]", want_l.get(key), got_l.get(key))
+                )
+    periods: dict[str, list[tuple]] = {}
+    for b in pg.blacklist_rows():
+        periods.setdefault(b["citizen_id"], []).append(
+            (b["entered_at"], b["lifted_at"], b["score_at_entry"])
+        )
+    for cid in sorted(set(expected) | set(periods)):
+        want_p = [
+            (p["entered_at"], p["lifted_at"], p["score_at_entry"])
+            for p in (expected[cid]["blacklist"] if cid in expected else [])
+        ]
+        if want_p != periods.get(cid, []):
+            diffs.append(Diff(cid, "blacklist", want_p, periods.get(cid, [])))
+    return diffs
+
+
+def caught_up(expected: dict[str, Double], pg: PostgresSink) -> tuple[int, int]:
+    """(citizens whose stored version reached the oracle's, citizens expected)."""
+    profiles = pg.profiles()
+    done = sum(
+        1
+        for cid, d in expected.items()
+        if cid in profiles and profiles[cid]["version"] >= d["version"]
+    )
+    return done, len(expected)
+
+
+def wait_caught_up(
+    expected: dict[str, Double],
+    pg: PostgresSink,
+    timeout: float,
+    progress: Callable[[int, int], None] | None = None,
+) -> bool:
+    deadline = time.monotonic() + timeout
+    while True:
+        done, total = caught_up(expected, pg)
+        if progress is not None:
+            progress(done, total)
+        if done >= total:
+            return True
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.5)
