@@ -46,3 +46,4 @@ clean:
 # Benchmarks (not tests): ratios against a raw baseline measured in the same run.
 bench: install
 	$(BIN)/python bench/fold.py
+	$(BIN)/python bench/replay_speed.py
