@@ -23,7 +23,7 @@ import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 from processors.fold import Double, Event, fold
 from processors.scoring import Rulebook
@@ -32,7 +32,8 @@ from producers.bookshop import BookshopTill
 from producers.cameras import StreetCamera
 from producers.metro import MetroGate
 from producers.payments import PaymentTerminal
-from producers.population import Citizen, generate_population
+from producers.population import Citizen, citizen_id, generate_population
+from producers.scenarios import SCENARIOS, Scenario, Step
 from schemas.codec import encode
 
 CAMERA = StreetCamera()
@@ -109,6 +110,7 @@ class City:
         citizens: int | Sequence[Citizen],
         kinds: Iterable[str] | None = None,
         start_ms: int = EPOCH_MS,
+        scenario: str | Scenario | None = None,
     ) -> None:
         self.seed = seed
         self.people = population(seed, citizens) if isinstance(citizens, int) else list(citizens)
@@ -118,7 +120,53 @@ class City:
         unknown = set(self.kinds) - set(SENSORS)
         if unknown:
             raise ValueError(f"unknown sensor kinds: {', '.join(sorted(unknown))}")
+        self.scripted: dict[int, list[Step]] = {}
+        self.cast: dict[str, Citizen] = {}
+        if scenario is not None:
+            self._cast(SCENARIOS[scenario] if isinstance(scenario, str) else scenario)
         self.start_ms = start_ms
+
+    def _cast(self, scenario: Scenario) -> None:
+        """Add the scenario's scripted citizens after the crowd, with resolved references."""
+        first = len(self.people)
+        ids = {s.key: citizen_id(first + i) for i, s in enumerate(scenario.cast)}
+
+        def resolve(value: Any) -> Any:
+            if isinstance(value, list):
+                return [
+                    ids[v[1:]] if isinstance(v, str) and v.startswith("@") else v for v in value
+                ]
+            return value
+
+        for i, s in enumerate(scenario.cast):
+            friends = {
+                ids[v[1:]]
+                for st in s.steps
+                for v in st.fields.get("companions", ())
+                if isinstance(v, str) and v.startswith("@")
+            }
+            person = Citizen(
+                id=ids[s.key],
+                index=first + i,
+                name=s.name,
+                home_district=s.home,
+                work_district=s.work,
+                persona=s.persona,
+                ties=tuple(sorted(int(f[1:]) for f in friends)),
+            )
+            self.people.append(person)
+            self.cast[s.key] = person
+            self.scripted[person.index] = [
+                Step(
+                    st.day,
+                    st.hour,
+                    st.kind,
+                    {k: resolve(v) for k, v in st.fields.items()},
+                    st.sensor_id,
+                    st.story,
+                )
+                for st in s.steps
+            ]
 
     def plan_day(self, day: int, sanctions: SanctionSource) -> list[_Slot]:
         """Every citizen's plan for ``day``; the blacklisted volunteer to climb back."""
@@ -126,13 +174,23 @@ class City:
         slots: list[_Slot] = []
         for person in self.people:
             rng = random.Random(f"{self.seed}:{day}:{person.index}")
-            plans = [
-                (kind, planned)
-                for kind in self.kinds
-                for planned in SENSORS[kind].plan(rng, person, day_ms, self.people)
-            ]
-            if "camera" in self.kinds and sanctions.is_blacklisted(person.id):
-                plans += [("camera", p) for p in CAMERA.redeem(rng, person, day_ms)]
+            if person.index in self.scripted:
+                plans = [
+                    (
+                        st.kind,
+                        Planned(day_ms + int(st.hour * 3_600_000), dict(st.fields), st.sensor_id),
+                    )
+                    for st in self.scripted[person.index]
+                    if st.day == day and st.kind in self.kinds
+                ]
+            else:
+                plans = [
+                    (kind, planned)
+                    for kind in self.kinds
+                    for planned in SENSORS[kind].plan(rng, person, day_ms, self.people)
+                ]
+                if "camera" in self.kinds and sanctions.is_blacklisted(person.id):
+                    plans += [("camera", p) for p in CAMERA.redeem(rng, person, day_ms)]
             for seq, (kind, planned) in enumerate(plans):
                 event_id = str(uuid.UUID(int=rng.getrandbits(128), version=4))
                 slots.append(_Slot(planned.at_ms, person.index, seq, kind, planned, event_id))
@@ -191,10 +249,11 @@ def generate_events(
     kinds: Iterable[str] | None = None,
     days: int | None = None,
     sanctions: SanctionSource | None = None,
+    scenario: str | None = None,
 ) -> Iterator[SensorEvent]:
     """The first ``count`` events (or ``days`` days) of a seeded city."""
     if count is None and days is None:
         raise ValueError("give a count of events or a number of days")
-    stream = City(seed, citizens, kinds).events(days, sanctions)
+    stream = City(seed, citizens, kinds, scenario=scenario).events(days, sanctions)
     # islice stops without drawing one event too many (the oracle would see it).
     yield from itertools.islice(stream, count)
