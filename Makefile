@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 
-.PHONY: install demo test unit lint stack-up stack-down clean bench
+.PHONY: install demo test unit lint stack-up stack-down clean bench browser
 
 install: $(VENV)/.installed
 
@@ -22,8 +22,12 @@ demo: install
 
 # Lint, type-check, architecture contracts, then every test (integration included:
 # the tests start Apache Kafka and PostgreSQL themselves unless told where they are).
-test: install lint
+test: install browser lint
 	$(BIN)/pytest
+
+# The browser tests drive Debian's Chromium (never a downloaded browser).
+browser:
+	@command -v chromium >/dev/null 2>&1 || { apt-get update -q && apt-get install -y -q chromium; }
 
 unit: install
 	$(BIN)/pytest tests/unit tests/agents

@@ -1013,14 +1013,14 @@ def sink(
     envvar="SENSORS_CITIZENS",
     type=click.IntRange(min=1),
     default=300,
-    help="Size of the simulated population.",
+    help="Size of the simulated crowd (the scenario's cast comes on top).",
 )
 @option(
     "--days",
     envvar="SENSORS_DAYS",
     type=click.IntRange(min=1),
-    default=2,
-    help="Simulated days to live through.",
+    default=None,
+    help="Simulated days (default: the scenario's, 7 for Lulu's week; else 2).",
 )
 @option(
     "--seed",
@@ -1033,7 +1033,22 @@ def sink(
     "--speed",
     envvar="SENSORS_SPEED",
     default="7200",
-    help="Simulated seconds per real second ('max': no pacing).",
+    help="Simulated seconds per real second: 7200 lives a week in 84 s; 'max' for no pacing.",
+)
+@option(
+    "--scenario",
+    envvar="DEMO_SCENARIO",
+    type=click.Choice(["lulu", "none"]),
+    default="lulu",
+    help="A scripted story among the crowd: 'lulu' is Lulu's week.",
+)
+@option("--host", envvar="DEMO_HOST", default="127.0.0.1", help="Where the dashboard listens.")
+@option(
+    "--port",
+    envvar="DEMO_PORT",
+    type=click.IntRange(1, 65535),
+    default=8350,
+    help="Dashboard port.",
 )
 @option(
     "--broker",
@@ -1049,12 +1064,32 @@ def sink(
     default=180.0,
     help="Seconds to wait for the pipeline to catch up.",
 )
-def demo(citizens: int, days: int, seed: int, speed: str, broker: str, timeout: float) -> None:
-    """Run the pipeline end to end: a city lives, the harvester scores it, gates close.
+@click.option(
+    "--exit-when-done",
+    is_flag=True,
+    envvar="DEMO_EXIT_WHEN_DONE",
+    show_envvar=True,
+    help="Stop once the simulation is folded (default: keep the dashboard up until Ctrl-C).",
+)
+def demo(
+    citizens: int,
+    days: int | None,
+    seed: int,
+    speed: str,
+    scenario: str,
+    host: str,
+    port: int,
+    broker: str,
+    timeout: float,
+    exit_when_done: bool,
+) -> None:
+    """The classroom demo: a city lives, the harvester scores it, gates close.
 
-    Local Kafka and PostgreSQL are started for the run (and stopped after) unless
-    KAFKA_BOOTSTRAP_SERVERS / DATABASE_URL point at running ones. At the end it shows
-    who the harvester ranks highest and lowest, and one blacklisted citizen's file.
+    \b
+    Starts everything on this machine (no Docker, no JVM): the embedded Kafka-compatible
+    broker, PostgreSQL, the sensors, a faust worker, the sink and a dashboard at
+    http://127.0.0.1:8350/. With KAFKA_BOOTSTRAP_SERVERS / DATABASE_URL set, it uses those
+    services instead and starts none. Ctrl-C stops everything cleanly.
     """
     from moisson.demo import run_demo
 
@@ -1063,13 +1098,46 @@ def demo(citizens: int, days: int, seed: int, speed: str, broker: str, timeout: 
         days=days,
         seed=seed,
         speed=parse_speed(speed),
+        scenario=None if scenario == "none" else scenario,
+        host=host,
+        port=port,
         broker=broker,
         timeout=timeout,
+        exit_when_done=exit_when_done,
         console=console,
         out=out,
-        publish=publish,
         fail=fail,
     )
+
+
+@main.command()
+@kafka_option
+@prefix_option
+@database_option
+@option("--host", envvar="DASHBOARD_HOST", default="127.0.0.1", help="Interface to listen on.")
+@option(
+    "--port",
+    envvar="DASHBOARD_PORT",
+    type=click.IntRange(1, 65535),
+    default=8350,
+    help="Port to listen on.",
+)
+@click.option("--follow", multiple=True, help="key=citizen_id to offer on the overview.")
+def dashboard(
+    kafka: str,
+    topic_prefix: str,
+    database_url: str | None,
+    host: str,
+    port: int,
+    follow: tuple[str, ...],
+) -> None:
+    """Serve the read-only dashboard: live harvest, scores, blacklist, citizen files."""
+    from moisson.dashboard.server import serve
+
+    s = settings_from(kafka=kafka, topic_prefix=topic_prefix, database_url=database_url)
+    spotlight = dict(item.split("=", 1) for item in follow if "=" in item)
+    console.print(f"dashboard on http://{host}:{port}/")
+    serve(s, host, port, spotlight)
 
 
 def profiles_table(title: str, rows: list[dict[str, Any]]) -> Table:

@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import contextlib
+import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -31,7 +32,7 @@ def services(settings: Settings, broker: str, workdir: Path, console: Console) -
             with console.status(f"starting Kafka ({why})…"):
                 settings.kafka.bootstrap_servers = k.start()
             started.append(k)
-            console.print(f"[green]✓[/] {k.describe()} in {k.start_seconds:.1f}s")
+            console.print(f"[green]✓[/] {k.describe()} in {k.start_seconds:.1f}s", soft_wrap=True)
         if not settings.database_given:
             pg = EmbeddedPostgres(workdir / "postgres")
             with console.status("starting PostgreSQL…"):
@@ -39,7 +40,7 @@ def services(settings: Settings, broker: str, workdir: Path, console: Console) -
 
                 settings.database.url = SecretStr(pg.start())
             started.append(pg)
-            console.print(f"[green]✓[/] {pg.describe()} in {pg.start_seconds:.1f}s")
+            console.print(f"[green]✓[/] {pg.describe()} in {pg.start_seconds:.1f}s", soft_wrap=True)
         yield
     except ServiceError as exc:
         raise SystemExit(f"error: {exc}") from None
@@ -51,23 +52,34 @@ def services(settings: Settings, broker: str, workdir: Path, console: Console) -
 def run_demo(
     *,
     citizens: int,
-    days: int,
+    days: int | None,
     seed: int,
     speed: float,
+    scenario: str | None,
+    host: str,
+    port: int,
     broker: str,
     timeout: float,
+    exit_when_done: bool,
     console: Console,
     out: Console,
-    publish: Callable[..., int],
     fail: Callable[..., None],
 ) -> None:
+    """The classroom demo: a city lives, the harvester scores it, the dashboard shows it."""
+    from rich.live import Live
+    from rich.table import Table
+
     from moisson import pipeline
-    from moisson.cli import citizen_panel, profiles_table, tmpdir
+    from moisson.cli import citizen_panel, tmpdir
+    from moisson.stack.base import port_open
     from processors.fold import Event, fold_all
-    from producers.city import generate_events
-    from producers.publisher import KafkaSanctions, ensure_topics
+    from producers.city import City
+    from producers.publisher import KafkaSanctions, Pacer, Publisher, ensure_topics
+    from producers.scenarios import SCENARIOS
     from sinks.postgres import PostgresSink
 
+    if port_open(host, port):
+        fail(f"port {port} on {host} is taken", "pass --port with a free one (or DEMO_PORT)")
     settings = configure(Settings())
     run = uuid.uuid4().hex[:8]
     settings.topics.prefix = f"demo-{run}."
@@ -75,87 +87,180 @@ def run_demo(
     settings.database.schema_name = f"demo_{run}"
     workdir = tmpdir("moisson-demo-")
     settings.processor.data_dir = workdir / "faust"
+    story = SCENARIOS[scenario] if scenario else None
+    days = days or (story.days if story else 2)
+    command_started = time.time()
+    children: list[Any] = []
     with services(settings, broker, workdir, console):
         ensure_topics(settings)
-        with console.status("starting the harvester (faust worker) and the sink…"):
-            worker, joined = pipeline.start_worker_ready(settings, workdir / "worker.log")
-            sink_proc = pipeline.start_sink(settings, workdir / "sink.log")
-        console.print(f"[green]✓[/] harvester ready in {joined:.1f}s")
+        city = City(seed, citizens, scenario=scenario)
         pg = PostgresSink(settings.database.sqlalchemy_url(), settings.database.schema_name)
+        pg.register(city.people)
         listener = KafkaSanctions(settings).start()
-
-        class Live:
-            def is_blacklisted(self, cid: str) -> bool:
-                return listener.is_blacklisted(cid)
-
-            def observe(self, event: Any) -> None:
-                pass
-
-        published: list[Any] = []
         try:
+            with console.status(
+                "starting the harvester (faust worker), the sink and the dashboard…"
+            ):
+                worker, joined = pipeline.start_worker_ready(settings, workdir / "worker.log")
+                children.append(worker)
+                children.append(pipeline.start_sink(settings, workdir / "sink.log"))
+                follow = [f"--follow={k}={c.id}" for k, c in city.cast.items()]
+                children.append(
+                    pipeline.spawn(
+                        [
+                            sys.executable,
+                            "-m",
+                            "moisson",
+                            "dashboard",
+                            "--host",
+                            host,
+                            "--port",
+                            str(port),
+                            *follow,
+                        ],
+                        settings,
+                        workdir / "dashboard.log",
+                    )
+                )
+                pipeline.wait_for(
+                    lambda: port_open(host, port),
+                    bool,
+                    30,
+                    alive=lambda: (
+                        None
+                        if children[-1].poll() is None
+                        else f"the dashboard exited; see {workdir / 'dashboard.log'}"
+                    ),
+                )
+            url = f"http://{host}:{port}/"
             console.print(
-                f"{citizens} citizens live {days} simulated day(s) at {speed:g}× "
-                "real time; the sensors obey the sanctions topic"
+                f"topics {settings.topics.prefix}*, database schema "
+                f"{settings.database.schema_name}, logs in {workdir}",
+                soft_wrap=True,
             )
-            publish(
-                settings,
-                generate_events(seed, citizens, None, None, days, Live()),
-                None,
-                speed,
-                0.0,
-                published,
+            console.print(f"[green]✓[/] harvester ready in {joined:.1f}s")
+            console.print(
+                f"[bold]dashboard:[/] {url}"
+                + (
+                    f"  (follow {city.cast['lulu'].name}: {url}#/citizen/{city.cast['lulu'].id})"
+                    if "lulu" in city.cast
+                    else ""
+                ),
+                soft_wrap=True,
             )
-            count = len(published)
-            expected = fold_all(Event(e.kind, e.record) for e in published)
+            console.print(
+                f"{len(city.people)} citizens live {days} simulated day(s) at "
+                f"{speed:g}× real time"
+                + (f", among them {story.title}" if story else "")
+                + "; Ctrl-C stops everything"
+            )
+            published: list[Any] = []
+
+            class Live_:
+                def is_blacklisted(self, cid: str) -> bool:
+                    return listener.is_blacklisted(cid)
+
+                def observe(self, event: Any) -> None:
+                    pass
+
             started = time.monotonic()
+            counts: dict[str, int] = {}
 
-            def alive() -> str | None:
-                for name, proc in (("worker", worker), ("sink", sink_proc)):
-                    if proc.poll() is not None:
-                        return f"the {name} exited (code {proc.returncode}); see {workdir}"
-                return None
+            def summary() -> Table:
+                t = Table(title="harvest", expand=False)
+                for col in ("sensor", "events", "ev/s"):
+                    t.add_column(col, justify="right")
+                took = max(time.monotonic() - started, 1e-6)
+                for kind in ("metro", "payment", "book", "camera"):
+                    n = counts.get(kind, 0)
+                    t.add_row(kind, f"{n:,}", f"{n / took:,.0f}")
+                t.caption = (
+                    f"{len({e.citizen_id for e in published[-5000:]}):,}+ citizens "
+                    f"seen · {len(listener.blacklisted)} blacklisted"
+                )
+                return t
 
-            with console.status("waiting for the doubles to reach PostgreSQL…") as status:
+            publisher = Publisher(settings)
+            with Live(summary(), console=console, refresh_per_second=4) as live:
 
-                def probe() -> int:
-                    n = sum(int(p["version"]) for p in pg.profiles().values())
-                    status.update(f"doubles in PostgreSQL hold {n:,} of {count:,} events")
-                    return n
+                def progress(_: int) -> None:
+                    for e in published[len(published) - _ :]:
+                        counts[e.kind] = counts.get(e.kind, 0) + 1
+                    live.update(summary())
 
-                pipeline.wait_for(probe, lambda n: n >= count, timeout, alive=alive)
+                publisher.publish(city.events(days, Live_()), progress, Pacer(speed, 0), published)
+                live.update(summary())
+            publisher.close()
+            expected = fold_all(Event(e.kind, e.record) for e in published)
+            with console.status("waiting for the doubles to reach PostgreSQL…"):
+                pipeline.wait_for(
+                    lambda: sum(int(p["version"]) for p in pg.profiles().values()),
+                    lambda n: n >= len(published),
+                    timeout,
+                    alive=lambda: next(
+                        (
+                            f"a child exited; see {workdir}"
+                            for c in children
+                            if c.poll() is not None
+                        ),
+                        None,
+                    ),
+                )
             profiles = pg.profiles()
-            console.print(
-                f"[green]✓[/] {count:,} events folded into {len(profiles):,} doubles; "
-                f"caught up {time.monotonic() - started:.1f}s after the last event"
-            )
             exact = all(profiles[c]["score"] == d["score"] for c, d in expected.items())
+            console.print(
+                f"[green]✓[/] {len(published):,} events folded into {len(profiles):,} doubles"
+            )
             console.print(
                 "[green]✓[/] every score equals the offline oracle's"
                 if exact
                 else "[red]✗[/] some scores differ from the offline oracle's"
             )
-            ranked = sorted(profiles.values(), key=lambda p: (p["score"], p["citizen_id"]))
-            out.print(profiles_table("Most trusted", ranked[::-1][:5]))
-            out.print(profiles_table("Least trusted", ranked[:5]))
             denied = sum(1 for e in published if e.record.get("outcome") in ("DENIED", "REFUSED"))
-            listed = [p for p in ranked if p["blacklisted"]]
+            listed = sorted(
+                (p for p in profiles.values() if p["blacklisted"]), key=lambda p: p["score"]
+            )
             out.print(
                 f"{len(listed)} citizen(s) on the blacklist; gates and terminals refused "
                 f"them {denied} time(s)."
             )
-            if listed:
-                worst = listed[0]["citizen_id"]
+            focus = city.cast.get("lulu")
+            shown = focus.id if focus else (listed[0]["citizen_id"] if listed else None)
+            if shown and shown in profiles:
                 out.print(
                     citizen_panel(
-                        profiles[worst],
-                        pg.ledger(worst)[-8:],
-                        [b for b in pg.blacklist_rows() if b["citizen_id"] == worst],
+                        profiles[shown], pg.ledger(shown)[-8:], pg.blacklist_rows_for(shown)
                     )
                 )
+            first = _first_event_seconds(host, port, command_started)
+            if first is not None:
+                console.print(f"first event on the dashboard {first:.1f}s after the command")
+            if not exit_when_done:
+                console.print(
+                    f"[bold]the dashboard stays up at {url} — Ctrl-C to stop[/]", soft_wrap=True
+                )
+                while all(c.poll() is None for c in children):
+                    time.sleep(0.5)
+        except KeyboardInterrupt:
+            console.print("stopping…")
         except (TimeoutError, RuntimeError) as exc:
             fail(str(exc), f"look at the logs in {workdir}")
         finally:
             listener.stop()
-            pipeline.stop(sink_proc)
-            pipeline.stop(worker)
+            for child in reversed(children):
+                pipeline.stop(child)
             pg.close()
+    console.print("[green]✓[/] stopped: no process left behind")
+
+
+def _first_event_seconds(host: str, port: int, since: float) -> float | None:
+    """When the dashboard saw its first event, in seconds after the command started."""
+    import json
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(f"http://{host}:{port}/api/overview", timeout=5) as r:
+            at = json.load(r).get("first_event_at")
+    except OSError:
+        return None
+    return None if at is None else at - since

@@ -69,6 +69,9 @@ class ProcessorSettings(BaseModel):
     rebalance_timeout_s: float = Field(
         5.0, description="faust broker_rebalance_timeout; low for the embedded broker"
     )
+    session_timeout_s: float = Field(
+        10.0, description="faust broker_session_timeout; Tansu holds a group join this long"
+    )
     web_port: int = Field(6066, description="faust's web port")
     web_enabled: bool = False
 

@@ -40,6 +40,7 @@ app = faust.App(
     topic_partitions=partitions,
     topic_replication_factor=settings.kafka.replication_factor,
     broker_rebalance_timeout=settings.processor.rebalance_timeout_s,
+    broker_session_timeout=settings.processor.session_timeout_s,
     consumer_auto_offset_reset="earliest",
     datadir=str(datadir),
     web_enabled=settings.processor.web_enabled,

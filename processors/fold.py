@@ -9,7 +9,8 @@ applied, never of the order in which they arrived (the four topics interleave
 differently with every partition and worker count):
 
 - counts, aggregates, first/last seen and the score are commutative (sums, min, max);
-- the ledger and the correlation marks are kept sorted in event time, keyed by
+- the ledger (every score change, and the refusals and logged purchases the rules
+  mark ``record = true``) and the correlation marks are kept sorted in event time, keyed by
   (event, rule), and only ever grow: a correlation that becomes true when a late event
   arrives adds its entry then, attributed to the triggering event;
 - the blacklist periods are recomputed from the ledger walked in event time, so a late
@@ -207,7 +208,7 @@ def fold(double: Double | None, event: Event, rules: Rulebook | None = None) -> 
     new_entries: list[dict[str, Any]] = [
         {"occurred_at": at, "event_id": eid, "rule_id": r.id, "delta": r.delta}
         for r in hits
-        if r.delta
+        if r.delta or r.record
     ]
     rule_hits = _bump(base["rule_hits"], *(r.id for r in hits))
 

@@ -63,6 +63,7 @@ class Rule(Explained):
     """Fires on a single event that meets its condition."""
 
     condition: Condition = field(default_factory=lambda: Condition(kind=""))
+    record: bool = False  # ledger it even when delta is 0 (a refusal, a logged purchase)
 
     def matches(self, kind: str, record: Mapping[str, Any]) -> bool:
         return self.condition.matches(kind, record)
@@ -162,6 +163,7 @@ def _parse(path: Path, data: Mapping[str, Any]) -> Rulebook:
             Rule(
                 **_explained(path, where, raw),
                 condition=_condition(path, where, raw.get("kind", ""), raw),
+                record=bool(raw.get("record", False)),
             )
         )
     marks = [

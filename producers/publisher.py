@@ -97,11 +97,11 @@ class Publisher:
             if keep is not None:
                 keep.append(event)
             n += 1
-            if progress is not None and n % 1000 == 0:
-                progress(1000)
+            if progress is not None and n % 100 == 0:
+                progress(100)
         self.producer.flush()
         if progress is not None:
-            progress(n % 1000)
+            progress(n % 100)
         if self.errors:
             raise RuntimeError(f"{len(self.errors)} sends failed; first: {self.errors[0]}")
         return n

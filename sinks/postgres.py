@@ -85,6 +85,17 @@ blacklist = Table(
     Column("event_id", String, nullable=False),
 )
 
+citizens = Table(
+    "citizens",
+    metadata,
+    Column("citizen_id", String, primary_key=True),
+    Column("name", String, nullable=False),
+    Column("home_district", String, nullable=False),
+    Column("work_district", String, nullable=False),
+    Column("persona", String, nullable=False),
+    comment="The real-name registry: who each id is (written by the sensors' operator).",
+)
+
 PROFILE_FIELDS = tuple(c.name for c in citizen_profiles.columns if c.name != "updated_at")
 LEDGER_VIEW = """
 CREATE OR REPLACE VIEW {schema}.score_ledger_explained AS
@@ -166,12 +177,51 @@ class PostgresSink(Sink):
                 conn.execute(insert(blacklist), periods)
         return len(advanced)
 
+    def register(self, people: Sequence[Any]) -> None:
+        """Upsert the real-name registry (id → name, districts, persona)."""
+        rows = [
+            {
+                "citizen_id": p.id,
+                "name": p.name,
+                "home_district": p.home_district,
+                "work_district": p.work_district,
+                "persona": p.persona,
+            }
+            for p in people
+        ]
+        if not rows:
+            return
+        ins = insert(citizens)
+        stmt = ins.on_conflict_do_update(
+            index_elements=[citizens.c.citizen_id],
+            set_={
+                c: ins.excluded[c] for c in ("name", "home_district", "work_district", "persona")
+            },
+        )
+        with self.engine.begin() as conn:
+            for i in range(0, len(rows), 5000):
+                conn.execute(stmt, rows[i : i + 5000])
+
     def profiles(self) -> dict[str, dict[str, Any]]:
         """Every stored profile by citizen id."""
         with self.engine.connect() as conn:
             return {
                 r["citizen_id"]: dict(r) for r in conn.execute(select(citizen_profiles)).mappings()
             }
+
+    def profiles_for(self, ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+        with self.engine.connect() as conn:
+            q = select(citizen_profiles).where(citizen_profiles.c.citizen_id.in_(list(ids)))
+            return {r["citizen_id"]: dict(r) for r in conn.execute(q).mappings()}
+
+    def blacklist_rows_for(self, citizen_id: str) -> list[dict[str, Any]]:
+        with self.engine.connect() as conn:
+            q = (
+                select(blacklist)
+                .where(blacklist.c.citizen_id == citizen_id)
+                .order_by(blacklist.c.entered_at)
+            )
+            return [dict(r) for r in conn.execute(q).mappings()]
 
     def ledger(self, citizen_id: str | None = None) -> list[dict[str, Any]]:
         """Ledger rows with score before and after, in event time."""

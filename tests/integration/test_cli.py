@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from moisson.stack.base import pid_alive
+from moisson.stack.base import free_port, pid_alive
 
 MOISSON = [sys.executable, "-m", "moisson"]
 
@@ -69,29 +69,35 @@ def test_demo_runs_end_to_end_on_the_embedded_stack():
     clean = {
         k: v for k, v in os.environ.items() if k not in ("KAFKA_BOOTSTRAP_SERVERS", "DATABASE_URL")
     }
+    args = [
+        "demo",
+        "--citizens",
+        "150",
+        "--days",
+        "1",
+        "--speed",
+        "max",
+        "--broker",
+        "embedded",
+        "--scenario",
+        "none",
+        "--exit-when-done",
+        "--port",
+        str(free_port()),
+    ]
     res = subprocess.run(
-        [
-            *MOISSON,
-            "demo",
-            "--citizens",
-            "150",
-            "--days",
-            "1",
-            "--speed",
-            "max",
-            "--broker",
-            "embedded",
-        ],
+        [*MOISSON, *args],
         capture_output=True,
         text=True,
         timeout=400,
-        env=clean,
+        env={**clean, "COLUMNS": "200"},
     )
     assert res.returncode == 0, res.stderr[-3000:]
     assert "Tansu" in res.stderr
     assert "events folded into 150 doubles" in res.stderr
     assert "every score equals the offline oracle's" in res.stderr
-    assert "Least trusted" in res.stdout
+    assert "no process left behind" in res.stderr
+    assert "on the blacklist" in res.stdout
 
 
 def test_citizen_shows_the_file_the_harvester_keeps(settings):

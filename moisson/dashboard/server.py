@@ -1,0 +1,290 @@
+"""The dashboard: what the harvester sees, live, in a browser. Read-only.
+
+It reads PostgreSQL (profiles, ledger, blacklist, the name registry) and tails the
+sensor topics without a consumer group (so it commits nothing and changes nothing).
+The page is one self-contained HTML file: no CDN, no web fonts, and every string from
+an event is set as text, never as HTML.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import threading
+import time
+from collections import Counter, deque
+from datetime import datetime
+from importlib import resources
+from typing import Any
+
+from aiohttp import web
+from sqlalchemy import func, or_, select
+
+from moisson.settings import SENSOR_KINDS, Settings
+from processors.scoring import Rulebook, load_rules
+from schemas.codec import CodecError, decode
+from sinks.postgres import PostgresSink, blacklist, citizen_profiles, citizens
+
+log = logging.getLogger(__name__)
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, bytes):
+        return value.hex()
+    if hasattr(value, "hex") and hasattr(value, "int"):  # uuid.UUID
+        return str(value)
+    return value
+
+
+class Harvest:
+    """Tails the sensor topics: rates per kind and the latest decoded events."""
+
+    def __init__(self, settings: Settings, feed_size: int = 60) -> None:
+        self.settings = settings
+        self.totals: Counter[str] = Counter()
+        self.recent: deque[tuple[float, str]] = deque(maxlen=50_000)
+        self.feed: deque[dict[str, Any]] = deque(maxlen=feed_size)
+        self.first_event_at: float | None = None
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="harvest-tail", daemon=True)
+        self.kind_of = {settings.topics.sensor(k): k for k in SENSOR_KINDS}
+
+    def start(self) -> Harvest:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def _run(self) -> None:
+        from kafka import KafkaConsumer, TopicPartition
+
+        while not self._stop.is_set():
+            try:
+                consumer = KafkaConsumer(
+                    bootstrap_servers=self.settings.kafka.bootstrap_servers,
+                    enable_auto_commit=False,
+                    group_id=None,
+                )
+                parts = [
+                    TopicPartition(t, p)
+                    for t in self.kind_of
+                    for p in sorted(consumer.partitions_for_topic(t) or ())
+                ]
+                if not parts:
+                    consumer.close()
+                    time.sleep(1)
+                    continue
+                consumer.assign(parts)
+                consumer.seek_to_beginning()
+                while not self._stop.is_set():
+                    for records in consumer.poll(timeout_ms=300).values():
+                        for r in records:
+                            self._take(r.topic, r.value)
+                consumer.close()
+            except Exception as exc:  # the broker may not be up yet
+                log.warning("dashboard cannot tail the sensor topics yet: %s", exc)
+                time.sleep(1)
+
+    def _take(self, topic: str, value: bytes) -> None:
+        kind = self.kind_of.get(topic, topic)
+        now = time.monotonic()
+        self.totals[kind] += 1
+        self.recent.append((now, kind))
+        if self.first_event_at is None:
+            self.first_event_at = time.time()
+        try:
+            _, record = decode(value)
+        except CodecError as exc:
+            self.feed.append({"kind": kind, "error": exc.reason.value})
+            return
+        self.feed.append({"kind": kind, **_jsonable(record)})
+
+    def rates(self, window: float = 5.0) -> dict[str, float]:
+        cutoff = time.monotonic() - window
+        counts = Counter(k for t, k in list(self.recent) if t >= cutoff)
+        return {k: round(counts.get(k, 0) / window, 1) for k in SENSOR_KINDS}
+
+
+class Dashboard:
+    def __init__(
+        self,
+        settings: Settings,
+        rules: Rulebook | None = None,
+        spotlight: dict[str, str] | None = None,
+    ) -> None:
+        self.settings = settings
+        self.rules = rules or load_rules(settings.processor.rules_path)
+        self.pg = PostgresSink(
+            settings.database.sqlalchemy_url(), settings.database.schema_name, self.rules
+        )
+        self.harvest = Harvest(settings)
+        self.spotlight = spotlight or {}
+        self.started_at = time.time()
+
+    # -- queries (synchronous; run in a thread) --------------------------------------
+
+    def _names(self, ids: list[str]) -> dict[str, str]:
+        if not ids:
+            return {}
+        with self.pg.engine.connect() as conn:
+            rows = conn.execute(
+                select(citizens.c.citizen_id, citizens.c.name).where(citizens.c.citizen_id.in_(ids))
+            )
+            return {r.citizen_id: r.name for r in rows}
+
+    def overview(self) -> dict[str, Any]:
+        with self.pg.engine.connect() as conn:
+            scores = [r.score for r in conn.execute(select(citizen_profiles.c.score))]
+            listed = conn.execute(
+                select(
+                    citizen_profiles.c.citizen_id,
+                    citizen_profiles.c.score,
+                    func.max(blacklist.c.entered_at).label("since"),
+                )
+                .join(blacklist, blacklist.c.citizen_id == citizen_profiles.c.citizen_id)
+                .where(citizen_profiles.c.blacklisted, blacklist.c.lifted_at.is_(None))
+                .group_by(citizen_profiles.c.citizen_id, citizen_profiles.c.score)
+                .order_by(citizen_profiles.c.score)
+            ).all()
+        names = self._names([r.citizen_id for r in listed] + list(self.spotlight.values()))
+        bins: Counter[int] = Counter((s // 25) * 25 for s in scores)
+        return {
+            "rates": self.harvest.rates(),
+            "totals": dict(self.harvest.totals),
+            "citizens": len(scores),
+            "threshold": self.rules.blacklist_threshold,
+            "histogram": [{"from": b, "count": bins[b]} for b in sorted(bins)],
+            "blacklist": [
+                {
+                    "id": r.citizen_id,
+                    "name": names.get(r.citizen_id, ""),
+                    "score": r.score,
+                    "since": _jsonable(r.since),
+                }
+                for r in listed
+            ],
+            "feed": list(self.harvest.feed)[-25:],
+            "spotlight": [
+                {"key": k, "id": v, "name": names.get(v, k)} for k, v in self.spotlight.items()
+            ],
+            "first_event_at": self.harvest.first_event_at,
+        }
+
+    def citizen(self, cid: str) -> dict[str, Any] | None:
+        profile = self.pg.profiles_for([cid]).get(cid)
+        if profile is None:
+            return None
+        ledger = self.pg.ledger(cid)
+        periods = [b for b in self.pg.blacklist_rows_for(cid)]
+        series = [{"at": profile["first_seen"], "score": profile["base_score"]}]
+        series += [{"at": e["occurred_at"], "score": e["score_after"]} for e in ledger]
+        for e in ledger:
+            rule = self.rules.rule(e["rule_id"])
+            e["mirrors"] = rule.mirrors
+            e["source"] = rule.source
+        return _jsonable(
+            {
+                "profile": profile,
+                "name": self._names([cid]).get(cid, ""),
+                "ledger": ledger,
+                "blacklist": periods,
+                "series": series,
+                "sanctions": [p for p in periods if p["lifted_at"] is None],
+            }
+        )
+
+    def search(self, q: str) -> list[dict[str, Any]]:
+        like = f"%{q}%"
+        with self.pg.engine.connect() as conn:
+            rows = conn.execute(
+                select(citizens.c.citizen_id, citizens.c.name, citizen_profiles.c.score)
+                .join(
+                    citizen_profiles,
+                    citizen_profiles.c.citizen_id == citizens.c.citizen_id,
+                    isouter=True,
+                )
+                .where(or_(citizens.c.name.ilike(like), citizens.c.citizen_id.ilike(like)))
+                .order_by(citizens.c.citizen_id)
+                .limit(20)
+            ).all()
+        return [{"id": r.citizen_id, "name": r.name, "score": r.score} for r in rows]
+
+    # -- web ---------------------------------------------------------------------------
+
+    def app(self) -> web.Application:
+        app = web.Application()
+        app.router.add_get("/", self.index)
+        app.router.add_get("/api/overview", self.api_overview)
+        app.router.add_get("/api/citizen/{cid}", self.api_citizen)
+        app.router.add_get("/api/search", self.api_search)
+        app.router.add_get("/api/stream", self.api_stream)
+        app.on_startup.append(self._startup)
+        app.on_cleanup.append(self._cleanup)
+        return app
+
+    async def _startup(self, _: web.Application) -> None:
+        self.harvest.start()
+
+    async def _cleanup(self, _: web.Application) -> None:
+        self.harvest.stop()
+        self.pg.close()
+
+    async def index(self, _: web.Request) -> web.Response:
+        html = resources.files("moisson.dashboard").joinpath("index.html").read_text("utf-8")
+        return web.Response(
+            text=html,
+            content_type="text/html",
+            headers={
+                "Content-Security-Policy": "default-src 'self'; script-src 'unsafe-inline' 'self'; "
+                "style-src 'unsafe-inline' 'self'; img-src 'self' data:",
+            },
+        )
+
+    async def api_overview(self, _: web.Request) -> web.Response:
+        return web.json_response(await asyncio.to_thread(self.overview))
+
+    async def api_citizen(self, request: web.Request) -> web.Response:
+        data = await asyncio.to_thread(self.citizen, request.match_info["cid"])
+        if data is None:
+            raise web.HTTPNotFound(text="no such citizen")
+        return web.json_response(data)
+
+    async def api_search(self, request: web.Request) -> web.Response:
+        q = request.query.get("q", "").strip()
+        return web.json_response(await asyncio.to_thread(self.search, q) if q else [])
+
+    async def api_stream(self, request: web.Request) -> web.StreamResponse:
+        """Server-sent events: an overview every second."""
+        resp = web.StreamResponse(
+            headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"}
+        )
+        await resp.prepare(request)
+        try:
+            while True:
+                data = await asyncio.to_thread(self.overview)
+                await resp.write(f"event: overview\ndata: {json.dumps(data)}\n\n".encode())
+                await asyncio.sleep(1.0)
+        except (ConnectionResetError, asyncio.CancelledError):
+            pass
+        return resp
+
+
+def serve(
+    settings: Settings, host: str, port: int, spotlight: dict[str, str] | None = None
+) -> None:
+    """Run the dashboard until interrupted."""
+    web.run_app(
+        Dashboard(settings, spotlight=spotlight).app(),
+        host=host,
+        port=port,
+        print=None,
+        handle_signals=True,
+    )

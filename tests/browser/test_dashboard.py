@@ -1,0 +1,195 @@
+"""The classroom demo in a real browser: Debian's Chromium driven by Playwright.
+
+`moisson demo` runs on the embedded stack (Tansu and embedded PostgreSQL); the test
+watches the overview fill up, follows Lulu to her blacklisting and the gate that
+refuses her, checks that an HTML name shows as text, then stops the demo with SIGINT
+and checks that nothing it started is left running.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import psutil
+import pytest
+from playwright.sync_api import sync_playwright
+
+from moisson.stack.base import free_port
+from processors.fold import fold_all
+from sinks.postgres import PostgresSink
+from tests.factories import ev
+
+ARTIFACTS = Path(__file__).parents[1] / "artifacts"
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+HOSTILE = "<script>alert(1)</script>"
+
+
+def get(url: str) -> dict:
+    with urllib.request.urlopen(url, timeout=10) as r:
+        return json.load(r)
+
+
+def wait(what: str, check, timeout: float = 240.0, every: float = 1.0):
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        try:
+            last = check()
+            if last:
+                return last
+        except OSError as exc:
+            last = exc
+        time.sleep(every)
+    raise AssertionError(f"timed out waiting for {what}; last: {last!r}")
+
+
+@pytest.fixture
+def demo(tmp_path: Path):
+    port = free_port()
+    env = {
+        k: v for k, v in os.environ.items() if k not in ("KAFKA_BOOTSTRAP_SERVERS", "DATABASE_URL")
+    }
+    env["COLUMNS"] = "200"
+    log = tmp_path / "demo.log"
+    out = open(log, "w")  # noqa: SIM115
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "moisson",
+            "demo",
+            "--citizens",
+            "120",
+            "--speed",
+            "20000",
+            "--port",
+            str(port),
+            "--broker",
+            "embedded",
+        ],
+        stdout=out,
+        stderr=subprocess.STDOUT,
+        env=env,
+    )
+    yield proc, port, log
+    if proc.poll() is None:
+        proc.kill()
+        proc.wait(10)
+    out.close()
+
+
+def test_the_dashboard_tells_lulus_story(demo):
+    proc, port, log = demo
+    url = f"http://127.0.0.1:{port}"
+    started = time.monotonic()
+    wait("the dashboard", lambda: get(f"{url}/api/overview"), timeout=180)
+    lulu = wait(
+        "the demo to name Lulu",
+        lambda: re.search(r"#/citizen/(c\d{7})", log.read_text()),
+        timeout=60,
+    ).group(1)
+    text = log.read_text()
+    db_url = re.search(r"at (postgresql://\S+) in", text).group(1)
+    schema = re.search(r"database schema (\S+),", text).group(1)
+
+    # An injected name: the registry says a citizen is called <script>…</script>.
+    hostile = fold_all([ev("camera", behaviour="GATHERING", citizen="c9999990")])["c9999990"]
+    pg = PostgresSink(db_url, schema)
+
+    class Person:
+        id, name, home_district, work_district, persona = (
+            "c9999990",
+            HOSTILE,
+            "Chaoyang",
+            "Chaoyang",
+            "activist",
+        )
+
+    pg.register([Person()])
+    pg.write([hostile])
+    pg.close()
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        dialogs: list[str] = []
+        page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+        page.goto(f"{url}/")
+        page.wait_for_function(
+            "() => document.querySelector('#feed') && document.querySelector('#feed').children"
+            ".length > 0 && !/^0 citizens/.test(document.querySelector('#tracked').textContent)",
+            timeout=120_000,
+        )
+        first_event = time.monotonic() - started
+        page.screenshot(path=str(ARTIFACTS / "dashboard-overview.png"), full_page=True)
+
+        # Lulu's week runs to its end: blacklisted, then refused at the gate.
+        wait(
+            "Lulu's blacklisting and denial",
+            lambda: (lambda c: c["profile"]["blacklisted"] and c["profile"]["denied_count"] >= 1)(
+                get(f"{url}/api/citizen/{lulu}")
+            ),
+            timeout=300,
+        )
+        page.goto(f"{url}/#/citizen/{lulu}")
+        page.wait_for_selector("#ledger")
+        assert page.text_content("#citizen-name").startswith("Lulu")
+        assert "BLACKLISTED" in page.text_content("#sanction")
+        ledger = page.text_content("#ledger")
+        assert "camera.gathering" in ledger and "camera.association" in ledger
+        assert "metro.denied" in ledger and "payment.refused" in ledger
+        assert "under 350: on the blacklist" in ledger
+        assert "Refused at a gate" in page.text_content("#denials")
+        assert re.search(r"\b1 gate", page.text_content("#denials"))
+        page.screenshot(path=str(ARTIFACTS / "dashboard-lulu.png"), full_page=True)
+
+        # Search finds the hostile name, and it renders as text.
+        page.fill("#search", "alert(1)")
+        page.press("#search", "Enter")
+        page.wait_for_function(
+            "() => document.querySelector('#citizen-name')?.textContent.includes('alert')"
+        )
+        assert page.text_content("#citizen-name") == HOSTILE
+        page.screenshot(path=str(ARTIFACTS / "dashboard-hostile-name.png"))
+        assert page.eval_on_selector("#citizen-name", "e => e.children.length") == 0
+        assert dialogs == []
+        browser.close()
+    print(
+        f"\nfirst event on the dashboard {first_event:.1f}s after `moisson demo` started; "
+        f"screenshots in {ARTIFACTS}"
+    )
+
+    # Ctrl-C: everything the demo started stops.
+    demo_proc = psutil.Process(proc.pid)
+    spawned = demo_proc.children(recursive=True)
+    socket_dir = db_url.split("host=")[1]
+    postgres = [
+        q
+        for q in psutil.process_iter(["cmdline"])
+        if any(socket_dir.split("/pgdata")[0] in (a or "") for a in q.info["cmdline"] or [])
+    ]
+    assert spawned and postgres
+    proc.send_signal(signal.SIGINT)
+    assert proc.wait(60) == 0, log.read_text()[-2000:]
+    _, alive = psutil.wait_procs(spawned + postgres, timeout=20)
+    assert not [q for q in alive if q.status() != psutil.STATUS_ZOMBIE], alive
+    assert "no process left behind" in log.read_text()
