@@ -1065,6 +1065,21 @@ def sink(
     help="Seconds to wait for the pipeline to catch up.",
 )
 @click.option(
+    "--pseudonymise",
+    is_flag=True,
+    envvar="DEMO_PSEUDONYMISE",
+    show_envvar=True,
+    help="Ethics toggle: hash citizen ids before scoring (gates then cannot match sanctions).",
+)
+@option(
+    "--harvest",
+    "harvest",
+    envvar="DEMO_HARVEST",
+    multiple=True,
+    type=click.Choice(SENSOR_KINDS),
+    help="Ethics toggle (minimisation): harvest only these sensor kinds (repeat).",
+)
+@click.option(
     "--exit-when-done",
     is_flag=True,
     envvar="DEMO_EXIT_WHEN_DONE",
@@ -1081,6 +1096,8 @@ def demo(
     port: int,
     broker: str,
     timeout: float,
+    pseudonymise: bool,
+    harvest: tuple[str, ...],
     exit_when_done: bool,
 ) -> None:
     """The classroom demo: a city lives, the harvester scores it, gates close.
@@ -1107,6 +1124,8 @@ def demo(
         console=console,
         out=out,
         fail=fail,
+        pseudonymise=pseudonymise,
+        harvest=harvest,
     )
 
 

@@ -64,6 +64,8 @@ def run_demo(
     console: Console,
     out: Console,
     fail: Callable[..., None],
+    pseudonymise: bool = False,
+    harvest: tuple[str, ...] = (),
 ) -> None:
     """The classroom demo: a city lives, the harvester scores it, the dashboard shows it."""
     from rich.live import Live
@@ -72,7 +74,6 @@ def run_demo(
     from moisson import pipeline
     from moisson.cli import citizen_panel, tmpdir
     from moisson.stack.base import port_open
-    from processors.fold import Event, fold_all
     from producers.city import City
     from producers.publisher import KafkaSanctions, Pacer, Publisher, ensure_topics
     from producers.scenarios import SCENARIOS
@@ -87,6 +88,14 @@ def run_demo(
     settings.database.schema_name = f"demo_{run}"
     workdir = tmpdir("moisson-demo-")
     settings.processor.data_dir = workdir / "faust"
+    settings.processor.harvest_kinds = ",".join(harvest)
+    if pseudonymise:
+        import secrets
+
+        from pydantic import SecretStr
+
+        settings.processor.pseudonymise_key = SecretStr(secrets.token_hex(16))
+    privacy = _privacy(settings)
     story = SCENARIOS[scenario] if scenario else None
     days = days or (story.days if story else 2)
     command_started = time.time()
@@ -104,7 +113,7 @@ def run_demo(
                 worker, joined = pipeline.start_worker_ready(settings, workdir / "worker.log")
                 children.append(worker)
                 children.append(pipeline.start_sink(settings, workdir / "sink.log"))
-                follow = [f"--follow={k}={c.id}" for k, c in city.cast.items()]
+                follow = [f"--follow={k}={privacy.pseudonym(c.id)}" for k, c in city.cast.items()]
                 children.append(
                     pipeline.spawn(
                         [
@@ -191,11 +200,11 @@ def run_demo(
                 publisher.publish(city.events(days, Live_()), progress, Pacer(speed, 0), published)
                 live.update(summary())
             publisher.close()
-            expected = fold_all(Event(e.kind, e.record) for e in published)
+            expected = _oracle(published, privacy)
             with console.status("waiting for the doubles to reach PostgreSQL…"):
                 pipeline.wait_for(
                     lambda: sum(int(p["version"]) for p in pg.profiles().values()),
-                    lambda n: n >= len(published),
+                    lambda n: n >= sum(d["version"] for d in expected.values()),
                     timeout,
                     alive=lambda: next(
                         (
@@ -224,8 +233,20 @@ def run_demo(
                 f"{len(listed)} citizen(s) on the blacklist; gates and terminals refused "
                 f"them {denied} time(s)."
             )
+            if harvest or pseudonymise:
+                entries = sum(len(d["ledger"]) for d in expected.values())
+                out.print(
+                    f"ethics toggles: harvesting {', '.join(harvest) or 'every sensor'}; "
+                    f"ids {'pseudonymised' if pseudonymise else 'real'}: the harvester "
+                    f"holds {entries:,} ledger entries about {len(expected):,} "
+                    f"{'pseudonyms' if pseudonymise else 'people'}."
+                )
             focus = city.cast.get("lulu")
-            shown = focus.id if focus else (listed[0]["citizen_id"] if listed else None)
+            shown = (
+                privacy.pseudonym(focus.id)
+                if focus
+                else (listed[0]["citizen_id"] if listed else None)
+            )
             if shown and shown in profiles:
                 out.print(
                     citizen_panel(
@@ -264,3 +285,22 @@ def _first_event_seconds(host: str, port: int, since: float) -> float | None:
     except OSError:
         return None
     return None if at is None else at - since
+
+
+def _privacy(settings: Settings) -> Any:
+    from processors.privacy import Privacy
+
+    key = settings.processor.pseudonymise_key
+    return Privacy.of(
+        [k for k in settings.processor.harvest_kinds.split(",") if k],
+        key.get_secret_value() if key else None,
+    )
+
+
+def _oracle(published: list[Any], privacy: Any) -> dict[str, Any]:
+    """What the pipeline must end with: the fold, under the same ethics toggles."""
+    from processors.fold import Event, fold_all
+
+    return fold_all(
+        Event(e.kind, privacy.apply(e.record)) for e in published if privacy.harvests(e.kind)
+    )

@@ -72,6 +72,12 @@ class ProcessorSettings(BaseModel):
     session_timeout_s: float = Field(
         10.0, description="faust broker_session_timeout; Tansu holds a group join this long"
     )
+    harvest_kinds: str = Field(
+        "", description="Minimisation: comma-separated sensor kinds to harvest (empty: all)"
+    )
+    pseudonymise_key: SecretStr | None = Field(
+        None, description="Pseudonymisation: hash citizen ids with this key before scoring"
+    )
     web_port: int = Field(6066, description="faust's web port")
     web_enabled: bool = False
 

@@ -8,6 +8,7 @@ from typing import Any
 
 from processors.app import app, doubles, doubles_topic, sanctions_topic, sensor_topics, settings
 from processors.harvest import Rejection, apply_message, sanction_for
+from processors.privacy import Privacy
 from processors.scoring import load_rules
 from schemas.codec import DOUBLE, SANCTION, encode
 
@@ -16,6 +17,11 @@ log = logging.getLogger(__name__)
 rules = load_rules(settings.processor.rules_path)
 KIND_BY_TOPIC = {settings.topics.sensor(k): k for k in ("metro", "payment", "book", "camera")}
 rejections: Counter[str] = Counter()
+secret = settings.processor.pseudonymise_key
+privacy = Privacy.of(
+    [k.strip() for k in settings.processor.harvest_kinds.split(",") if k.strip()],
+    secret.get_secret_value() if secret else None,
+)
 
 
 @app.agent(sensor_topics)
@@ -25,7 +31,7 @@ async def harvest(stream: Any) -> None:
         msg = event.message
         key = msg.key if isinstance(msg.key, bytes | None) else str(msg.key).encode()
         cid = key.decode("utf-8", "replace") if key is not None else None
-        current = doubles.get(cid) if cid is not None else None
+        current = doubles.get(privacy.pseudonym(cid)) if cid is not None else None
         outcome = apply_message(
             current,
             expected_kind=KIND_BY_TOPIC.get(msg.topic),
@@ -33,11 +39,12 @@ async def harvest(stream: Any) -> None:
             key=key,
             value=msg.value,
             rules=rules,
+            privacy=privacy,
         )
         if outcome.double is None:
             assert outcome.rejected is not None
             rejections[outcome.rejected.value] += 1
-            if outcome.rejected is not Rejection.DUPLICATE:
+            if outcome.rejected not in (Rejection.DUPLICATE, Rejection.NOT_HARVESTED):
                 log.warning(
                     "rejected %s[%d]@%d: %s (%s)",
                     msg.topic,

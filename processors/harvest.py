@@ -12,6 +12,7 @@ from enum import StrEnum
 from typing import Any
 
 from processors.fold import Double, Event, default_rules, fold
+from processors.privacy import Privacy
 from processors.scoring import Rulebook
 from schemas.codec import SENSOR_SCHEMAS, CodecError, decode
 
@@ -23,6 +24,7 @@ class Rejection(StrEnum):
     """Why a message was not applied."""
 
     UNDECODABLE = "undecodable"
+    NOT_HARVESTED = "not-harvested"
     NOT_A_SENSOR_EVENT = "not-a-sensor-event"
     WRONG_TOPIC = "wrong-topic"
     KEY_MISMATCH = "key-mismatch"
@@ -47,10 +49,12 @@ def apply_message(
     key: bytes | None,
     value: bytes,
     rules: Rulebook | None = None,
+    privacy: Privacy | None = None,
 ) -> Outcome:
     """Merge one sensor message into ``current`` (the double stored under its key).
 
     ``expected_kind`` is the kind the topic carries; None accepts any sensor kind.
+    ``current`` is the double stored under the (possibly pseudonymised) citizen id.
     """
     try:
         schema, record = decode(value)
@@ -66,6 +70,11 @@ def apply_message(
         return Outcome(
             rejected=Rejection.KEY_MISMATCH, detail=f"key {key!r} but citizen_id {cid!r}"
         )
+    if privacy is not None:
+        if not privacy.harvests(kind):
+            return Outcome(citizen_id=cid, rejected=Rejection.NOT_HARVESTED, detail=kind)
+        record = dict(privacy.apply(record))
+        cid = str(record["citizen_id"])
     new = fold(current, Event(kind, record), rules)
     if new is current:
         return Outcome(citizen_id=cid, rejected=Rejection.DUPLICATE, detail=str(record["event_id"]))

@@ -156,6 +156,13 @@ class Dashboard:
             ).all()
         names = self._names([r.citizen_id for r in listed] + list(self.spotlight.values()))
         bins: Counter[int] = Counter((s // 25) * 25 for s in scores)
+        with self.pg.engine.connect() as conn:
+            named = conn.execute(
+                select(func.count())
+                .select_from(citizen_profiles)
+                .join(citizens, citizens.c.citizen_id == citizen_profiles.c.citizen_id)
+            ).scalar_one()
+        kinds = [k.strip() for k in self.settings.processor.harvest_kinds.split(",") if k.strip()]
         return {
             "rates": self.harvest.rates(),
             "totals": dict(self.harvest.totals),
@@ -176,6 +183,11 @@ class Dashboard:
                 {"key": k, "id": v, "name": names.get(v, k)} for k, v in self.spotlight.items()
             ],
             "first_event_at": self.harvest.first_event_at,
+            "privacy": {
+                "harvested": kinds or list(SENSOR_KINDS),
+                "pseudonymised": self.settings.processor.pseudonymise_key is not None,
+                "named": named,
+            },
         }
 
     def citizen(self, cid: str) -> dict[str, Any] | None:
