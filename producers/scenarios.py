@@ -183,6 +183,7 @@ LULU_WEEK = Scenario(
                     "Buys a banned book within 48 hours of the gathering.",
                 ),
                 pay(3, 17, "FINES", "Beijing Water utility (overdue)", 9_000, "Pays a late bill."),
+                pay(3, 23.5, "GAMING", "Tencent Games", 3_000, "Another late game."),
                 *commute(4),
                 seen(
                     4,
@@ -193,6 +194,14 @@ LULU_WEEK = Scenario(
                     "Crosses against the light with Mei.",
                 ),
                 pay(4, 21, "ALCOHOL", "Red Star Erguotou shop", 2_400, "Buys baijiu."),
+                pay(
+                    4,
+                    23.6,
+                    "GAMING",
+                    "Tencent Games",
+                    3_000,
+                    "A third late game this week: 'an idle person'.",
+                ),
                 seen(
                     5,
                     18,
