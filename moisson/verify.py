@@ -107,8 +107,16 @@ def compare(
 
 
 def caught_up(expected: dict[str, Double], pg: PostgresSink) -> tuple[int, int]:
-    """(citizens whose stored version reached the oracle's, citizens expected)."""
-    profiles = pg.profiles()
+    """(citizens whose stored version reached the oracle's, citizens expected).
+
+    Tables that do not exist yet (the sink has not started) count as nothing stored.
+    """
+    from sqlalchemy.exc import ProgrammingError
+
+    try:
+        profiles = pg.profiles()
+    except ProgrammingError:
+        return 0, len(expected)
     done = sum(
         1
         for cid, d in expected.items()
