@@ -50,6 +50,20 @@ prefix_option = option(
     default=_defaults.topics.prefix,
     help="Prefix of every topic name, to run side by side with another pipeline.",
 )
+seed_option = option(
+    "--seed",
+    envvar="SENSORS_SEED",
+    type=int,
+    default=_defaults.sensors.seed,
+    help="Seed of the population and of every event: same seed, same bytes.",
+)
+citizens_option = option(
+    "--citizens",
+    envvar="SENSORS_CITIZENS",
+    type=click.IntRange(min=1),
+    default=_defaults.sensors.citizens,
+    help="Size of the simulated population.",
+)
 database_option = option(
     "--database-url",
     envvar="DATABASE_URL",
@@ -218,20 +232,8 @@ def parse_speed(value: str | float) -> float:
 @kafka_option
 @partitions_option
 @prefix_option
-@option(
-    "--seed",
-    envvar="SENSORS_SEED",
-    type=int,
-    default=_defaults.sensors.seed,
-    help="Seed of the population and of every event: same seed, same bytes.",
-)
-@option(
-    "--citizens",
-    envvar="SENSORS_CITIZENS",
-    type=click.IntRange(min=1),
-    default=_defaults.sensors.citizens,
-    help="Size of the simulated population.",
-)
+@seed_option
+@citizens_option
 @option(
     "--days",
     envvar="SENSORS_DAYS",
@@ -335,7 +337,7 @@ def sensors(
                 "start it (moisson stack up) or set KAFKA_BOOTSTRAP_SERVERS / --kafka",
             )
         listener = KafkaSanctions(s).start()
-        events = generate_events(seed, citizens, count, kinds or None, days, _Live(listener))
+        events = generate_events(seed, citizens, count, kinds or None, days, listener)
     try:
         publish(s, events, count, pace, rate)
     finally:
@@ -350,19 +352,6 @@ def sensors(
 class _Nobody:
     def is_blacklisted(self, citizen_id: str) -> bool:
         return False
-
-    def observe(self, event: Any) -> None:
-        pass
-
-
-class _Live:
-    """Adapts the Kafka listener to the city's sanction source."""
-
-    def __init__(self, listener: Any) -> None:
-        self.listener = listener
-
-    def is_blacklisted(self, citizen_id: str) -> bool:
-        return bool(self.listener.is_blacklisted(citizen_id))
 
     def observe(self, event: Any) -> None:
         pass
@@ -456,20 +445,8 @@ def summary_table(manifest: dict[str, Any]) -> Table:
     required=True,
     help="Directory to write the recording into (must not hold one already).",
 )
-@option(
-    "--citizens",
-    envvar="SENSORS_CITIZENS",
-    type=click.IntRange(min=1),
-    default=_defaults.sensors.citizens,
-    help="Size of the simulated population.",
-)
-@option(
-    "--seed",
-    envvar="SENSORS_SEED",
-    type=int,
-    default=_defaults.sensors.seed,
-    help="Seed of the simulation.",
-)
+@citizens_option
+@seed_option
 @option(
     "--days", envvar="SENSORS_DAYS", type=click.IntRange(min=1), default=1, help="Simulated days."
 )
@@ -1022,13 +999,7 @@ def sink(
     default=None,
     help="Simulated days (default: the scenario's, 7 for Lulu's week; else 2).",
 )
-@option(
-    "--seed",
-    envvar="SENSORS_SEED",
-    type=int,
-    default=_defaults.sensors.seed,
-    help="Seed of the simulation.",
-)
+@seed_option
 @option(
     "--speed",
     envvar="SENSORS_SPEED",

@@ -165,13 +165,6 @@ def run_demo(
             )
             published: list[Any] = []
 
-            class Live_:
-                def is_blacklisted(self, cid: str) -> bool:
-                    return listener.is_blacklisted(cid)
-
-                def observe(self, event: Any) -> None:
-                    pass
-
             started = time.monotonic()
             counts: dict[str, int] = {}
 
@@ -197,7 +190,7 @@ def run_demo(
                         counts[e.kind] = counts.get(e.kind, 0) + 1
                     live.update(summary())
 
-                publisher.publish(city.events(days, Live_()), progress, Pacer(speed, 0), published)
+                publisher.publish(city.events(days, listener), progress, Pacer(speed, 0), published)
                 live.update(summary())
             publisher.close()
             expected = _oracle(published, privacy)
@@ -292,7 +285,7 @@ def _privacy(settings: Settings) -> Any:
 
     key = settings.processor.pseudonymise_key
     return Privacy.of(
-        [k for k in settings.processor.harvest_kinds.split(",") if k],
+        settings.processor.harvest_kinds,
         key.get_secret_value() if key else None,
     )
 

@@ -196,27 +196,11 @@ def replay(
     A message keeps its partition when its destination has the recorded partition
     count; otherwise Kafka's partitioner places it by key.
     """
-    from kafka import KafkaAdminClient, KafkaProducer
+    from kafka import KafkaProducer
 
     from producers.publisher import ensure_topics
 
-    ensure_topics(settings)
-    dests = sorted({d for _, d in plan.items})
-    admin = KafkaAdminClient(bootstrap_servers=settings.kafka.bootstrap_servers)
-    try:
-        existing = set(admin.list_topics())
-        missing = {
-            d: {
-                "num_partitions": settings.kafka.partitions,
-                "replication_factor": settings.kafka.replication_factor,
-            }
-            for d in dests
-            if d not in existing
-        }
-        if missing:
-            admin.create_topics(missing, raise_errors=False, wait_for_metadata=True)
-    finally:
-        admin.close()
+    ensure_topics(settings, extra={d for _, d in plan.items})
     producer = KafkaProducer(
         bootstrap_servers=settings.kafka.bootstrap_servers, linger_ms=10, batch_size=131072
     )

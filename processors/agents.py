@@ -19,8 +19,7 @@ KIND_BY_TOPIC = {settings.topics.sensor(k): k for k in ("metro", "payment", "boo
 rejections: Counter[str] = Counter()
 secret = settings.processor.pseudonymise_key
 privacy = Privacy.of(
-    [k.strip() for k in settings.processor.harvest_kinds.split(",") if k.strip()],
-    secret.get_secret_value() if secret else None,
+    settings.processor.harvest_kinds, secret.get_secret_value() if secret else None
 )
 
 

@@ -26,7 +26,10 @@ class Privacy:
     key: bytes | None = None  # None: real ids
 
     @classmethod
-    def of(cls, kinds: Iterable[str] | None, key: str | None) -> Privacy:
+    def of(cls, kinds: Iterable[str] | str | None, key: str | None) -> Privacy:
+        """From sensor kinds (an iterable, or comma-separated) and an optional key."""
+        if isinstance(kinds, str):
+            kinds = [k.strip() for k in kinds.split(",") if k.strip()]
         chosen = frozenset(kinds) if kinds else None
         return cls(chosen, key.encode() if key else None)
 

@@ -16,8 +16,9 @@ log = logging.getLogger(__name__)
 COMPACTED = {"cleanup.policy": "compact"}
 
 
-def ensure_topics(settings: Settings) -> list[str]:
-    """Create the sensor, doubles and sanctions topics when missing; return those created.
+def ensure_topics(settings: Settings, extra: Iterable[str] = ()) -> list[str]:
+    """Create the sensor, doubles and sanctions topics (and ``extra`` ones) when missing;
+    return those created.
 
     faust creates only its internal topics, so the source topics are ours to create,
     all with the same partition count as the processor's table.
@@ -28,6 +29,8 @@ def ensure_topics(settings: Settings) -> list[str]:
         wanted[name] = {}
     wanted[topics.doubles] = COMPACTED
     wanted[topics.sanctions] = COMPACTED
+    for name in extra:
+        wanted.setdefault(name, {})
     admin = KafkaAdminClient(bootstrap_servers=settings.kafka.bootstrap_servers)
     try:
         existing = set(admin.list_topics())

@@ -173,18 +173,11 @@ def test_two_days_of_a_city_with_sanctions_closing_the_loop(settings, procs, tmp
 
     listener = KafkaSanctions(settings).start()
 
-    class Live:
-        def is_blacklisted(self, cid: str) -> bool:
-            return listener.is_blacklisted(cid)
-
-        def observe(self, event) -> None:
-            pass
-
     published: list = []
     publisher = Publisher(settings)
     # Two simulated days in about 40 s, so sanctions come back while the city lives.
     publisher.publish(
-        generate_events(7, 500, days=2, sanctions=Live()),
+        generate_events(7, 500, days=2, sanctions=listener),
         pacer=Pacer(speed=2 * 86_400 / 40, rate=0),
         keep=published,
     )
