@@ -13,7 +13,7 @@ FROM python:3.11-slim
 RUN useradd --create-home --uid 10001 moisson
 COPY --from=build /wheels /wheels
 RUN pip install --no-cache-dir /wheels/*.whl && rm -rf /wheels
-USER moisson
+USER 10001
 WORKDIR /home/moisson
 ENTRYPOINT ["moisson"]
 CMD ["--help"]

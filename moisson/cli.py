@@ -790,6 +790,50 @@ def short(value: Any, limit: int = 60) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+# --- dlq -------------------------------------------------------------------
+
+
+@main.command()
+@kafka_option
+@prefix_option
+@option(
+    "--last",
+    envvar="DLQ_LAST",
+    type=click.IntRange(min=0),
+    default=10,
+    help="How many of the latest dead letters to show.",
+)
+def dlq(kafka: str, topic_prefix: str, last: int) -> None:
+    """Count what the processor refused, per reason (read from the dead-letter topic)."""
+    from kafka.errors import KafkaError
+
+    from moisson.dlq import read_dead_letters
+
+    s = settings_from(kafka=kafka, topic_prefix=topic_prefix)
+    try:
+        letters = read_dead_letters(s, keep=last)
+    except KafkaError as exc:
+        fail(
+            f"cannot reach Kafka at {s.kafka.bootstrap_servers}: {exc}",
+            "start it (moisson stack up) or set KAFKA_BOOTSTRAP_SERVERS / --kafka",
+        )
+        return
+    out.print(f"{s.topics.dlq}: {letters.total:,} dead letter(s)", soft_wrap=True)
+    table = Table(title="per reason")
+    table.add_column("reason")
+    table.add_column("count", justify="right")
+    for reason, n in letters.by_reason.most_common():
+        table.add_row(reason, f"{n:,}")
+    out.print(table)
+    if letters.latest and last:
+        latest = Table(title="latest")
+        for col in ("reason", "from", "key", "bytes", "detail"):
+            latest.add_column(col, overflow="fold")
+        for d in letters.latest:
+            latest.add_row(d["reason"], d["source"], repr(d["key"]), str(d["bytes"]), d["detail"])
+        out.print(latest)
+
+
 # --- rules -----------------------------------------------------------------
 
 

@@ -43,6 +43,11 @@ class TopicSettings(BaseModel):
     def sanctions(self) -> str:
         return f"{self.prefix}sanctions"
 
+    @property
+    def dlq(self) -> str:
+        """Dead letters: sensor messages the processor could not apply, with the reason."""
+        return f"{self.prefix}sensors.dlq"
+
 
 class DatabaseSettings(BaseModel):
     url: SecretStr | None = Field(None, description="SQLAlchemy URL; overrides the parts below")

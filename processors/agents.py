@@ -6,7 +6,15 @@ import logging
 from collections import Counter
 from typing import Any
 
-from processors.app import app, doubles, doubles_topic, sanctions_topic, sensor_topics, settings
+from processors.app import (
+    app,
+    dlq_topic,
+    doubles,
+    doubles_topic,
+    sanctions_topic,
+    sensor_topics,
+    settings,
+)
 from processors.harvest import Rejection, apply_message, sanction_for
 from processors.privacy import Privacy
 from processors.scoring import load_rules
@@ -21,6 +29,19 @@ secret = settings.processor.pseudonymise_key
 privacy = Privacy.of(
     settings.processor.harvest_kinds, secret.get_secret_value() if secret else None
 )
+
+
+def dead_letter_headers(
+    reason: str, detail: str, topic: str, partition: int, offset: int
+) -> list[tuple[str, bytes]]:
+    """Where a dead letter came from and why it was refused."""
+    return [
+        ("moisson.reason", reason.encode()),
+        ("moisson.detail", detail[:500].encode("utf-8", "replace")),
+        ("moisson.topic", topic.encode()),
+        ("moisson.partition", str(partition).encode()),
+        ("moisson.offset", str(offset).encode()),
+    ]
 
 
 @app.agent(sensor_topics)
@@ -51,6 +72,18 @@ async def harvest(stream: Any) -> None:
                     msg.offset,
                     outcome.rejected.value,
                     outcome.detail,
+                )
+                # Nothing is lost: the original bytes go to the dead-letter topic.
+                await dlq_topic.send(
+                    key=key,
+                    value=msg.value,
+                    headers=dead_letter_headers(
+                        outcome.rejected.value,
+                        outcome.detail,
+                        msg.topic,
+                        msg.partition,
+                        msg.offset,
+                    ),
                 )
             continue
         citizen = outcome.double["citizen_id"]

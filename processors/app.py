@@ -88,6 +88,14 @@ changelog = app.topic(
     acks=False,
     internal=True,
 )
+dlq_topic = app.topic(
+    settings.topics.dlq,
+    key_type=bytes,
+    value_type=bytes,
+    key_serializer="raw",
+    value_serializer="raw",
+)
+
 doubles = app.Table("doubles", partitions=partitions, key_type=str, changelog_topic=changelog)
 # ...and the table writes its changelog with its own serializer attributes.
 doubles.key_serializer = "raw"  # type: ignore[attr-defined]

@@ -29,6 +29,7 @@ def ensure_topics(settings: Settings, extra: Iterable[str] = ()) -> list[str]:
         wanted[name] = {}
     wanted[topics.doubles] = COMPACTED
     wanted[topics.sanctions] = COMPACTED
+    wanted[topics.dlq] = {}
     for name in extra:
         wanted.setdefault(name, {})
     admin = KafkaAdminClient(bootstrap_servers=settings.kafka.bootstrap_servers)

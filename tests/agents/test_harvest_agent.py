@@ -23,12 +23,24 @@ async def harvester():
     app.flow_control.resume()
     app_module.doubles.data.clear()  # one table per test: offsets restart in each test_context
     sent: list[tuple[bytes, bytes]] = []
+    dead: list[tuple[bytes, bytes, dict]] = []
 
     async def fake_send(*, key, value, **_):
         sent.append((key, value))
 
-    with mock.patch.object(app_module.doubles_topic, "send", side_effect=fake_send):
+    async def fake_dead(*, key, value, headers, **_):
+        dead.append((key, value, dict(headers)))
+
+    async def nothing(**_):
+        return None
+
+    with (
+        mock.patch.object(app_module.doubles_topic, "send", side_effect=fake_send),
+        mock.patch.object(app_module.dlq_topic, "send", side_effect=fake_dead),
+        mock.patch.object(app_module.sanctions_topic, "send", side_effect=nothing),
+    ):
         async with agents.harvest.test_context() as agent:
+            agent.dead = dead
             yield agent, app_module.doubles, sent
 
 
@@ -58,3 +70,7 @@ async def test_agent_survives_garbage(harvester):
     await agent.put(key=ev.citizen_id.encode(), value=ev.encode())
     assert len(sent) == 1
     assert decode(sent[0][1], DOUBLE)[1]["version"] == 1
+    # Nothing is lost: both refused messages are in the dead-letter topic, unchanged.
+    assert [d[1] for d in agent.dead] == [b"definitely not avro", ev.encode()[:-4]]
+    assert all(d[2]["moisson.reason"] == b"undecodable" for d in agent.dead)
+    assert agent.dead[1][2]["moisson.offset"] == b"1"

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
 from moisson import pipeline
+from moisson.dlq import read_dead_letters
+from moisson.settings import settings_env
 from processors.fold import Event, explained_ledger, fold_all
 from producers.city import InlineOracle, generate_events
 from producers.publisher import KafkaSanctions, Pacer, Publisher, ensure_topics
@@ -14,9 +19,9 @@ from schemas.codec import DOUBLE, SANCTION, decode, encode
 from sinks.postgres import PROFILE_FIELDS, PostgresSink
 
 
-def garbage(settings, good_event) -> int:
-    """Send every kind of bad message the pipeline must survive; return how many."""
-    bad = [
+def bad_messages(settings, good_event) -> list[tuple[str, bytes, bytes]]:
+    """Every kind of bad message the pipeline must survive: (topic, key, value)."""
+    return [
         (settings.topics.sensor("metro"), b"c0000001", b"not avro at all"),
         (settings.topics.sensor("metro"), b"c0000002", b"\xc3\x01" + b"\x00" * 8 + b"junk"),
         (
@@ -44,6 +49,11 @@ def garbage(settings, good_event) -> int:
             good_event.encode(),
         ),
     ]
+
+
+def garbage(settings, good_event) -> int:
+    """Send the bad messages; return how many."""
+    bad = bad_messages(settings, good_event)
     producer = KafkaProducer(bootstrap_servers=settings.kafka.bootstrap_servers)
     for topic, key, value in bad:
         producer.send(topic, key=key, value=value)
@@ -146,6 +156,23 @@ def test_every_profile_equals_the_pure_fold_despite_garbage(settings, procs, tmp
     log = (tmp_path / "worker.log").read_text(errors="replace")
     assert "undecodable" in log and "key-mismatch" in log and "not-a-sensor-event" in log
     pg.close()
+
+    # Nothing was lost: every refused message sits in the dead-letter topic, unchanged.
+    letters = pipeline.wait_for(
+        lambda: read_dead_letters(settings, keep=100), lambda d: d.total >= 6, timeout=60
+    )
+    assert dict(letters.by_reason) == {"undecodable": 4, "not-a-sensor-event": 1, "key-mismatch": 1}
+    sent_bad = {value for _, _, value in bad_messages(settings, events[0])[:6]}
+    assert {d["value"] for d in letters.latest} == sent_bad
+    res = subprocess.run(
+        [sys.executable, "-m", "moisson", "dlq"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **settings_env(settings)},
+        timeout=120,
+    )
+    assert res.returncode == 0 and "6 dead letter(s)" in res.stdout
+    assert "key-mismatch" in res.stdout
 
 
 def last_sanctions(settings) -> dict[str, dict]:

@@ -1,0 +1,53 @@
+"""`moisson dlq`: what the processor refused, per reason, read from the dead-letter topic."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+from moisson.settings import Settings
+
+
+@dataclass
+class DeadLetters:
+    total: int = 0
+    by_reason: Counter[str] = field(default_factory=Counter)
+    latest: list[dict[str, Any]] = field(default_factory=list)
+
+
+def read_dead_letters(settings: Settings, keep: int = 10, idle_ms: int = 2000) -> DeadLetters:
+    """Read the whole dead-letter topic (no consumer group: nothing is committed)."""
+    from kafka import KafkaConsumer, TopicPartition
+
+    consumer = KafkaConsumer(
+        bootstrap_servers=settings.kafka.bootstrap_servers,
+        enable_auto_commit=False,
+        group_id=None,
+        consumer_timeout_ms=idle_ms,
+    )
+    out = DeadLetters()
+    try:
+        parts = consumer.partitions_for_topic(settings.topics.dlq) or set()
+        consumer.assign([TopicPartition(settings.topics.dlq, p) for p in sorted(parts)])
+        consumer.seek_to_beginning()
+        for r in consumer:
+            headers = {k: (v or b"").decode("utf-8", "replace") for k, v in r.headers or []}
+            reason = headers.get("moisson.reason", "unknown")
+            out.total += 1
+            out.by_reason[reason] += 1
+            out.latest.append(
+                {
+                    "reason": reason,
+                    "detail": headers.get("moisson.detail", ""),
+                    "source": f"{headers.get('moisson.topic')}[{headers.get('moisson.partition')}]"
+                    f"@{headers.get('moisson.offset')}",
+                    "key": r.key,
+                    "bytes": len(r.value or b""),
+                    "value": r.value,
+                }
+            )
+            out.latest = out.latest[-keep:]
+    finally:
+        consumer.close()
+    return out
