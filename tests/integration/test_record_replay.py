@@ -152,3 +152,34 @@ def processor_lag(settings: Settings) -> int:
     finally:
         admin.close()
         consumer.close()
+
+
+def test_record_stops_cleanly_on_ctrl_c(settings, tmp_path: Path):
+    import signal
+    import time
+
+    from moisson.recording import open_recording
+
+    ensure_topics(settings)
+    producer = KafkaProducer(bootstrap_servers=settings.kafka.bootstrap_servers)
+    events = list(generate_events(9, 30, 200, sanctions=InlineOracle()))
+    for e in events:
+        producer.send(settings.topics.sensor(e.kind), key=e.citizen_id.encode(), value=e.encode())
+    producer.flush()
+    producer.close()
+    out = tmp_path / "rec"
+    env = {**os.environ, **settings_env(settings)}
+    proc = subprocess.Popen(
+        [*MOISSON, "record", "--out", str(out)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    time.sleep(8)  # recording until Ctrl-C, with no --until-idle
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    rec = open_recording(out)
+    rec.check()
+    assert rec.manifest["count"] == len(events)
