@@ -1174,27 +1174,6 @@ def dashboard(
     serve(s, host, port, spotlight)
 
 
-def profiles_table(title: str, rows: list[dict[str, Any]]) -> Table:
-    table = Table(title=title)
-    for col in ("citizen", "score", "events", "metro", "pay", "books", "cams", "why"):
-        table.add_column(col, justify="right" if col not in ("citizen", "why") else "left")
-    for r in rows:
-        why = ", ".join(
-            f"{k}×{v}" for k, v in sorted(r["rule_hits"].items(), key=lambda kv: -kv[1])[:3]
-        )
-        table.add_row(
-            r["citizen_id"],
-            str(r["score"]),
-            str(r["version"]),
-            str(r["metro_count"]),
-            str(r["payment_count"]),
-            str(r["book_count"]),
-            str(r["camera_count"]),
-            why,
-        )
-    return table
-
-
 def tmpdir(prefix: str) -> Path:
     return Path(tempfile.mkdtemp(prefix=prefix))
 

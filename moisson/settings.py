@@ -96,7 +96,6 @@ class SinkSettings(BaseModel):
 class SensorSettings(BaseModel):
     seed: int = 42
     citizens: int = Field(1000, ge=1)
-    count: int = Field(10_000, ge=0, description="Events to publish")
 
 
 class StackSettings(BaseModel):

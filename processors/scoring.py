@@ -6,7 +6,7 @@ Pure: reads a TOML file, imports no faust, Kafka or SQLAlchemy.
 from __future__ import annotations
 
 import tomllib
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
@@ -227,8 +227,3 @@ def load_rules(path: Path | str | None = None) -> Rulebook:
         return _parse(path, data)
     except KeyError as exc:
         raise RulesError(f"{path}: missing key {exc}") from exc
-
-
-def all_explained(rules: Rulebook) -> Sequence[Explained]:
-    """Every rule that can appear in a ledger, single-event and correlation alike."""
-    return (*rules.rules, *rules.correlations)
