@@ -142,10 +142,10 @@ def test_the_dashboard_tells_lulus_story(demo):
         first_event = time.monotonic() - started
         page.screenshot(path=str(ARTIFACTS / "dashboard-overview.png"), full_page=True)
 
-        # Lulu's week runs to its end: blacklisted, then refused at the gate.
+        # Lulu's week runs to its end: blacklisted, refused at the gate and at the ticket office.
         wait(
             "Lulu's blacklisting and denial",
-            lambda: (lambda c: c["profile"]["blacklisted"] and c["profile"]["denied_count"] >= 1)(
+            lambda: (lambda c: c["profile"]["blacklisted"] and c["profile"]["denied_count"] >= 2)(
                 get(f"{url}/api/citizen/{lulu}")
             ),
             timeout=300,
