@@ -889,9 +889,9 @@ def citizen(citizen_id: str, database_url: str | None, last: int) -> None:
     s = settings_from(database_url=database_url)
     try:
         pg = PostgresSink(s.database.sqlalchemy_url(), s.database.schema_name, create=False)
-        profile = pg.profiles().get(citizen_id)
+        profile = pg.profiles([citizen_id]).get(citizen_id)
         ledger = pg.ledger(citizen_id) if profile else []
-        periods = [b for b in pg.blacklist_rows() if b["citizen_id"] == citizen_id]
+        periods = pg.blacklist_rows(citizen_id)
     except OperationalError as exc:
         fail(f"cannot read PostgreSQL: {exc.orig}", "set DATABASE_URL (or moisson stack up)")
         return

@@ -242,9 +242,7 @@ def run_demo(
             )
             if shown and shown in profiles:
                 out.print(
-                    citizen_panel(
-                        profiles[shown], pg.ledger(shown)[-8:], pg.blacklist_rows_for(shown)
-                    )
+                    citizen_panel(profiles[shown], pg.ledger(shown)[-8:], pg.blacklist_rows(shown))
                 )
             first = _first_event_seconds(host, port, command_started)
             if first is not None:

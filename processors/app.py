@@ -49,29 +49,23 @@ app = faust.App(
     producer_acks=-1,
 )
 
-sensor_topics = app.topic(
-    *settings.topics.sensors,
-    key_type=bytes,
-    value_type=bytes,
-    key_serializer="raw",
-    value_serializer="raw",
-    partitions=partitions,
-)
-doubles_topic = app.topic(
-    settings.topics.doubles,
-    key_type=bytes,
-    value_type=bytes,
-    key_serializer="raw",
-    value_serializer="raw",
-)
 
-sanctions_topic = app.topic(
-    settings.topics.sanctions,
-    key_type=bytes,
-    value_type=bytes,
-    key_serializer="raw",
-    value_serializer="raw",
-)
+def raw_topic(*names: str, **options: Any) -> Any:
+    """A topic whose keys and values pass through as bytes (we frame them ourselves)."""
+    return app.topic(
+        *names,
+        key_type=bytes,
+        value_type=bytes,
+        key_serializer="raw",
+        value_serializer="raw",
+        **options,
+    )
+
+
+sensor_topics = raw_topic(*settings.topics.sensors, partitions=partitions)
+doubles_topic = raw_topic(settings.topics.doubles)
+
+sanctions_topic = raw_topic(settings.topics.sanctions)
 
 # faust derives a table's serializers from model types only (JSON otherwise), so the
 # changelog topic is declared here, with raw citizen-id keys and Avro doubles; without
@@ -88,13 +82,7 @@ changelog = app.topic(
     acks=False,
     internal=True,
 )
-dlq_topic = app.topic(
-    settings.topics.dlq,
-    key_type=bytes,
-    value_type=bytes,
-    key_serializer="raw",
-    value_serializer="raw",
-)
+dlq_topic = raw_topic(settings.topics.dlq)
 
 doubles = app.Table("doubles", partitions=partitions, key_type=str, changelog_topic=changelog)
 # ...and the table writes its changelog with its own serializer attributes.

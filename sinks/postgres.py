@@ -202,26 +202,13 @@ class PostgresSink(Sink):
             for i in range(0, len(rows), 5000):
                 conn.execute(stmt, rows[i : i + 5000])
 
-    def profiles(self) -> dict[str, dict[str, Any]]:
-        """Every stored profile by citizen id."""
+    def profiles(self, ids: Sequence[str] | None = None) -> dict[str, dict[str, Any]]:
+        """Stored profiles by citizen id: all of them, or those in ``ids``."""
+        q = select(citizen_profiles)
+        if ids is not None:
+            q = q.where(citizen_profiles.c.citizen_id.in_(list(ids)))
         with self.engine.connect() as conn:
-            return {
-                r["citizen_id"]: dict(r) for r in conn.execute(select(citizen_profiles)).mappings()
-            }
-
-    def profiles_for(self, ids: Sequence[str]) -> dict[str, dict[str, Any]]:
-        with self.engine.connect() as conn:
-            q = select(citizen_profiles).where(citizen_profiles.c.citizen_id.in_(list(ids)))
             return {r["citizen_id"]: dict(r) for r in conn.execute(q).mappings()}
-
-    def blacklist_rows_for(self, citizen_id: str) -> list[dict[str, Any]]:
-        with self.engine.connect() as conn:
-            q = (
-                select(blacklist)
-                .where(blacklist.c.citizen_id == citizen_id)
-                .order_by(blacklist.c.entered_at)
-            )
-            return [dict(r) for r in conn.execute(q).mappings()]
 
     def ledger(self, citizen_id: str | None = None) -> list[dict[str, Any]]:
         """Ledger rows with score before and after, in event time."""
@@ -234,9 +221,12 @@ class PostgresSink(Sink):
         with self.engine.connect() as conn:
             return [dict(r) for r in conn.execute(text(sql), params).mappings()]
 
-    def blacklist_rows(self) -> list[dict[str, Any]]:
+    def blacklist_rows(self, citizen_id: str | None = None) -> list[dict[str, Any]]:
+        """Blacklist periods, by citizen then time: everyone's, or one citizen's."""
+        q = select(blacklist).order_by(blacklist.c.citizen_id, blacklist.c.entered_at)
+        if citizen_id is not None:
+            q = q.where(blacklist.c.citizen_id == citizen_id)
         with self.engine.connect() as conn:
-            q = select(blacklist).order_by(blacklist.c.citizen_id, blacklist.c.entered_at)
             return [dict(r) for r in conn.execute(q).mappings()]
 
     def _schema_sql(self) -> str:

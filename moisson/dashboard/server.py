@@ -191,11 +191,11 @@ class Dashboard:
         }
 
     def citizen(self, cid: str) -> dict[str, Any] | None:
-        profile = self.pg.profiles_for([cid]).get(cid)
+        profile = self.pg.profiles([cid]).get(cid)
         if profile is None:
             return None
         ledger = self.pg.ledger(cid)
-        periods = [b for b in self.pg.blacklist_rows_for(cid)]
+        periods = self.pg.blacklist_rows(cid)
         series = [{"at": profile["first_seen"], "score": profile["base_score"]}]
         series += [{"at": e["occurred_at"], "score": e["score_after"]} for e in ledger]
         for e in ledger:
