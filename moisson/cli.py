@@ -1009,7 +1009,7 @@ def sink(
             "start it (moisson stack up) or set DATABASE_URL",
         )
         return
-    consumer = make_consumer(s.kafka.bootstrap_servers, s.topics.doubles, group_id)
+    consumer = make_consumer(s.topics.doubles, group_id, **s.kafka.client_kwargs())
     stopping = False
 
     def stop(*_: Any) -> None:

@@ -21,7 +21,7 @@ def read_dead_letters(settings: Settings, keep: int = 10, idle_ms: int = 2000) -
     from kafka import KafkaConsumer, TopicPartition
 
     consumer = KafkaConsumer(
-        bootstrap_servers=settings.kafka.bootstrap_servers,
+        **settings.kafka.client_kwargs(),
         enable_auto_commit=False,
         group_id=None,
         consumer_timeout_ms=idle_ms,

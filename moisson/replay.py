@@ -40,7 +40,7 @@ def record(
     from kafka import KafkaConsumer, TopicPartition
 
     consumer = KafkaConsumer(
-        bootstrap_servers=settings.kafka.bootstrap_servers,
+        **settings.kafka.client_kwargs(),
         enable_auto_commit=False,
         group_id=None,
     )
@@ -201,9 +201,7 @@ def replay(
     from producers.publisher import ensure_topics
 
     ensure_topics(settings, extra={d for _, d in plan.items})
-    producer = KafkaProducer(
-        bootstrap_servers=settings.kafka.bootstrap_servers, linger_ms=10, batch_size=131072
-    )
+    producer = KafkaProducer(**settings.kafka.client_kwargs(), linger_ms=10, batch_size=131072)
     summary = ReplaySummary()
     recorded_partitions = recorded_partitions or {}
     keep_partition: dict[tuple[str, str], bool] = {}

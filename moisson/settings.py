@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -23,6 +23,30 @@ class KafkaSettings(BaseModel):
     )
     partitions: int = Field(4, ge=1, description="Partitions of every moisson topic")
     replication_factor: int = Field(1, ge=1)
+    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = Field(
+        "PLAINTEXT", description="How clients talk to the brokers"
+    )
+    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] = Field(
+        "PLAIN", description="SASL mechanism, with a SASL_* security protocol"
+    )
+    sasl_username: str | None = None
+    sasl_password: SecretStr | None = None
+    ssl_cafile: Path | None = Field(None, description="CA bundle to verify the brokers (TLS)")
+
+    def client_kwargs(self) -> dict[str, Any]:
+        """Connection arguments for every kafka-python client (producer, consumer, admin)."""
+        kw: dict[str, Any] = {"bootstrap_servers": self.bootstrap_servers}
+        if self.security_protocol != "PLAINTEXT":
+            kw["security_protocol"] = self.security_protocol
+        if self.security_protocol.startswith("SASL"):
+            kw["sasl_mechanism"] = self.sasl_mechanism
+            kw["sasl_plain_username"] = self.sasl_username
+            kw["sasl_plain_password"] = (
+                self.sasl_password.get_secret_value() if self.sasl_password else None
+            )
+        if self.ssl_cafile is not None:
+            kw["ssl_cafile"] = str(self.ssl_cafile)
+        return kw
 
 
 class TopicSettings(BaseModel):
@@ -47,6 +71,15 @@ class TopicSettings(BaseModel):
     def dlq(self) -> str:
         """Dead letters: sensor messages the processor could not apply, with the reason."""
         return f"{self.prefix}sensors.dlq"
+
+
+class RegistrySettings(BaseModel):
+    url: str | None = Field(
+        None,
+        description="Confluent-compatible schema registry; set, producers write its wire format",
+    )
+    username: str | None = None
+    password: SecretStr | None = None
 
 
 class DatabaseSettings(BaseModel):
@@ -83,6 +116,9 @@ class ProcessorSettings(BaseModel):
     pseudonymise_key: SecretStr | None = Field(
         None, description="Pseudonymisation: hash citizen ids with this key before scoring"
     )
+    max_message_bytes: int = Field(
+        65536, ge=64, description="Sensor messages larger than this go to the dead-letter topic"
+    )
     web_port: int = Field(6066, description="faust's web port")
     web_enabled: bool = False
 
@@ -91,6 +127,9 @@ class SinkSettings(BaseModel):
     group_id: str = Field("moisson-sink", description="Kafka consumer group of the Postgres sink")
     batch_size: int = Field(500, ge=1)
     poll_timeout_ms: int = 500
+    retry_max_s: float = Field(
+        30.0, gt=0, description="Longest pause between retries while PostgreSQL is unreachable"
+    )
 
 
 class SensorSettings(BaseModel):
@@ -120,6 +159,7 @@ class Settings(BaseSettings):
 
     kafka: KafkaSettings = KafkaSettings()
     topics: TopicSettings = TopicSettings()
+    registry: RegistrySettings = RegistrySettings()
     database: DatabaseSettings = DatabaseSettings()
     processor: ProcessorSettings = ProcessorSettings()
     sink: SinkSettings = SinkSettings()

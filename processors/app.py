@@ -7,12 +7,13 @@ sanction to ``sanctions`` whenever a citizen enters or leaves the blacklist.
 
 from __future__ import annotations
 
+import ssl
 from typing import Any
 
 import faust
 from faust.serializers import codecs
 
-from moisson.settings import get_settings
+from moisson.settings import KafkaSettings, get_settings
 from schemas.codec import DOUBLE, decode, encode
 
 
@@ -27,6 +28,25 @@ class DoubleCodec(codecs.Codec):
 
 
 codecs.register("moisson_double", DoubleCodec())
+
+
+def broker_credentials(kafka: KafkaSettings) -> Any:
+    """faust's form of the SASL/TLS settings every kafka-python client also gets."""
+    context = None
+    if kafka.security_protocol.endswith("SSL"):
+        context = ssl.create_default_context(
+            cafile=str(kafka.ssl_cafile) if kafka.ssl_cafile else None
+        )
+    if kafka.security_protocol.startswith("SASL"):
+        password = kafka.sasl_password.get_secret_value() if kafka.sasl_password else ""
+        return faust.SASLCredentials(
+            username=kafka.sasl_username or "",
+            password=password,
+            mechanism=kafka.sasl_mechanism,
+            ssl_context=context,
+        )
+    return faust.SSLCredentials(context) if context is not None else None
+
 
 settings = get_settings()
 partitions = settings.kafka.partitions
@@ -47,6 +67,7 @@ app = faust.App(
     web_port=settings.processor.web_port,
     table_standby_replicas=0,
     producer_acks=-1,
+    broker_credentials=broker_credentials(settings.kafka),
 )
 
 

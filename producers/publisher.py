@@ -32,7 +32,7 @@ def ensure_topics(settings: Settings, extra: Iterable[str] = ()) -> list[str]:
     wanted[topics.dlq] = {}
     for name in extra:
         wanted.setdefault(name, {})
-    admin = KafkaAdminClient(bootstrap_servers=settings.kafka.bootstrap_servers)
+    admin = KafkaAdminClient(**settings.kafka.client_kwargs())
     try:
         existing = set(admin.list_topics())
         missing = {
@@ -54,7 +54,7 @@ def ensure_topics(settings: Settings, extra: Iterable[str] = ()) -> list[str]:
 def make_producer(settings: Settings) -> KafkaProducer:
     """An idempotent producer (kafka-python 3 defaults: acks=all, idempotence on)."""
     return KafkaProducer(
-        bootstrap_servers=settings.kafka.bootstrap_servers,
+        **settings.kafka.client_kwargs(),
         linger_ms=10,
         batch_size=131072,
     )
@@ -140,9 +140,7 @@ class KafkaSanctions:
         from schemas.codec import SANCTION, CodecError, decode
 
         topic = self.settings.topics.sanctions
-        consumer = KafkaConsumer(
-            bootstrap_servers=self.settings.kafka.bootstrap_servers, enable_auto_commit=False
-        )
+        consumer = KafkaConsumer(**self.settings.kafka.client_kwargs(), enable_auto_commit=False)
         try:
             parts = consumer.partitions_for_topic(topic) or set()
             consumer.assign([TopicPartition(topic, p) for p in sorted(parts)])

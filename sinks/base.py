@@ -53,10 +53,11 @@ class SinkStats:
     errors: list[str] = field(default_factory=list)
 
 
-def make_consumer(bootstrap: str, topic: str, group_id: str) -> KafkaConsumer:
+def make_consumer(topic: str, group_id: str, **client: Any) -> KafkaConsumer:
+    """A consumer that commits only when told; ``client`` holds the connection arguments."""
     return KafkaConsumer(
         topic,
-        bootstrap_servers=bootstrap,
+        **client,
         group_id=group_id,
         enable_auto_commit=False,
         auto_offset_reset="earliest",

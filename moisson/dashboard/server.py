@@ -69,7 +69,7 @@ class Harvest:
         while not self._stop.is_set():
             try:
                 consumer = KafkaConsumer(
-                    bootstrap_servers=self.settings.kafka.bootstrap_servers,
+                    **self.settings.kafka.client_kwargs(),
                     enable_auto_commit=False,
                     group_id=None,
                 )

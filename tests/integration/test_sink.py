@@ -62,7 +62,7 @@ def test_offsets_are_committed_only_after_the_database_commits(settings):
 
     failing = FailingSink()
     consumer = make_consumer(
-        settings.kafka.bootstrap_servers, settings.topics.doubles, settings.sink.group_id
+        settings.topics.doubles, settings.sink.group_id, **settings.kafka.client_kwargs()
     )
     stats = run_sink(consumer, failing, 100, should_stop=lambda: failing.calls >= 1)
     consumer.close()
@@ -80,7 +80,7 @@ def test_offsets_are_committed_only_after_the_database_commits(settings):
     # A healthy sink in the same group then gets every double.
     pg = PostgresSink(settings.database.sqlalchemy_url(), settings.database.schema_name)
     consumer = make_consumer(
-        settings.kafka.bootstrap_servers, settings.topics.doubles, settings.sink.group_id
+        settings.topics.doubles, settings.sink.group_id, **settings.kafka.client_kwargs()
     )
     run_sink(consumer, pg, 100, should_stop=lambda: len(pg.profiles()) >= 20)
     consumer.close()
