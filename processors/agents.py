@@ -15,7 +15,7 @@ from processors.app import (
     sensor_topics,
     settings,
 )
-from processors.harvest import Rejection, apply_message, sanction_for
+from processors.harvest import Limits, apply_message, sanction_for
 from processors.privacy import Privacy
 from processors.scoring import load_rules
 from schemas.codec import DOUBLE, SANCTION, encode
@@ -24,6 +24,7 @@ log = logging.getLogger(__name__)
 
 rules = load_rules(settings.processor.rules_path)
 KIND_BY_TOPIC = {settings.topics.sensor(k): k for k in ("metro", "payment", "book", "camera")}
+limits = Limits(max_message_bytes=settings.processor.max_message_bytes)
 rejections: Counter[str] = Counter()
 secret = settings.processor.pseudonymise_key
 privacy = Privacy.of(
@@ -60,11 +61,12 @@ async def harvest(stream: Any) -> None:
             value=msg.value,
             rules=rules,
             privacy=privacy,
+            limits=limits,
         )
         if outcome.double is None:
             assert outcome.rejected is not None
             rejections[outcome.rejected.value] += 1
-            if outcome.rejected not in (Rejection.DUPLICATE, Rejection.NOT_HARVESTED):
+            if outcome.rejected.dead_letter:
                 log.warning(
                     "rejected %s[%d]@%d: %s (%s)",
                     msg.topic,

@@ -8,27 +8,87 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
 from processors.fold import Double, Event, default_rules, fold
 from processors.privacy import Privacy
 from processors.scoring import Rulebook
-from schemas.codec import SENSOR_SCHEMAS, CodecError, decode
+from schemas.codec import SENSOR_SCHEMAS, CodecError, Reason, decode
 
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+AMOUNT_FIELDS = ("fare_cents", "amount_cents", "price_cents")
 KIND_BY_SCHEMA = {schema.name: kind for kind, schema in SENSOR_SCHEMAS.items()}
 SANCTIONS_NS = uuid.UUID("6f6d6f69-7373-6f6e-2d73-616e6374696f")
 
 
 class Rejection(StrEnum):
-    """Why a message was not applied."""
+    """Why a message was not applied: the ``moisson.reason`` header of its dead letter.
 
+    The codec's reasons come first (bytes that are not one of our Avro records), then
+    records that decode but are not a valid sensor event. Duplicates and kinds left
+    unharvested by the privacy settings are expected, not dead letters.
+    """
+
+    NOT_SINGLE_OBJECT = Reason.NOT_SINGLE_OBJECT.value
+    UNKNOWN_FINGERPRINT = Reason.UNKNOWN_FINGERPRINT.value
+    TRUNCATED = Reason.TRUNCATED.value
+    TRAILING_BYTES = Reason.TRAILING_BYTES.value
+    INVALID_BODY = Reason.INVALID_BODY.value
     UNDECODABLE = "undecodable"
-    NOT_HARVESTED = "not-harvested"
+    OVERSIZE = "oversize"
     NOT_A_SENSOR_EVENT = "not-a-sensor-event"
     WRONG_TOPIC = "wrong-topic"
     KEY_MISMATCH = "key-mismatch"
+    MISSING_CITIZEN = "missing-citizen"
+    PRE_EPOCH = "pre-epoch-timestamp"
+    FUTURE = "future-timestamp"
+    NEGATIVE_AMOUNT = "negative-amount"
+    OUT_OF_RANGE = "out-of-range"
+    NUL_CHARACTER = "nul-character"
+    NOT_HARVESTED = "not-harvested"
     DUPLICATE = "duplicate"
+
+    @property
+    def dead_letter(self) -> bool:
+        """Whether the message goes to the dead-letter topic."""
+        return self not in (Rejection.DUPLICATE, Rejection.NOT_HARVESTED)
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """What a sensor message may be; anything else is a dead letter (README: Bounds)."""
+
+    max_message_bytes: int = 65536
+    max_future_s: float = 86400.0  # clock skew a sensor may have, ahead of the processor
+
+    def check(self, record: dict[str, Any], now: datetime | None = None) -> Outcome | None:
+        """A rejection when a decoded record is not a valid event, else None."""
+        cid = record.get("citizen_id")
+        if not isinstance(cid, str) or not cid.strip():
+            return Outcome(rejected=Rejection.MISSING_CITIZEN, detail=f"citizen_id {cid!r}")
+        at = record.get("occurred_at")
+        if isinstance(at, datetime):
+            if at < EPOCH:
+                return Outcome(rejected=Rejection.PRE_EPOCH, detail=f"occurred_at {at}")
+            latest = (now or datetime.now(UTC)) + timedelta(seconds=self.max_future_s)
+            if at > latest:
+                return Outcome(rejected=Rejection.FUTURE, detail=f"occurred_at {at} > {latest}")
+        for field in AMOUNT_FIELDS:
+            if isinstance(record.get(field), int) and record[field] < 0:
+                return Outcome(
+                    rejected=Rejection.NEGATIVE_AMOUNT, detail=f"{field} {record[field]}"
+                )
+        conf = record.get("confidence")
+        if isinstance(conf, float) and not 0.0 <= conf <= 1.0:  # NaN fails too
+            return Outcome(rejected=Rejection.OUT_OF_RANGE, detail=f"confidence {conf}")
+        for name, value in record.items():
+            values = value if isinstance(value, list) else [value]
+            if any(isinstance(v, str) and "\x00" in v for v in values):
+                # PostgreSQL text and jsonb cannot hold U+0000.
+                return Outcome(rejected=Rejection.NUL_CHARACTER, detail=f"{name} contains U+0000")
+        return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,30 +101,48 @@ class Outcome:
     detail: str = ""
 
 
+DEFAULT_LIMITS = Limits()
+
+
 def apply_message(
     current: Double | None,
     *,
     expected_kind: str | None,
     topic: str,
     key: bytes | None,
-    value: bytes,
+    value: bytes | None,
     rules: Rulebook | None = None,
     privacy: Privacy | None = None,
+    limits: Limits = DEFAULT_LIMITS,
 ) -> Outcome:
     """Merge one sensor message into ``current`` (the double stored under its key).
 
     ``expected_kind`` is the kind the topic carries; None accepts any sensor kind.
     ``current`` is the double stored under the (possibly pseudonymised) citizen id.
     """
+    if value is None:
+        return Outcome(rejected=Rejection.NOT_SINGLE_OBJECT, detail="no value (a tombstone)")
+    if len(value) > limits.max_message_bytes:
+        return Outcome(
+            rejected=Rejection.OVERSIZE,
+            detail=f"{len(value)} bytes, limit {limits.max_message_bytes}",
+        )
     try:
         schema, record = decode(value)
     except CodecError as exc:
-        return Outcome(rejected=Rejection.UNDECODABLE, detail=str(exc))
+        try:
+            reason = Rejection(exc.reason.value)
+        except ValueError:
+            reason = Rejection.UNDECODABLE
+        return Outcome(rejected=reason, detail=str(exc))
     kind = KIND_BY_SCHEMA.get(schema.name)
     if kind is None:
         return Outcome(rejected=Rejection.NOT_A_SENSOR_EVENT, detail=schema.name)
     if expected_kind is not None and kind != expected_kind:
         return Outcome(rejected=Rejection.WRONG_TOPIC, detail=f"a {kind} event on {topic}")
+    invalid = limits.check(record)
+    if invalid is not None:
+        return invalid
     cid = str(record["citizen_id"])
     if key is None or key.decode("utf-8", "replace") != cid:
         return Outcome(

@@ -44,11 +44,12 @@ def _jsonable(value: Any) -> Any:
 
 
 class Harvest:
-    """Tails the sensor topics: rates per kind and the latest decoded events."""
+    """Tails the sensor topics (rates, latest events) and the dead letters (counts per reason)."""
 
     def __init__(self, settings: Settings, feed_size: int = 60) -> None:
         self.settings = settings
         self.totals: Counter[str] = Counter()
+        self.dead_letters: Counter[str] = Counter()
         self.recent: deque[tuple[float, str]] = deque(maxlen=50_000)
         self.feed: deque[dict[str, Any]] = deque(maxlen=feed_size)
         self.first_event_at: float | None = None
@@ -75,7 +76,7 @@ class Harvest:
                 )
                 parts = [
                     TopicPartition(t, p)
-                    for t in self.kind_of
+                    for t in [*self.kind_of, self.settings.topics.dlq]
                     for p in sorted(consumer.partitions_for_topic(t) or ())
                 ]
                 if not parts:
@@ -87,7 +88,10 @@ class Harvest:
                 while not self._stop.is_set():
                     for records in consumer.poll(timeout_ms=300).values():
                         for r in records:
-                            self._take(r.topic, r.value)
+                            if r.topic == self.settings.topics.dlq:
+                                self._dead_letter(r.headers or [])
+                            else:
+                                self._take(r.topic, r.value)
                 consumer.close()
             except Exception as exc:  # the broker may not be up yet
                 log.warning("dashboard cannot tail the sensor topics yet: %s", exc)
@@ -106,6 +110,10 @@ class Harvest:
             self.feed.append({"kind": kind, "error": exc.reason.value})
             return
         self.feed.append({"kind": kind, **_jsonable(record)})
+
+    def _dead_letter(self, headers: list[tuple[str, bytes | None]]) -> None:
+        reason = dict(headers).get("moisson.reason") or b"unknown"
+        self.dead_letters[reason.decode("utf-8", "replace")] += 1
 
     def rates(self, window: float = 5.0) -> dict[str, float]:
         cutoff = time.monotonic() - window
@@ -166,6 +174,7 @@ class Dashboard:
         return {
             "rates": self.harvest.rates(),
             "totals": dict(self.harvest.totals),
+            "dead_letters": dict(sorted(self.harvest.dead_letters.items())),
             "citizens": len(scores),
             "threshold": self.rules.blacklist_threshold,
             "histogram": [{"from": b, "count": bins[b]} for b in sorted(bins)],

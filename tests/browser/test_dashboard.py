@@ -21,12 +21,15 @@ from pathlib import Path
 
 import psutil
 import pytest
+from kafka import KafkaProducer
 from playwright.sync_api import sync_playwright
 
 from moisson.stack.base import free_port
 from processors.fold import fold_all
+from schemas.codec import BOOK, encode
 from sinks.postgres import PostgresSink
 from tests.factories import ev
+from tests.poison import samples
 
 ARTIFACTS = Path(__file__).parents[1] / "artifacts"
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -40,6 +43,7 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 HOSTILE = "<script>alert(1)</script>"
+HOSTILE_TITLE = '<img src=x onerror="alert(2)"> \u202eשלום 📚 三体\u200f'
 
 
 def get(url: str) -> dict:
@@ -127,6 +131,20 @@ def test_the_dashboard_tells_lulus_story(demo):
     pg.write([hostile])
     pg.close()
 
+    # Hostile event strings on the live feed, and a poison message for the dead-letter count.
+    bootstrap = re.search(r" at (\S+:\d+) in ", text).group(1)
+    prefix = re.search(r"topics (\S+)\*,", text).group(1)
+    book = samples()["book"]
+    producer = KafkaProducer(bootstrap_servers=bootstrap)
+    producer.send(
+        f"{prefix}sensors.book",
+        key=book.citizen_id.encode(),
+        value=encode(BOOK, {**book.record, "title": HOSTILE_TITLE}),
+    )
+    producer.send(f"{prefix}sensors.metro", key=b"c0000001", value=b"<b>not avro</b>")
+    producer.flush()
+    producer.close()
+
     ARTIFACTS.mkdir(exist_ok=True)
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
@@ -140,6 +158,11 @@ def test_the_dashboard_tells_lulus_story(demo):
             timeout=120_000,
         )
         first_event = time.monotonic() - started
+        page.wait_for_function(
+            "() => document.querySelector('#dead-letters')?.textContent"
+            ".includes('not-single-object')",
+            timeout=120_000,
+        )
         page.screenshot(path=str(ARTIFACTS / "dashboard-overview.png"), full_page=True)
 
         # Lulu's week runs to its end: blacklisted, refused at the gate and at the ticket office.
@@ -161,6 +184,15 @@ def test_the_dashboard_tells_lulus_story(demo):
         assert "Refused at a gate" in page.text_content("#denials")
         assert re.search(r"\b1 gate", page.text_content("#denials"))
         page.screenshot(path=str(ARTIFACTS / "dashboard-lulu.png"), full_page=True)
+
+        # The hostile book title is on its buyer's page, as text, byte for byte.
+        page.goto(f"{url}/#/citizen/{book.citizen_id}")
+        page.wait_for_function(
+            "() => document.querySelector('#view')?.textContent.includes('onerror')",
+            timeout=120_000,
+        )
+        assert HOSTILE_TITLE in page.text_content("#view")
+        assert page.eval_on_selector("#view", "e => e.querySelectorAll('img, script').length") == 0
 
         # Search finds the hostile name, and it renders as text.
         page.fill("#search", "alert(1)")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from collections import Counter
 from pathlib import Path
 
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
@@ -13,53 +14,42 @@ from moisson import pipeline
 from moisson.dlq import read_dead_letters
 from moisson.settings import settings_env
 from processors.fold import Event, explained_ledger, fold_all
+from processors.harvest import apply_message
 from producers.city import InlineOracle, generate_events
 from producers.publisher import KafkaSanctions, Pacer, Publisher, ensure_topics
-from schemas.codec import DOUBLE, SANCTION, decode, encode
+from schemas.codec import SANCTION, decode
 from sinks.postgres import PROFILE_FIELDS, PostgresSink
+from tests.poison import corpus
 
 
-def bad_messages(settings, good_event) -> list[tuple[str, bytes, bytes]]:
-    """Every kind of bad message the pipeline must survive: (topic, key, value)."""
-    return [
-        (settings.topics.sensor("metro"), b"c0000001", b"not avro at all"),
-        (settings.topics.sensor("metro"), b"c0000002", b"\xc3\x01" + b"\x00" * 8 + b"junk"),
-        (
-            settings.topics.sensor(good_event.kind),
-            good_event.citizen_id.encode(),
-            good_event.encode()[:-5],
-        ),
-        (settings.topics.sensor("payment"), b"c0000003", b""),
-        (
-            settings.topics.sensor("camera"),
-            b"c0000004",
-            encode(
-                DOUBLE,
-                {
-                    **fold_all([Event(good_event.kind, good_event.record)])[good_event.citizen_id],
-                    "citizen_id": "c0000004",
-                },
-            ),
-        ),
-        (settings.topics.sensor(good_event.kind), b"someone-else", good_event.encode()),
-        # The same event again: applied once only.
-        (
-            settings.topics.sensor(good_event.kind),
-            good_event.citizen_id.encode(),
-            good_event.encode(),
-        ),
-    ]
+def bad_messages(settings, good_event) -> list[tuple[str, bytes | None, bytes, str]]:
+    """The poison corpus plus a re-delivered good event: (topic, key, value, reason)."""
+    out = []
+    for p in corpus():
+        reason = p.reason
+        if reason is None:  # fuzzed bytes: whatever the per-message logic finds first
+            reason = apply_message(
+                None, expected_kind=p.kind, topic="t", key=p.key, value=p.value
+            ).rejected
+        assert reason is not None
+        out.append((settings.topics.sensor(p.kind), p.key, p.value, reason.value))
+    return out
 
 
-def garbage(settings, good_event) -> int:
-    """Send the bad messages; return how many."""
+def garbage(settings, good_event) -> list[tuple[str, bytes | None, bytes, str]]:
+    """Send the bad messages and the same good event again (applied once only)."""
     bad = bad_messages(settings, good_event)
     producer = KafkaProducer(bootstrap_servers=settings.kafka.bootstrap_servers)
-    for topic, key, value in bad:
+    for topic, key, value, _ in bad:
         producer.send(topic, key=key, value=value)
+    producer.send(
+        settings.topics.sensor(good_event.kind),
+        key=good_event.citizen_id.encode(),
+        value=good_event.encode(),
+    )
     producer.flush()
     producer.close()
-    return len(bad)
+    return bad
 
 
 def start(settings, procs, tmp_path: Path):
@@ -142,7 +132,7 @@ def test_every_profile_equals_the_pure_fold_despite_garbage(settings, procs, tmp
     ensure_topics(settings)
     publisher = Publisher(settings)
     publisher.publish(events[:1500])
-    garbage(settings, events[0])
+    bad = garbage(settings, events[0])
     publisher.publish(events[1500:])
     publisher.close()
 
@@ -154,16 +144,18 @@ def test_every_profile_equals_the_pure_fold_despite_garbage(settings, procs, tmp
     assert worker.poll() is None, "the worker must keep running after garbage"
     assert sink.poll() is None
     log = (tmp_path / "worker.log").read_text(errors="replace")
-    assert "undecodable" in log and "key-mismatch" in log and "not-a-sensor-event" in log
+    assert "not-single-object" in log and "key-mismatch" in log and "negative-amount" in log
     pg.close()
 
-    # Nothing was lost: every refused message sits in the dead-letter topic, unchanged.
+    # Nothing was lost: every refused message sits in the dead-letter topic, unchanged,
+    # with the reason the poison corpus gives it.
     letters = pipeline.wait_for(
-        lambda: read_dead_letters(settings, keep=100), lambda d: d.total >= 6, timeout=60
+        lambda: read_dead_letters(settings, keep=1000),
+        lambda d: d.total >= len(bad),
+        timeout=60,
     )
-    assert dict(letters.by_reason) == {"undecodable": 4, "not-a-sensor-event": 1, "key-mismatch": 1}
-    sent_bad = {value for _, _, value in bad_messages(settings, events[0])[:6]}
-    assert {d["value"] for d in letters.latest} == sent_bad
+    assert letters.by_reason == Counter(reason for *_, reason in bad)
+    assert sorted(d["value"] for d in letters.latest) == sorted(v for _, _, v, _ in bad)
     res = subprocess.run(
         [sys.executable, "-m", "moisson", "dlq"],
         capture_output=True,
@@ -171,7 +163,7 @@ def test_every_profile_equals_the_pure_fold_despite_garbage(settings, procs, tmp
         env={**os.environ, **settings_env(settings)},
         timeout=120,
     )
-    assert res.returncode == 0 and "6 dead letter(s)" in res.stdout
+    assert res.returncode == 0 and f"{len(bad)} dead letter(s)" in res.stdout
     assert "key-mismatch" in res.stdout
 
 

@@ -39,8 +39,13 @@ def test_a_redelivered_message_is_not_applied_twice():
 
 def test_garbage_is_rejected_not_raised():
     e = first()
-    for junk in (b"", b"garbage", b"\xc3\x01" + b"\xff" * 8, e.encode()[:-3]):
-        assert apply(None, e, value=junk).rejected is Rejection.UNDECODABLE
+    for junk, reason in (
+        (b"", Rejection.NOT_SINGLE_OBJECT),
+        (b"garbage", Rejection.NOT_SINGLE_OBJECT),
+        (b"\xc3\x01" + b"\xff" * 8, Rejection.UNKNOWN_FINGERPRINT),
+        (e.encode()[:-3], Rejection.TRUNCATED),
+    ):
+        assert apply(None, e, value=junk).rejected is reason
 
 
 def test_key_must_match_citizen():
