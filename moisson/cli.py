@@ -9,7 +9,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 from rich.console import Console
@@ -19,10 +19,13 @@ from rich.table import Table
 from moisson import __version__
 from moisson.settings import SENSOR_KINDS, Settings, configure
 
+if TYPE_CHECKING:
+    from processors.scoring import Rulebook
+
 console = Console(stderr=True)
 out = Console()
 
-_defaults = Settings()
+_defaults = Settings.model_construct()  # the documented defaults, not this shell's env
 
 
 def option(*decls: str, envvar: str, **kwargs: Any) -> Callable[[Any], Any]:
@@ -73,8 +76,24 @@ database_option = option(
 
 
 def settings_from(**flags: Any) -> Settings:
-    """Settings from the environment with the given CLI flags applied, made process-wide."""
-    s = Settings()
+    """Settings from the environment with the given CLI flags applied, made process-wide.
+
+    A malformed setting, or an unreachable Kafka for a command given ``kafka``, fails
+    here with one line.
+    """
+    from pydantic import ValidationError
+
+    from moisson import preflight
+    from moisson.settings import check_database_url
+
+    try:
+        s = Settings()
+        if flags.get("database_url"):
+            check_database_url(flags["database_url"])
+    except ValidationError as exc:
+        fail(f"bad setting: {preflight.explain(exc)}", "fix the env var (see moisson --help)")
+    except ValueError as exc:
+        fail(f"--database-url / DATABASE_URL is {exc}")
     if flags.get("kafka"):
         s.kafka.bootstrap_servers = flags["kafka"]
     if flags.get("partitions"):
@@ -85,10 +104,16 @@ def settings_from(**flags: Any) -> Settings:
         from pydantic import SecretStr
 
         s.database.url = SecretStr(flags["database_url"])
-    return configure(s)
+    configure(s)
+    if flags.get("kafka") and not flags.get("offline"):
+        try:
+            preflight.kafka(s.kafka)
+        except preflight.PreflightError as exc:
+            fail(str(exc), exc.fix)
+    return s
 
 
-def fail(message: str, fix: str | None = None) -> None:
+def fail(message: str, fix: str | None = None) -> NoReturn:
     """One clear line (and the fix), no traceback wall."""
     console.print(f"[bold red]error:[/] {message}", soft_wrap=True, highlight=False)
     if fix:
@@ -115,6 +140,16 @@ def main(verbose: bool) -> None:
         level=logging.INFO if verbose else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+
+
+def load_rules_or_fail(path: Path | None) -> Rulebook:
+    """The rules at ``path`` (None: the shipped ones), or one clear error."""
+    from processors.scoring import RulesError, load_rules
+
+    try:
+        return load_rules(path)
+    except RulesError as exc:
+        fail(str(exc), "fix the file, or unset PROCESSOR_RULES_PATH to use the shipped rules")
 
 
 # --- stack -----------------------------------------------------------------
@@ -163,7 +198,6 @@ def stack_up(broker: str, home: Path) -> None:
             state, messages = local.up(s)
     except ServiceError as exc:
         fail(str(exc), "see `moisson stack --help`; set STACK_BROKER=embedded to skip Java")
-        return
     for m in messages:
         console.print(f"[green]✓[/] {m}")
     for k, v in state.env.items():
@@ -194,7 +228,6 @@ def stack_env(home: Path) -> None:
     state = local.load_state(home.resolve())
     if state is None or not state.alive():
         fail("the local stack is not running", "moisson stack up")
-        return
     for k, v in state.env.items():
         out.print(f"export {k}='{v}'", highlight=False, soft_wrap=True)
 
@@ -314,7 +347,9 @@ def sensors(
     pace = parse_speed(speed)
     if days is None and count is None:
         days = 1
-    s = settings_from(kafka=kafka, partitions=partitions, topic_prefix=topic_prefix)
+    s = settings_from(
+        kafka=kafka, partitions=partitions, topic_prefix=topic_prefix, offline=dry_run
+    )
     if dry_run:
         for ev in generate_events(seed, citizens, count, kinds or None, days, InlineOracle()):
             out.print({"kind": ev.kind, **ev.record})
@@ -481,7 +516,6 @@ def simulate(
             )
     except RecordingError as exc:
         fail(str(exc))
-        return
     console.print(summary_table(manifest))
     console.print(
         f"[green]✓[/] {manifest['count']:,} events in {time.monotonic() - started:.1f}s → {out}"
@@ -563,7 +597,6 @@ def record(
             )
     except (KafkaError, ValueError, RecordingError) as exc:
         fail(str(exc), "check --kafka and --topics")
-        return
     console.print(summary_table(manifest))
     console.print(f"[green]✓[/] recorded {manifest['count']:,} messages → {out}")
 
@@ -670,7 +703,6 @@ def replay(
         )
     except ValueError as exc:
         fail(str(exc))
-        return
     pace = parse_speed(speed)
     if dry_run:
         for at, m, dest, ts in rp.schedule(plan, pace, loop, shift_to_now):
@@ -847,13 +879,7 @@ def dlq(kafka: str, topic_prefix: str, last: int) -> None:
 )
 def rules(rules_path: Path | None) -> None:
     """List the scoring rules: what each does, what it mirrors, and where that is reported."""
-    from processors.scoring import RulesError, load_rules
-
-    try:
-        book = load_rules(rules_path)
-    except RulesError as exc:
-        fail(str(exc), "fix the file, or unset PROCESSOR_RULES_PATH to use the shipped rules")
-        return
+    book = load_rules_or_fail(rules_path)
     out.print(
         f"base score {book.base_score}; blacklisted under {book.blacklist_threshold}; "
         f"lifted at {book.recovery_threshold} or more; tiers: "
@@ -894,10 +920,8 @@ def citizen(citizen_id: str, database_url: str | None, last: int) -> None:
         periods = pg.blacklist_rows(citizen_id)
     except OperationalError as exc:
         fail(f"cannot read PostgreSQL: {exc.orig}", "set DATABASE_URL (or moisson stack up)")
-        return
     if profile is None:
         fail(f"no citizen {citizen_id!r} in the database", "ids look like c0000042")
-        return
     out.print(citizen_panel(profile, ledger[-last:], periods))
 
 
@@ -959,6 +983,7 @@ def process(kafka: str, partitions: int, topic_prefix: str, app_id: str, logleve
     """Run a faust worker: the same as `faust -A processors.app worker`."""
     s = settings_from(kafka=kafka, partitions=partitions, topic_prefix=topic_prefix)
     s.processor.app_id = app_id
+    load_rules_or_fail(s.processor.rules_path)
     from faust.cli.faust import cli as faust_cli
 
     from moisson.pipeline import worker_args

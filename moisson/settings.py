@@ -11,7 +11,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, SecretStr
+from pydantic import BaseModel, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 SENSOR_KINDS = ("metro", "payment", "book", "camera")
@@ -82,6 +82,19 @@ class RegistrySettings(BaseModel):
     password: SecretStr | None = None
 
 
+def check_database_url(url: str) -> None:
+    """Raise ValueError unless ``url`` is a PostgreSQL URL SQLAlchemy can parse."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        driver = make_url(url).drivername
+    except ArgumentError:
+        raise ValueError("not a URL; expected postgresql://user:password@host:port/name") from None
+    if driver.split("+")[0] not in ("postgresql", "postgres"):
+        raise ValueError(f"a {driver}:// URL; moisson needs postgresql://")
+
+
 class DatabaseSettings(BaseModel):
     url: SecretStr | None = Field(None, description="SQLAlchemy URL; overrides the parts below")
     host: str = "127.0.0.1"
@@ -90,6 +103,13 @@ class DatabaseSettings(BaseModel):
     password: SecretStr = SecretStr("moisson-dev-only")
     name: str = "moisson"
     schema_name: str = Field("public", description="PostgreSQL schema of moisson's tables")
+
+    @field_validator("url")
+    @classmethod
+    def _a_postgres_url(cls, url: SecretStr | None) -> SecretStr | None:
+        if url is not None:
+            check_database_url(url.get_secret_value())
+        return url
 
     def sqlalchemy_url(self) -> str:
         if self.url is not None:
