@@ -113,6 +113,14 @@ def settings_from(**flags: Any) -> Settings:
     return s
 
 
+def kafka_fix(s: Settings) -> str:
+    """What to check when Kafka refuses us."""
+    fix = "start it (moisson stack up) or set KAFKA_BOOTSTRAP_SERVERS / --kafka"
+    if s.kafka.security_protocol.startswith("SASL"):
+        fix += "; a broker that drops the connection may refuse KAFKA_SASL_USERNAME/PASSWORD"
+    return fix
+
+
 def fail(message: str, fix: str | None = None) -> NoReturn:
     """One clear line (and the fix), no traceback wall."""
     console.print(f"[bold red]error:[/] {message}", soft_wrap=True, highlight=False)
@@ -369,7 +377,7 @@ def sensors(
         except Exception as exc:  # reported by publish() below with the fix
             fail(
                 f"cannot reach Kafka at {s.kafka.bootstrap_servers}: {exc}",
-                "start it (moisson stack up) or set KAFKA_BOOTSTRAP_SERVERS / --kafka",
+                kafka_fix(s),
             )
         listener = KafkaSanctions(s).start()
         events = generate_events(seed, citizens, count, kinds or None, days, listener)
@@ -411,7 +419,7 @@ def publish(
     except KafkaError as exc:
         fail(
             f"cannot reach Kafka at {s.kafka.bootstrap_servers}: {exc}",
-            "start it (moisson stack up) or set KAFKA_BOOTSTRAP_SERVERS / --kafka",
+            kafka_fix(s),
         )
         return 0
     if created:
@@ -731,7 +739,7 @@ def replay(
     except KafkaError as exc:
         fail(
             f"cannot reach Kafka at {s.kafka.bootstrap_servers}: {exc}",
-            "start it (moisson stack up) or set KAFKA_BOOTSTRAP_SERVERS / --kafka",
+            kafka_fix(s),
         )
         return
     for dest, n in sorted(summary.per_topic.items()):
@@ -847,7 +855,7 @@ def dlq(kafka: str, topic_prefix: str, last: int) -> None:
     except KafkaError as exc:
         fail(
             f"cannot reach Kafka at {s.kafka.bootstrap_servers}: {exc}",
-            "start it (moisson stack up) or set KAFKA_BOOTSTRAP_SERVERS / --kafka",
+            kafka_fix(s),
         )
         return
     out.print(f"{s.topics.dlq}: {letters.total:,} dead letter(s)", soft_wrap=True)

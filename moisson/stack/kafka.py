@@ -125,10 +125,17 @@ class ApacheKafka(Service):
 
     name = "kafka"
 
-    def __init__(self, workdir: Path, version: str, cache_dir: Path) -> None:
+    def __init__(
+        self,
+        workdir: Path,
+        version: str,
+        cache_dir: Path,
+        sasl_users: dict[str, str] | None = None,
+    ) -> None:
         self.workdir = workdir
         self.version = version
         self.cache_dir = cache_dir
+        self.sasl_users = sasl_users  # set: clients must log in with SASL/PLAIN
         self.port = 0
         self.ctrl = 0
         self.start_seconds = 0.0
@@ -142,6 +149,29 @@ class ApacheKafka(Service):
 
     def describe(self) -> str:
         return f"Apache Kafka {self.version} (KRaft, from Maven Central) at {self.bootstrap}"
+
+    def server_properties(self, data: Path) -> str:
+        props = SERVER_PROPERTIES.format(port=self.port, ctrl=self.ctrl, data=data)
+        if not self.sasl_users:
+            return props
+        users = dict(self.sasl_users)
+        admin, admin_pw = next(iter(users.items()))
+        jaas = (
+            "org.apache.kafka.common.security.plain.PlainLoginModule required "
+            f'username="{admin}" password="{admin_pw}" '
+            + " ".join(f'user_{u}="{pw}"' for u, pw in users.items())
+            + ";"
+        )
+        return (
+            props.replace("PLAINTEXT://127.0.0.1", "SASL_PLAINTEXT://127.0.0.1")
+            .replace(
+                "inter.broker.listener.name=PLAINTEXT", "inter.broker.listener.name=SASL_PLAINTEXT"
+            )
+            .replace("PLAINTEXT:PLAINTEXT\n", "SASL_PLAINTEXT:SASL_PLAINTEXT\n")
+            + "sasl.enabled.mechanisms=PLAIN\n"
+            + "sasl.mechanism.inter.broker.protocol=PLAIN\n"
+            + f"listener.name.sasl_plaintext.plain.sasl.jaas.config={jaas}\n"
+        )
 
     def _java(self, lib: Path, *args: str, heap: str = "-Xmx256m") -> list[str]:
         return [
@@ -164,7 +194,7 @@ class ApacheKafka(Service):
             shutil.rmtree(data)
         (self.workdir / "tmp").mkdir(parents=True, exist_ok=True)
         props = self.workdir / "server.properties"
-        props.write_text(SERVER_PROPERTIES.format(port=self.port, ctrl=self.ctrl, data=data))
+        props.write_text(self.server_properties(data))
         (self.workdir / "log4j2.xml").write_text(LOG4J2)
         started = time.monotonic()
         cluster = subprocess.run(

@@ -1,0 +1,93 @@
+"""Kafka with SASL/PLAIN on loopback, for real: every client logs in through the settings."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from kafka import KafkaConsumer, TopicPartition
+from kafka.errors import KafkaError
+from pydantic import SecretStr
+
+from moisson import pipeline
+from moisson.settings import Settings, settings_env
+from moisson.stack import ApacheKafka
+from processors.fold import Event, fold_all
+from producers.city import InlineOracle, generate_events
+from producers.publisher import Publisher, ensure_topics
+from schemas.codec import DOUBLE, decode
+
+USERS = {"admin": "admin-dev-secret", "moisson": "moisson-dev-secret"}
+
+
+@pytest.fixture(scope="module")
+def sasl_kafka(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A broker of its own whose only client listener is SASL_PLAINTEXT."""
+    s = Settings()
+    broker = ApacheKafka(
+        tmp_path_factory.mktemp("sasl-kafka"),
+        s.stack.kafka_version,
+        s.stack.cache_dir,
+        sasl_users=USERS,
+    )
+    try:
+        yield broker.start()
+    finally:
+        broker.stop()
+
+
+def login(settings: Settings, bootstrap: str, password: str) -> Settings:
+    settings.kafka.bootstrap_servers = bootstrap
+    settings.kafka.security_protocol = "SASL_PLAINTEXT"
+    settings.kafka.sasl_mechanism = "PLAIN"
+    settings.kafka.sasl_username = "moisson"
+    settings.kafka.sasl_password = SecretStr(password)
+    return settings
+
+
+def test_sensors_and_the_faust_worker_log_in_with_sasl_plain(
+    sasl_kafka, settings, procs, tmp_path: Path
+):
+    login(settings, sasl_kafka, USERS["moisson"])
+    events = list(generate_events(11, 40, 600, sanctions=InlineOracle()))
+    expected = fold_all(Event(e.kind, e.record) for e in events)
+
+    ensure_topics(settings)
+    publisher = Publisher(settings)
+    assert publisher.publish(events) == len(events)
+    publisher.close()
+    worker, _ = pipeline.start_worker_ready(settings, tmp_path / "worker.log", timeout=180)
+    procs.append(worker)
+
+    def latest() -> dict[str, dict]:
+        consumer = KafkaConsumer(
+            **settings.kafka.client_kwargs(), enable_auto_commit=False, consumer_timeout_ms=2000
+        )
+        parts = [TopicPartition(settings.topics.doubles, p) for p in range(4)]
+        consumer.assign(parts)
+        consumer.seek_to_beginning()
+        out = {}
+        for rec in consumer:
+            d = decode(rec.value, DOUBLE)[1]
+            out[d["citizen_id"]] = d
+        consumer.close()
+        return out
+
+    got = pipeline.wait_for(
+        latest,
+        lambda d: sum(x["version"] for x in d.values()) >= len(events),
+        timeout=120,
+    )
+    assert {c: d["score"] for c, d in got.items()} == {c: d["score"] for c, d in expected.items()}
+    # The password travelled in the environment only: the worker never logs it.
+    assert USERS["moisson"] not in (tmp_path / "worker.log").read_text(errors="replace")
+    assert "moisson-dev-secret" not in repr(settings) and "moisson-dev-secret" not in str(
+        settings.model_dump()
+    )
+    assert settings_env(settings)["KAFKA_SASL_PASSWORD"] == USERS["moisson"]
+
+
+def test_a_wrong_password_is_refused(sasl_kafka, settings):
+    with pytest.raises(KafkaError):
+        ensure_topics(login(settings, sasl_kafka, "not-the-password"))
