@@ -1223,8 +1223,20 @@ def topics(kafka: str, partitions: int, topic_prefix: str) -> None:
         console.print(f"[green]✓[/] {mark} {name}", highlight=False)
 
 
+HEALTH_CHECKS = ("kafka", "database")
+
+
+def _checks(_ctx: click.Context, _param: click.Parameter, value: tuple[str, ...]) -> Any:
+    unknown = [
+        c for c in value if c not in HEALTH_CHECKS and not c.startswith(("http://", "https://"))
+    ]
+    if unknown:
+        raise click.BadParameter(f"unknown check(s): {', '.join(unknown)}")
+    return value
+
+
 @main.command()
-@click.argument("checks", nargs=-1, required=True)
+@click.argument("checks", nargs=-1, required=True, callback=_checks)
 @kafka_option
 @prefix_option
 @database_option
@@ -1255,9 +1267,6 @@ def health(
     s = settings_from(kafka=kafka, topic_prefix=topic_prefix, database_url=database_url)
     logging.getLogger("kafka").setLevel(logging.CRITICAL)  # the ✗ line says what failed
     probes = {"kafka": _kafka_ok, "database": _database_ok}
-    unknown = [c for c in checks if c not in probes and not c.startswith(("http://", "https://"))]
-    if unknown:
-        raise click.BadParameter(f"unknown check(s): {', '.join(unknown)}", param_hint="CHECK")
     failed = 0
     for check in checks:
         try:
