@@ -1201,22 +1201,28 @@ def topics(kafka: str, partitions: int, topic_prefix: str) -> None:
 
     s = settings_from(kafka=kafka, partitions=partitions, topic_prefix=topic_prefix)
     try:
-        created = ensure_topics(s)
         admin = KafkaAdminClient(**s.kafka.client_kwargs())
-        try:
-            missing = sorted(set(wanted_topics(s)) - set(admin.list_topics()))
-        finally:
-            admin.close()
     except KafkaError as exc:
         fail(
             f"cannot reach Kafka at {s.kafka.bootstrap_servers}: {exc}",
             "start it (moisson stack up) or set KAFKA_BOOTSTRAP_SERVERS / --kafka",
         )
         return
-    if missing:
+    problem: Exception | None = None
+    try:
+        try:
+            created = ensure_topics(s)
+        except KafkaError as exc:  # e.g. more replicas than brokers: said below
+            created, problem = [], exc
+        missing = sorted(set(wanted_topics(s)) - set(admin.list_topics()))
+    finally:
+        admin.close()
+    if missing or problem:
         fail(
-            f"Kafka refused to create {', '.join(missing)}",
-            "KAFKA_REPLICATION_FACTOR must not exceed the number of brokers",
+            f"Kafka did not create {', '.join(missing) or 'every topic'}"
+            + (f": {problem}" if problem else ""),
+            f"KAFKA_REPLICATION_FACTOR ({s.kafka.replication_factor}) must not exceed "
+            "the number of brokers; see the broker's log",
         )
     for name in wanted_topics(s):
         mark = "created" if name in created else "exists "
