@@ -42,4 +42,3 @@ def test_health_fails_on_every_unreachable_dependency_with_one_line_each():
     lines = [line for line in res.output.splitlines() if line.startswith("✗ ")]
     assert [line.split(":")[0] for line in lines] == ["✗ kafka", "✗ database", "✗ http"]
     assert "Traceback" not in res.output
-
