@@ -1207,6 +1207,157 @@ def dashboard(
     serve(s, host, port, spotlight)
 
 
+# --- topics, health (what a container orchestrator runs) ---------------------
+
+
+def wanted_topics(s: Settings) -> list[str]:
+    """moisson's own topics (faust creates its internal ones itself)."""
+    t = s.topics
+    return [*t.sensors, t.doubles, t.sanctions, t.dlq]
+
+
+@main.command()
+@kafka_option
+@partitions_option
+@prefix_option
+def topics(kafka: str, partitions: int, topic_prefix: str) -> None:
+    """Create moisson's topics when missing, check they all exist, and exit.
+
+    `moisson sensors` does this too before publishing; docker compose runs it once
+    so that every service starts on existing topics. The replication factor comes
+    from KAFKA_REPLICATION_FACTOR (default 1).
+    """
+    from kafka import KafkaAdminClient
+    from kafka.errors import KafkaError
+
+    from producers.publisher import ensure_topics
+
+    s = settings_from(kafka=kafka, partitions=partitions, topic_prefix=topic_prefix)
+    try:
+        admin = KafkaAdminClient(**s.kafka.client_kwargs())
+    except KafkaError as exc:
+        fail(
+            f"cannot reach Kafka at {s.kafka.bootstrap_servers}: {exc}",
+            "start it (moisson stack up) or set KAFKA_BOOTSTRAP_SERVERS / --kafka",
+        )
+        return
+    problem: Exception | None = None
+    try:
+        try:
+            created = ensure_topics(s)
+        except KafkaError as exc:  # e.g. more replicas than brokers: said below
+            created, problem = [], exc
+        missing = sorted(set(wanted_topics(s)) - set(admin.list_topics()))
+    finally:
+        admin.close()
+    if missing or problem:
+        fail(
+            f"Kafka did not create {', '.join(missing) or 'every topic'}"
+            + (f": {problem}" if problem else ""),
+            f"KAFKA_REPLICATION_FACTOR ({s.kafka.replication_factor}) must not exceed "
+            "the number of brokers; see the broker's log",
+        )
+    for name in wanted_topics(s):
+        mark = "created" if name in created else "exists "
+        console.print(f"[green]✓[/] {mark} {name}", highlight=False)
+
+
+HEALTH_CHECKS = ("kafka", "database")
+
+
+def _checks(_ctx: click.Context, _param: click.Parameter, value: tuple[str, ...]) -> Any:
+    unknown = [
+        c for c in value if c not in HEALTH_CHECKS and not c.startswith(("http://", "https://"))
+    ]
+    if unknown:
+        raise click.BadParameter(f"unknown check(s): {', '.join(unknown)}")
+    return value
+
+
+@main.command()
+@click.argument("checks", nargs=-1, required=True, callback=_checks)
+@kafka_option
+@prefix_option
+@database_option
+@option(
+    "--timeout",
+    envvar="HEALTH_TIMEOUT",
+    type=click.FloatRange(min=0.1),
+    default=5.0,
+    help="Seconds each check may take.",
+)
+def health(
+    checks: tuple[str, ...],
+    kafka: str,
+    topic_prefix: str,
+    database_url: str | None,
+    timeout: float,
+) -> None:
+    """Exit 0 only when every CHECK passes: a container health check.
+
+    \b
+    CHECK is one of:
+      kafka      the brokers answer and moisson's topics exist
+      database   PostgreSQL answers a query
+      URL        an http:// address answers 2xx (the dashboard, faust's web port)
+    \b
+    Example: moisson health kafka database
+    """
+    s = settings_from(kafka=kafka, topic_prefix=topic_prefix, database_url=database_url)
+    logging.getLogger("kafka").setLevel(logging.CRITICAL)  # the ✗ line says what failed
+    probes = {"kafka": _kafka_ok, "database": _database_ok}
+    failed = 0
+    for check in checks:
+        try:
+            detail = probes.get(check, _http_ok)(s, check, timeout)
+        except Exception as exc:  # any failure is the answer; the probe says which
+            failed += 1
+            console.print(f"[red]✗[/] {check}: {exc}", highlight=False, soft_wrap=True)
+        else:
+            console.print(f"[green]✓[/] {check}: {detail}", highlight=False, soft_wrap=True)
+    if failed:
+        sys.exit(1)
+
+
+def _kafka_ok(s: Settings, _check: str, timeout: float) -> str:
+    from kafka import KafkaAdminClient
+
+    ms = int(timeout * 1000)
+    admin = KafkaAdminClient(
+        **s.kafka.client_kwargs(), request_timeout_ms=ms, bootstrap_timeout_ms=ms
+    )
+    try:
+        missing = sorted(set(wanted_topics(s)) - set(admin.list_topics()))
+    finally:
+        admin.close()
+    if missing:
+        raise RuntimeError(f"missing topics {', '.join(missing)} (run `moisson topics`)")
+    return f"{s.kafka.bootstrap_servers} has moisson's {len(wanted_topics(s))} topics"
+
+
+def _database_ok(s: Settings, _check: str, timeout: float) -> str:
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    url = make_url(s.database.sqlalchemy_url())
+    if url.drivername == "postgresql":  # psycopg 3, as the sink uses
+        url = url.set(drivername="postgresql+psycopg")
+    engine = create_engine(url, connect_args={"connect_timeout": max(1, round(timeout))})
+    try:
+        with engine.connect() as conn:
+            version = conn.execute(text("SHOW server_version")).scalar_one()
+    finally:
+        engine.dispose()
+    return f"PostgreSQL {version} answers"
+
+
+def _http_ok(_s: Settings, url: str, timeout: float) -> str:
+    from urllib.request import urlopen
+
+    with urlopen(url, timeout=timeout) as resp:  # raises on 4xx/5xx
+        return f"HTTP {resp.status}"
+
+
 def tmpdir(prefix: str) -> Path:
     return Path(tempfile.mkdtemp(prefix=prefix))
 

@@ -1,0 +1,96 @@
+"""`moisson topics` and `moisson health` (what compose runs) against real Kafka and PostgreSQL."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+from kafka import KafkaAdminClient
+
+from moisson import pipeline
+from moisson.cli import wanted_topics
+from moisson.settings import Settings, settings_env
+from moisson.stack.base import free_port
+
+COMPOSE = yaml.safe_load((Path(__file__).parents[2] / "docker-compose.yml").read_text())
+
+
+def probe(service: str, port_in_compose: int, port: int) -> list[str]:
+    """A service's compose health check (after `CMD moisson`), on a free port."""
+    test = COMPOSE["services"][service]["healthcheck"]["test"]
+    assert test[:2] == ["CMD", "moisson"]
+    return [a.replace(f":{port_in_compose}/", f":{port}/") for a in test[2:]]
+
+
+def run(settings: Settings, *args: str, **extra: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, **settings_env(settings), **extra, "COLUMNS": "200"}
+    return subprocess.run(
+        [sys.executable, "-m", "moisson", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+    )
+
+
+def test_topics_then_health(settings: Settings):
+    settings.kafka.partitions = 3
+    before = run(settings, "health", "kafka")
+    assert before.returncode == 1 and "missing topics" in before.stderr
+
+    first = run(settings, "topics")
+    assert first.returncode == 0, first.stderr
+    assert first.stderr.count("created") == len(wanted_topics(settings)) == 7
+    admin = KafkaAdminClient(**settings.kafka.client_kwargs())
+    try:
+        described = admin.describe_topics(wanted_topics(settings))
+    finally:
+        admin.close()
+    assert {len(t["partitions"]) for t in described} == {3}
+
+    again = run(settings, "topics")
+    assert again.returncode == 0 and again.stderr.count("exists") == 7
+
+    ok = run(settings, "health", "kafka", "database")
+    assert ok.returncode == 0, ok.stderr
+    assert "✓ kafka" in ok.stderr and "✓ database: PostgreSQL 18" in ok.stderr
+
+
+def test_topics_fails_when_kafka_cannot_hold_the_replicas(settings: Settings):
+    settings.kafka.replication_factor = 3  # one broker in the tests
+    res = run(settings, "topics")
+    assert res.returncode == 1
+    assert "Kafka did not create" in res.stderr
+    assert "KAFKA_REPLICATION_FACTOR" in res.stderr
+
+
+def test_the_processor_and_dashboard_health_checks_pass_on_live_services(
+    settings: Settings, procs: list, tmp_path: Path
+):
+    """The probes compose runs answer 0 once the services they watch are up."""
+    assert run(settings, "topics").returncode == 0  # the compose `topics` job
+    settings.processor.web_enabled = True  # as PROCESSOR_WEB_ENABLED in compose
+    settings.processor.web_port = free_port()
+    worker, _ = pipeline.start_worker_ready(settings, tmp_path / "worker.log", timeout=180)
+    procs.append(worker)
+    check = probe("processor", Settings().processor.web_port, settings.processor.web_port)
+    res = run(settings, *check)
+    assert res.returncode == 0, res.stderr
+    assert "✓ http://127.0.0.1:" in res.stderr
+
+    sink = pipeline.start_sink(settings, tmp_path / "sink.log")
+    procs.append(sink)
+    res = pipeline.wait_for(lambda: run(settings, *probe("sink", 0, 0)), _ok, 60)
+    port = free_port()
+    command = [a if a != "8350" else str(port) for a in COMPOSE["services"]["dashboard"]["command"]]
+    log = tmp_path / "dashboard.log"
+    procs.append(pipeline.spawn([sys.executable, "-m", "moisson", *command], settings, log))
+    res = pipeline.wait_for(lambda: run(settings, *probe("dashboard", 8350, port)), _ok, 60)
+    assert f"✓ http://127.0.0.1:{port}/: HTTP 200" in res.stderr
+
+
+def _ok(res: subprocess.CompletedProcess[str]) -> bool:
+    return res.returncode == 0
