@@ -1303,7 +1303,9 @@ def health(
     \b
     Example: moisson health kafka database
     """
-    s = settings_from(kafka=kafka, topic_prefix=topic_prefix, database_url=database_url)
+    s = settings_from(
+        kafka=kafka, topic_prefix=topic_prefix, database_url=database_url, offline=True
+    )  # each check reports its own failure
     logging.getLogger("kafka").setLevel(logging.CRITICAL)  # the ✗ line says what failed
     probes = {"kafka": _kafka_ok, "database": _database_ok}
     failed = 0
