@@ -6,6 +6,7 @@ FROM python:3.11-slim-bookworm AS build
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 WORKDIR /src
 COPY scripts/install.sh scripts/install.sh
+COPY constraints.txt ./
 COPY pyproject.toml README.md ./
 COPY moisson moisson
 COPY producers producers

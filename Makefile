@@ -5,11 +5,11 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 
-.PHONY: install demo test unit lint stack-up stack-down clean bench browser
+.PHONY: audit lock install demo test unit lint stack-up stack-down clean bench browser
 
 install: $(VENV)/.installed
 
-$(VENV)/.installed: pyproject.toml scripts/install.sh
+$(VENV)/.installed: pyproject.toml scripts/install.sh constraints.txt
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
 	  { echo "moisson needs Python 3.11 or newer (found $$($(PYTHON) --version))"; exit 1; }
 	PYTHON=$(PYTHON) scripts/install.sh $(VENV) -e '.[dev,embedded]'
@@ -50,3 +50,13 @@ clean:
 bench: install
 	$(BIN)/python bench/fold.py
 	$(BIN)/python bench/replay_speed.py
+
+# Known vulnerabilities in the installed dependencies (CI runs it after the tests).
+# Packages the vulnerability service cannot look up are listed, not hidden.
+audit: install
+	$(BIN)/pip-audit --local --skip-editable --progress-spinner off
+
+# Re-pin constraints.txt from the current .venv after changing pyproject.toml.
+lock: install
+	@{ sed -n '1,2p' constraints.txt; $(BIN)/pip list --format=freeze --exclude-editable | grep -Ev "^(pip|setuptools|wheel)==" | grep -v '^moisson'; } > constraints.new
+	mv constraints.new constraints.txt

@@ -13,4 +13,5 @@ venv=$1
 shift
 "${PYTHON:-python3}" -m venv "$venv"
 "$venv/bin/pip" install -q --upgrade pip
-"$venv/bin/pip" install -q "$@"
+# constraints.txt pins every dependency: the same versions in CI, at home and in the image.
+"$venv/bin/pip" install -q -c "$(dirname "$0")/../constraints.txt" "$@"
