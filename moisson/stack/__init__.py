@@ -12,8 +12,8 @@ from moisson.stack.postgres import EmbeddedPostgres
 from moisson.stack.registry import ApicurioRegistry
 
 __all__ = [
-    "ApicurioRegistry",
     "ApacheKafka",
+    "ApicurioRegistry",
     "EmbeddedPostgres",
     "Service",
     "ServiceError",

@@ -174,4 +174,3 @@ class ApicurioRegistry(Service):
             f"{self.describe()} did not answer GET {ready} with 200 within {timeout:.0f}s"
             f"{_tail(logfile)}"
         )
-
