@@ -172,7 +172,7 @@ def test_the_processor_applies_confluent_framed_events(resolver):
 def test_an_unreachable_registry_is_a_clear_error():
     url = f"http://127.0.0.1:{free_port()}/apis/ccompat/v7"
     client = SchemaRegistryClient(url, timeout=2, attempts=1)
-    with pytest.raises(RegistryError, match="unreachable.*REGISTRY_URL"):
+    with pytest.raises(RegistryError, match=r"unreachable.*REGISTRY_URL"):
         client.register(subject_for("sensors.metro"), METRO)
     with pytest.raises(CodecError) as info:
         client.resolve(1)
