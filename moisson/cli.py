@@ -85,6 +85,9 @@ def settings_from(**flags: Any) -> Settings:
         from pydantic import SecretStr
 
         s.database.url = SecretStr(flags["database_url"])
+    from moisson.schema_registry import install_resolver
+
+    install_resolver(s)  # registry mode: every decode() here resolves Confluent schema ids
     return configure(s)
 
 
