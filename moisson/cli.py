@@ -104,6 +104,9 @@ def settings_from(**flags: Any) -> Settings:
         from pydantic import SecretStr
 
         s.database.url = SecretStr(flags["database_url"])
+    from moisson.schema_registry import install_resolver
+
+    install_resolver(s)  # registry mode: every decode() here resolves Confluent schema ids
     configure(s)
     if flags.get("kafka") and not flags.get("offline"):
         try:
@@ -191,7 +194,14 @@ home_option = option(
 @stack.command("up")
 @broker_option
 @home_option
-def stack_up(broker: str, home: Path) -> None:
+@option(
+    "--registry/--no-registry",
+    envvar="STACK_REGISTRY",
+    default=False,
+    help="Also start Apicurio Registry (Java 21+, ~160 MB from Maven Central once) and"
+    " export REGISTRY_URL: the sensors then write the schema registry framing.",
+)
+def stack_up(broker: str, home: Path, registry: bool) -> None:
     """Start the services in the background and print their env vars.
 
     Use them with: eval "$(moisson stack env)".
@@ -203,7 +213,7 @@ def stack_up(broker: str, home: Path) -> None:
     s.stack.home = home
     try:
         with console.status("starting local services…"):
-            state, messages = local.up(s)
+            state, messages = local.up(s, registry=registry)
     except ServiceError as exc:
         fail(str(exc), "see `moisson stack --help`; set STACK_BROKER=embedded to skip Java")
     for m in messages:
@@ -411,6 +421,7 @@ def publish(
     """Create the topics, then publish ``events`` with a progress bar."""
     from kafka.errors import KafkaError
 
+    from moisson.schema_registry import RegistryError
     from producers.publisher import Pacer, Publisher, ensure_topics
 
     try:
@@ -421,6 +432,9 @@ def publish(
             f"cannot reach Kafka at {s.kafka.bootstrap_servers}: {exc}",
             kafka_fix(s),
         )
+        return 0
+    except RegistryError as exc:
+        fail(str(exc), "start one (moisson stack up --registry) or unset REGISTRY_URL")
         return 0
     if created:
         console.print(f"created topics: {', '.join(created)}")

@@ -13,6 +13,7 @@ from typing import Any
 import faust
 from faust.serializers import codecs
 
+from moisson.schema_registry import install_resolver
 from moisson.settings import KafkaSettings, get_settings
 from schemas.codec import DOUBLE, decode, encode
 
@@ -49,6 +50,7 @@ def broker_credentials(kafka: KafkaSettings) -> Any:
 
 
 settings = get_settings()
+install_resolver(settings)  # registry mode: sensor messages may name their schema by id
 partitions = settings.kafka.partitions
 datadir = settings.processor.data_dir / settings.processor.app_id
 datadir.mkdir(parents=True, exist_ok=True)  # faust expects it to exist

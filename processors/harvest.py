@@ -36,6 +36,8 @@ class Rejection(StrEnum):
     TRUNCATED = Reason.TRUNCATED.value
     TRAILING_BYTES = Reason.TRAILING_BYTES.value
     INVALID_BODY = Reason.INVALID_BODY.value
+    UNKNOWN_SCHEMA_ID = Reason.UNKNOWN_SCHEMA_ID.value
+    REGISTRY_UNAVAILABLE = Reason.REGISTRY_UNAVAILABLE.value
     UNDECODABLE = "undecodable"
     OVERSIZE = "oversize"
     NOT_A_SENSOR_EVENT = "not-a-sensor-event"

@@ -8,8 +8,10 @@ from collections.abc import Callable, Iterable
 from kafka import KafkaAdminClient, KafkaProducer
 from kafka.errors import KafkaError
 
+from moisson.schema_registry import RegistryFramer, SchemaRegistryClient, subject_for
 from moisson.settings import Settings
 from producers.city import SensorEvent
+from schemas.codec import SENSOR_SCHEMAS
 
 log = logging.getLogger(__name__)
 
@@ -61,10 +63,15 @@ def make_producer(settings: Settings) -> KafkaProducer:
 
 
 class Publisher:
-    """Sends sensor events to their topics, keyed by ``citizen_id``."""
+    """Sends sensor events to their topics, keyed by ``citizen_id``.
+
+    Values are Avro single objects, or, in schema registry mode (``REGISTRY_URL``),
+    the Confluent wire format with the schemas registered under ``<topic>-value``.
+    """
 
     def __init__(self, settings: Settings, producer: KafkaProducer | None = None) -> None:
         self.settings = settings
+        self.framer = _registry_framer(settings)
         self.producer = producer or make_producer(settings)
         self.sent = 0
         self.errors: list[KafkaError] = []
@@ -74,11 +81,18 @@ class Publisher:
         if isinstance(exc, KafkaError):
             self.errors.append(exc)
 
+    def encode(self, event: SensorEvent) -> bytes:
+        """The bytes ``event`` travels as, in the configured framing."""
+        if self.framer is None:
+            return event.encode()
+        schema = SENSOR_SCHEMAS[event.kind]
+        return self.framer.encode(self.settings.topics.sensor(event.kind), schema, event.record)
+
     def send(self, event: SensorEvent) -> None:
         self.producer.send(
             self.settings.topics.sensor(event.kind),
             key=event.citizen_id.encode(),
-            value=event.encode(),
+            value=self.encode(event),
         ).add_errback(self._on_error)
         self.sent += 1
 
@@ -112,6 +126,17 @@ class Publisher:
 
     def close(self) -> None:
         self.producer.close()
+
+
+def _registry_framer(settings: Settings) -> RegistryFramer | None:
+    """In registry mode, a framer with every sensor schema registered up front, so an
+    unreachable registry fails here, before anything is sent."""
+    client = SchemaRegistryClient.from_settings(settings.registry)
+    if client is None:
+        return None
+    for kind, schema in SENSOR_SCHEMAS.items():
+        client.register(subject_for(settings.topics.sensor(kind)), schema)
+    return RegistryFramer(client)
 
 
 class KafkaSanctions:

@@ -1,15 +1,20 @@
-"""Avro single-object encoding: ``C3 01`` + 8-byte CRC-64-AVRO fingerprint + body.
+"""Avro framings: single-object encoding (the default) and the Confluent wire format.
 
-The framing needs no schema registry: every message names its writer schema by
-fingerprint, so a reader holding the ``.avsc`` files can decode any of them.
-fastavro has no helper for it (fastavro#501), hence this small module.
+- Single object: ``C3 01`` + 8-byte CRC-64-AVRO fingerprint + body. It needs no
+  schema registry: every message names its writer schema by fingerprint, so a
+  reader holding the ``.avsc`` files can decode any of them. fastavro has no
+  helper for it (fastavro#501), hence this small module.
+- Confluent: ``00`` + 4-byte big-endian schema id + body, written in schema
+  registry mode. :func:`decode` reads both, so a topic may carry both; a schema
+  id is turned into a writer schema by the resolver given to
+  :func:`use_id_resolver` (this package does no HTTP and reads no settings).
 """
 
 from __future__ import annotations
 
 import io
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -20,6 +25,8 @@ from fastavro.schema import fingerprint, to_parsing_canonical_form
 
 MAGIC = b"\xc3\x01"
 HEADER_LEN = len(MAGIC) + 8
+CONFLUENT_MAGIC = b"\x00"
+CONFLUENT_HEADER_LEN = len(CONFLUENT_MAGIC) + 4
 SCHEMA_DIR = Path(__file__).parent
 
 
@@ -31,6 +38,8 @@ class Reason(StrEnum):
     TRUNCATED = "truncated-body"
     TRAILING_BYTES = "trailing-bytes"
     INVALID_BODY = "invalid-body"
+    UNKNOWN_SCHEMA_ID = "unknown-schema-id"
+    REGISTRY_UNAVAILABLE = "schema-registry-unavailable"
 
 
 class CodecError(ValueError):
@@ -50,6 +59,8 @@ class Schema:
     parsed: Any
     canonical: str
     fingerprint: bytes
+    text: str = ""
+    """The schema's JSON as written (docs and defaults kept), e.g. to register it."""
 
     @property
     def header(self) -> bytes:
@@ -57,7 +68,12 @@ class Schema:
 
 
 def _load(path: Path) -> Schema:
-    raw = json.loads(path.read_text(encoding="utf-8"))
+    return schema_from_json(path.read_text(encoding="utf-8"))
+
+
+def schema_from_json(text: str) -> Schema:
+    """A :class:`Schema` from its JSON text (an ``.avsc`` file, or a registry's answer)."""
+    raw = json.loads(text)
     parsed = fastavro.parse_schema(raw, _write_hint=False)
     canonical = to_parsing_canonical_form(raw)
     fp = bytes.fromhex(fingerprint(canonical, "CRC-64-AVRO"))
@@ -66,6 +82,7 @@ def _load(path: Path) -> Schema:
         parsed=parsed,
         canonical=canonical,
         fingerprint=fp,
+        text=text,
     )
 
 
@@ -104,10 +121,29 @@ SENSOR_SCHEMAS: dict[str, Schema] = {
 }
 
 
-def encode(schema: Schema, record: Mapping[str, Any]) -> bytes:
-    """Encode ``record`` with ``schema`` as an Avro single object."""
+IdResolver = Callable[[int], Schema | None]
+"""Turns a registry schema id into its writer schema; None when the registry has no such id.
+
+It may raise :class:`CodecError` (e.g. ``REGISTRY_UNAVAILABLE``); any other exception
+it raises is reported as ``REGISTRY_UNAVAILABLE`` too.
+"""
+
+_id_resolver: IdResolver | None = None
+
+
+def use_id_resolver(resolver: IdResolver | None) -> IdResolver | None:
+    """Make ``resolver`` resolve the schema ids of Confluent-framed messages (None: stop).
+
+    Returns the previous resolver, so a caller can put it back.
+    """
+    global _id_resolver
+    previous, _id_resolver = _id_resolver, resolver
+    return previous
+
+
+def _body(schema: Schema, record: Mapping[str, Any], header: bytes) -> bytes:
     buf = io.BytesIO()
-    buf.write(schema.header)
+    buf.write(header)
     try:
         fastavro.schemaless_writer(buf, schema.parsed, record)
     except (ValueError, TypeError, KeyError, AttributeError) as exc:
@@ -115,12 +151,33 @@ def encode(schema: Schema, record: Mapping[str, Any]) -> bytes:
     return buf.getvalue()
 
 
+def encode(schema: Schema, record: Mapping[str, Any]) -> bytes:
+    """Encode ``record`` with ``schema`` as an Avro single object."""
+    return _body(schema, record, schema.header)
+
+
+def encode_confluent(schema: Schema, schema_id: int, record: Mapping[str, Any]) -> bytes:
+    """Encode ``record`` in the Confluent wire format, ``schema`` being registered as
+    ``schema_id``."""
+    if not 0 <= schema_id < 2**32:
+        raise CodecError(Reason.INVALID_BODY, f"schema id {schema_id} does not fit 4 bytes")
+    return _body(schema, record, CONFLUENT_MAGIC + schema_id.to_bytes(4, "big"))
+
+
+def schema_id_of(data: bytes) -> int | None:
+    """The registry schema id of Confluent-framed ``data``, None for any other bytes."""
+    if len(data) >= CONFLUENT_HEADER_LEN and data[:1] == CONFLUENT_MAGIC:
+        return int.from_bytes(data[1:CONFLUENT_HEADER_LEN], "big")
+    return None
+
+
 def schema_of(data: bytes) -> Schema:
-    """The writer schema named by the header of ``data``."""
+    """The writer schema named by the single-object header of ``data``."""
     if len(data) < HEADER_LEN or data[:2] != MAGIC:
         raise CodecError(
             Reason.NOT_SINGLE_OBJECT,
-            f"expected header C3 01 + 8-byte fingerprint, got {bytes(data[:HEADER_LEN]).hex(' ')!r}"
+            "expected a single-object header (C3 01 + 8-byte fingerprint) or a Confluent one"
+            f" (00 + 4-byte schema id), got {bytes(data[:HEADER_LEN]).hex(' ')!r}"
             f" ({len(data)} bytes)",
         )
     fp = bytes(data[2:HEADER_LEN])
@@ -132,17 +189,44 @@ def schema_of(data: bytes) -> Schema:
         ) from None
 
 
+def _resolve_id(schema_id: int) -> Schema:
+    resolver = _id_resolver
+    if resolver is None:
+        raise CodecError(
+            Reason.UNKNOWN_SCHEMA_ID,
+            f"schema id {schema_id} (Confluent framing) but no schema registry is configured",
+        )
+    try:
+        schema = resolver(schema_id)
+    except CodecError:
+        raise
+    except Exception as exc:
+        raise CodecError(
+            Reason.REGISTRY_UNAVAILABLE, f"schema id {schema_id}: {type(exc).__name__}: {exc}"
+        ) from exc
+    if schema is None:
+        raise CodecError(Reason.UNKNOWN_SCHEMA_ID, f"the registry has no schema id {schema_id}")
+    return schema
+
+
 def decode(data: bytes, reader: Schema | None = None) -> tuple[Schema, dict[str, Any]]:
-    """Decode single-object bytes into ``(writer schema, record)``.
+    """Decode single-object or Confluent-framed bytes into ``(writer schema, record)``.
 
     With ``reader``, the record is resolved from the writer schema to it (schema evolution).
-    Every failure raises :class:`CodecError`; nothing else escapes.
+    A registry schema that is none of ours but has the name of one of ours is read
+    into ours. Every failure raises :class:`CodecError`; nothing else escapes.
     """
     if not isinstance(data, bytes | bytearray | memoryview):
         raise CodecError(Reason.NOT_SINGLE_OBJECT, f"expected bytes, got {type(data).__name__}")
-    writer = schema_of(data)
+    schema_id = schema_id_of(data)
+    if schema_id is not None:
+        writer, start = _resolve_id(schema_id), CONFLUENT_HEADER_LEN
+        if reader is None and writer.fingerprint not in registry.by_fingerprint:
+            reader = registry.by_name.get(writer.name)
+    else:
+        writer, start = schema_of(data), HEADER_LEN
     buf = io.BytesIO(data)
-    buf.seek(HEADER_LEN)
+    buf.seek(start)
     try:
         record = fastavro.schemaless_reader(
             buf, writer.parsed, reader.parsed if reader is not None else None

@@ -1,6 +1,6 @@
 """Shared fixtures. Services are chosen in this order, per service:
 
-1. an env var (``KAFKA_BOOTSTRAP_SERVERS``, ``DATABASE_URL``);
+1. an env var (``KAFKA_BOOTSTRAP_SERVERS``, ``DATABASE_URL``, ``REGISTRY_URL``);
 2. testcontainers, when a Docker engine answers;
 3. services the project starts itself (moisson.stack).
 
@@ -106,6 +106,33 @@ def database_url(request: pytest.FixtureRequest, services_dir: Path) -> Iterator
         yield url
     finally:
         pg.stop()
+
+
+@pytest.fixture(scope="session")
+def schema_registry_url(request: pytest.FixtureRequest, services_dir: Path) -> Iterator[str]:
+    """A real Confluent-compatible schema registry (its ``/apis/ccompat/v7`` root).
+
+    No testcontainers tier: Apicurio from Maven Central starts in seconds without Docker.
+    """
+    given = os.environ.get("REGISTRY_URL")
+    if given:
+        _say(request.config, f"Schema registry: REGISTRY_URL={given}")
+        yield given
+        return
+    from moisson.stack import ApicurioRegistry
+
+    s = Settings()
+    registry = ApicurioRegistry(services_dir / "registry", s.stack.cache_dir)
+    url = registry.start()
+    _say(
+        request.config,
+        f"Schema registry: {registry.describe()}, started by the project in"
+        f" {registry.start_seconds:.1f}s (fetch/unpack {registry.fetch_seconds:.1f}s)",
+    )
+    try:
+        yield url
+    finally:
+        registry.stop()
 
 
 @pytest.fixture

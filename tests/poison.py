@@ -62,6 +62,13 @@ def corpus(fuzz: int = 24, seed: int = 7, max_bytes: int = 65536) -> list[Poison
             Rejection.UNKNOWN_FINGERPRINT,
         ),
         Poison("truncated", "metro", mk, good[:-5], Rejection.TRUNCATED),
+        Poison(
+            "registry framing, an id no registry gave",
+            "metro",
+            mk,
+            b"\x00" + (987654).to_bytes(4, "big") + good[10:],
+            Rejection.UNKNOWN_SCHEMA_ID,
+        ),
         Poison("trailing bytes", "metro", mk, good + b"\x00\x01", Rejection.TRAILING_BYTES),
         Poison(
             "enum index out of range",

@@ -10,6 +10,7 @@ from moisson.settings import Settings
 from moisson.stack.base import Service, pid_alive, stop_pid
 from moisson.stack.kafka import choose_broker
 from moisson.stack.postgres import EmbeddedPostgres
+from moisson.stack.registry import ApicurioRegistry
 
 STATE = "state.json"
 
@@ -56,7 +57,7 @@ def start_postgres(workdir: Path) -> EmbeddedPostgres:
 
 
 def up(
-    settings: Settings, kafka: bool = True, database: bool = True
+    settings: Settings, kafka: bool = True, database: bool = True, registry: bool = False
 ) -> tuple[StackState, list[str]]:
     """Start the services (unless already up) and record them; return state and messages."""
     home = settings.stack.home.resolve()
@@ -84,6 +85,15 @@ def up(
                 }
             )
             state.env.update(pg.env())
+        if registry:
+            reg = ApicurioRegistry(home / "registry", settings.stack.cache_dir)
+            reg.start()
+            messages.append(
+                f"{reg.describe()} — started in {reg.start_seconds:.1f}s"
+                f" (fetch/unpack {reg.fetch_seconds:.1f}s)"
+            )
+            state.services.append({"name": "registry", "pid": reg.pid, "what": reg.describe()})
+            state.env.update(reg.env())
     finally:
         save_state(home, state)
     return state, messages

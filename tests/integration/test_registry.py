@@ -1,0 +1,152 @@
+"""Schema registry mode against a real Apicurio Registry, Kafka, faust and PostgreSQL."""
+
+from __future__ import annotations
+
+import json
+import urllib.request
+from pathlib import Path
+
+import pytest
+from kafka import KafkaConsumer, TopicPartition
+
+from moisson import pipeline
+from moisson.dlq import read_dead_letters
+from moisson.schema_registry import SchemaRegistryClient, install_resolver, subject_for
+from moisson.settings import Settings
+from processors.fold import Event, fold_all
+from producers.city import InlineOracle, generate_events
+from producers.publisher import Publisher, ensure_topics
+from schemas.codec import (
+    SENSOR_SCHEMAS,
+    Reason,
+    decode,
+    encode_confluent,
+    schema_from_json,
+    schema_id_of,
+    use_id_resolver,
+)
+from sinks.postgres import PostgresSink
+from tests.integration.test_pipeline import assert_postgres_equals_oracle, start, wait_applied
+
+
+@pytest.fixture
+def registry_settings(settings: Settings, schema_registry_url: str) -> Settings:
+    settings.registry.url = schema_registry_url
+    return settings
+
+
+def get_json(url: str):
+    with urllib.request.urlopen(url, timeout=10) as resp:
+        return json.loads(resp.read())
+
+
+def sensor_values(settings: Settings) -> list[bytes]:
+    """Every value on the sensor topics, read from the start."""
+    consumer = KafkaConsumer(**settings.kafka.client_kwargs(), consumer_timeout_ms=3000)
+    consumer.assign(
+        [
+            TopicPartition(topic, p)
+            for topic in settings.topics.sensors
+            for p in range(settings.kafka.partitions)
+        ]
+    )
+    consumer.seek_to_beginning()
+    values = [rec.value for rec in consumer]
+    consumer.close()
+    return values
+
+
+def test_publisher_registers_topic_value_subjects(registry_settings: Settings):
+    url = registry_settings.registry.url
+    assert url is not None
+    ensure_topics(registry_settings)
+    publisher = Publisher(registry_settings)
+    events = list(generate_events(11, 40, 400))
+    assert publisher.publish(events) == len(events)
+    publisher.close()
+
+    subjects = set(get_json(f"{url}/subjects"))
+    for kind, schema in SENSOR_SCHEMAS.items():
+        subject = subject_for(registry_settings.topics.sensor(kind))
+        assert subject in subjects
+        latest = get_json(f"{url}/subjects/{subject}/versions/latest")
+        assert schema_from_json(latest["schema"]).fingerprint == schema.fingerprint
+        by_id = get_json(f"{url}/schemas/ids/{latest['id']}")
+        assert schema_from_json(by_id["schema"]).fingerprint == schema.fingerprint
+
+    values = sensor_values(registry_settings)
+    assert len(values) == len(events)
+    assert all(schema_id_of(v) is not None for v in values), "registry mode writes Confluent"
+    previous = use_id_resolver(None)
+    try:
+        assert install_resolver(registry_settings) is not None
+        decoded = sorted(str(decode(v)[1]["event_id"]) for v in values)
+    finally:
+        use_id_resolver(previous)
+    assert decoded == sorted(str(e.record["event_id"]) for e in events)
+
+
+def test_a_topic_with_both_framings_is_applied_exactly_once(
+    registry_settings: Settings, procs, tmp_path: Path
+):
+    """Half the events registry-framed, half single objects, interleaved on the same
+    topics; plus messages naming a schema id the registry never issued (dead letters)."""
+    events = list(generate_events(2027, 200, 2400, sanctions=InlineOracle()))
+    expected = fold_all(Event(e.kind, e.record) for e in events)
+
+    ensure_topics(registry_settings)
+    registry_pub = Publisher(registry_settings)
+    plain_settings = registry_settings.model_copy(deep=True)
+    plain_settings.registry.url = None
+    plain_pub = Publisher(plain_settings, producer=registry_pub.producer)
+    assert plain_pub.framer is None and registry_pub.framer is not None
+    for i, ev in enumerate(events):
+        (registry_pub if i % 2 else plain_pub).send(ev)
+
+    # Bytes in the Confluent framing with ids no registry issued: unknown-schema-id, kept.
+    strangers = list(generate_events(99, 5, 40))[:2]
+    unknown = [
+        encode_confluent(SENSOR_SCHEMAS[ev.kind], 2_000_000_000 + n, ev.record)
+        for n, ev in enumerate(strangers)
+    ]
+    for ev, value in zip(strangers, unknown, strict=True):
+        registry_pub.producer.send(
+            registry_settings.topics.sensor(ev.kind), key=ev.citizen_id.encode(), value=value
+        )
+    registry_pub.producer.flush()
+    assert not registry_pub.errors and not plain_pub.errors
+    registry_pub.close()
+
+    framings = [schema_id_of(v) is not None for v in sensor_values(registry_settings)]
+    assert framings.count(True) == len(events) // 2 + len(unknown)
+    assert framings.count(False) == len(events) - len(events) // 2
+
+    _, sink, alive = start(registry_settings, procs, tmp_path)
+    pg = PostgresSink(
+        registry_settings.database.sqlalchemy_url(), registry_settings.database.schema_name
+    )
+    assert wait_applied(pg, len(events), alive) == len(events), "an event was applied twice"
+    assert_postgres_equals_oracle(pg, expected)
+    pg.close()
+
+    letters = pipeline.wait_for(
+        lambda: read_dead_letters(registry_settings, keep=100),
+        lambda d: d.total >= len(unknown),
+        timeout=60,
+    )
+    assert dict(letters.by_reason) == {"unknown-schema-id": len(unknown)}
+    assert {d["value"] for d in letters.latest} == set(unknown)
+    assert all(d["detail"].startswith(Reason.UNKNOWN_SCHEMA_ID.value) for d in letters.latest)
+    assert sink.poll() is None
+
+
+def test_the_registry_client_caches_and_resolves(schema_registry_url: str, run_id: str):
+    client = SchemaRegistryClient(schema_registry_url)
+    metro = SENSOR_SCHEMAS["metro"]
+    subject = f"client-{run_id}-value"
+    first = client.register(subject, metro)
+    assert client.register(subject, metro) == first
+    assert subject in client.subjects()
+    fresh = SchemaRegistryClient(schema_registry_url)
+    assert fresh.resolve(first) is metro  # matched to our schema by canonical fingerprint
+    assert fresh.resolve(2_000_000_123) is None
