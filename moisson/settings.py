@@ -121,6 +121,16 @@ class ProcessorSettings(BaseModel):
     )
     web_port: int = Field(6066, description="faust's web port")
     web_enabled: bool = False
+    batch_size: int = Field(
+        1000, ge=1, description="Events the harvester folds per batch (one write per citizen)"
+    )
+    batch_within_s: float = Field(
+        0.05, gt=0, description="Longest wait to fill a batch: bounds the added latency"
+    )
+    store: str = Field(
+        "memory://",
+        description="faust table store: memory:// or rocksdb:// (needs rocksdict; less RAM)",
+    )
 
 
 class SinkSettings(BaseModel):

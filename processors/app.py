@@ -56,7 +56,7 @@ datadir.mkdir(parents=True, exist_ok=True)  # faust expects it to exist
 app = faust.App(
     settings.processor.app_id,
     broker=[f"kafka://{hp.strip()}" for hp in settings.kafka.bootstrap_servers.split(",")],
-    store="memory://",
+    store=settings.processor.store,
     topic_partitions=partitions,
     topic_replication_factor=settings.kafka.replication_factor,
     broker_rebalance_timeout=settings.processor.rebalance_timeout_s,
