@@ -127,6 +127,12 @@ class ProcessorSettings(BaseModel):
     batch_within_s: float = Field(
         0.05, gt=0, description="Longest wait to fill a batch: bounds the added latency"
     )
+    producer_linger_s: float = Field(
+        0.02, ge=0, description="faust producer linger: fills batches of doubles and changelog"
+    )
+    producer_batch_bytes: int = Field(
+        524288, ge=16384, description="faust producer batch size (a double is a few KiB)"
+    )
     store: str = Field(
         "memory://",
         description="faust table store: memory:// or rocksdb:// (needs rocksdict; less RAM)",

@@ -58,7 +58,8 @@ class Schema:
 
 def _load(path: Path) -> Schema:
     raw = json.loads(path.read_text(encoding="utf-8"))
-    parsed = fastavro.parse_schema(raw, _write_hint=False)
+    # Parsed once with its hint, so schemaless_writer/reader do not re-parse per record.
+    parsed = fastavro.parse_schema(raw)
     canonical = to_parsing_canonical_form(raw)
     fp = bytes.fromhex(fingerprint(canonical, "CRC-64-AVRO"))
     return Schema(
