@@ -24,9 +24,9 @@ import argparse
 import asyncio
 import contextlib
 import json
+import math
 import os
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -55,7 +55,7 @@ console = Console()
 @dataclass
 class Result:
     id: str
-    value: float
+    value: float | None
     unit: str
     baseline: float | None
     ratio: float | None
@@ -189,6 +189,7 @@ class CommitWatch:
         self.admin = KafkaAdminClient(**s.kafka.client_kwargs())
         self.group, self.ends = group, ends
         self.total = sum(ends.values())
+        self.cpu_seconds = 0.0
 
     def committed(self) -> int:
         from kafka.errors import KafkaError
@@ -200,14 +201,20 @@ class CommitWatch:
         return sum(max(0, got[tp].offset) for tp in self.ends if tp in got)
 
     def rate(
-        self, timeout: float, alive: Callable[[], str | None] = lambda: None
+        self,
+        timeout: float,
+        alive: Callable[[], str | None] = lambda: None,
+        pids: tuple[int, ...] = (),
     ) -> tuple[float, float, int]:
         """(events/s, seconds, events) between the first commit and the last one.
 
         Both ends are commits, so startup and the final commit interval do not count
-        and the same rule applies to every framework measured this way.
+        and the same rule applies to every framework measured this way. The CPU seconds
+        ``pids`` spent in between land in ``self.cpu_seconds`` (the machine is shared).
         """
         first: tuple[float, int] | None = None
+        cpu0 = 0.0
+        last_n, last_change = -1, time.monotonic()
         deadline = time.monotonic() + timeout
         last_print = 0.0
         while True:
@@ -215,13 +222,20 @@ class CommitWatch:
             now = time.monotonic()
             if n > 0 and first is None:
                 first = (now, n)
+                cpu0 = cpu_seconds(pids)
             if n >= self.total:
+                self.cpu_seconds = cpu_seconds(pids) - cpu0
                 break
             problem = alive()
             if problem:
                 raise RuntimeError(problem)
-            if now > deadline:
-                raise TimeoutError(f"{self.group}: {n:,}/{self.total:,} after {timeout:.0f}s")
+            if n != last_n:
+                last_n, last_change = n, now
+            if now > deadline or now - last_change > 90:
+                raise TimeoutError(
+                    f"{self.group}: {n:,}/{self.total:,} committed, no progress for"
+                    f" {now - last_change:.0f}s (every event must be committed)"
+                )
             if now - last_print > 10:
                 say(f"  {self.group}: {n:,}/{self.total:,} committed")
                 last_print = now
@@ -235,6 +249,38 @@ class CommitWatch:
 
     def close(self) -> None:
         self.admin.close()
+
+
+def cpu_seconds(pids: tuple[int, ...]) -> float:
+    """User + system CPU seconds of ``pids`` and their children so far."""
+    import psutil
+
+    total = 0.0
+    for pid in pids:
+        proc = psutil.Process(pid)
+        for p in (proc, *proc.children(recursive=True)):
+            t = p.cpu_times()
+            total += t.user + t.system
+    return total
+
+
+def distinct_keys(s: Settings, topic: str) -> int:
+    """How many distinct keys ``topic`` holds (read from the start)."""
+    from kafka import KafkaConsumer, TopicPartition
+
+    consumer = KafkaConsumer(**s.kafka.client_kwargs(), enable_auto_commit=False)
+    try:
+        parts = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
+        ends = consumer.end_offsets(parts)
+        consumer.assign(parts)
+        consumer.seek_to_beginning()
+        keys: set[bytes] = set()
+        while any(consumer.position(tp) < end for tp, end in ends.items()):
+            for records in consumer.poll(timeout_ms=500).values():
+                keys.update(r.key for r in records)
+        return len(keys)
+    finally:
+        consumer.close()
 
 
 def rss_bytes(pid: int) -> int:
@@ -321,7 +367,7 @@ def raw_aiokafka(s: Settings, ends: dict[Any, int]) -> tuple[float, int]:
         try:
             consumer.assign(list(want))
             await consumer.seek_to_beginning(*want)
-            n, done = 0, set()
+            n, done = 0, set[Any]()
             started = time.perf_counter()
             while len(done) < len(want):
                 batches = await consumer.getmany(timeout_ms=1000, max_records=10_000)
@@ -342,7 +388,7 @@ def raw_aiokafka(s: Settings, ends: dict[Any, int]) -> tuple[float, int]:
 def run_faust(
     s: Settings, workers: int, ends: dict[Any, int], workdir: Path, timeout: float
 ) -> tuple[float, float, int, list[int]]:
-    """Start ``workers`` real faust workers; measure events/s from commit to commit."""
+    """Start ``workers`` real faust workers: (events/s, events per CPU-second, events, RSS)."""
     s = s.model_copy(deep=True)
     s.processor.app_id = f"{s.processor.app_id}-w{workers}-{uuid.uuid4().hex[:4]}"
     procs: dict[str, subprocess.Popen[bytes]] = {}
@@ -354,9 +400,10 @@ def run_faust(
             ws.processor.data_dir = workdir / f"faust-{s.processor.app_id}-{i}"
             logs[f"worker{i}"] = workdir / f"{s.processor.app_id}-{i}.log"
             procs[f"worker{i}"] = pipeline.start_worker(ws, logs[f"worker{i}"])
-        rate, seconds, events = watch.rate(timeout, alive_check(procs, logs))
+        pids = tuple(p.pid for p in procs.values())
+        rate, _, events = watch.rate(timeout, alive_check(procs, logs), pids)
         rss = [rss_bytes(p.pid) for p in procs.values()]
-        return rate, seconds, events, rss
+        return rate, events / max(watch.cpu_seconds, 1e-9), events, rss
     finally:
         watch.close()
         for p in procs.values():
@@ -388,7 +435,10 @@ def run_quix(
         )
     watch = CommitWatch(s, group, ends)
     try:
-        return watch.rate(timeout, alive_check({"quix": proc}, {"quix": log}))
+        rate, _, events = watch.rate(
+            timeout, alive_check({"quix": proc}, {"quix": log}), (proc.pid,)
+        )
+        return rate, events / max(watch.cpu_seconds, 1e-9), events
     finally:
         watch.close()
         pipeline.stop(proc)
@@ -410,16 +460,27 @@ def p2(s: Settings, n: int, workdir: Path, faust_only: bool = False) -> list[Res
     timeout = max(600.0, n / 500)
 
     say("P2: one faust worker")
-    one, one_s, _, one_rss = run_faust(s, 1, ends, workdir, timeout)
+    one, one_cpu, _, one_rss = run_faust(s, 1, ends, workdir, timeout)
     say(f"P2: faust ×1 {one:,.0f} ev/s")
     if faust_only:  # development: the baselines are skipped, the ratios are not real
-        return [Result("P2 faust only", round(one), "events/s", None, None, "dev", None)]
+        return [
+            Result(
+                "P2 faust only",
+                round(one),
+                "events/s",
+                None,
+                None,
+                "dev",
+                None,
+                {"events_per_cpu_s": round(one_cpu)},
+            )
+        ]
     say("P2: raw aiokafka consume + decode")
     raw_rate, raw_n = raw_aiokafka(s, ends)
     say(f"P2: raw {raw_rate:,.0f} ev/s; Quix Streams")
-    quix_rate, quix_s, _ = run_quix(s, ends, workdir, timeout)
+    quix_rate, quix_cpu, _ = run_quix(s, ends, workdir, timeout)
     say(f"P2: Quix {quix_rate:,.0f} ev/s; two faust workers")
-    two, _, _, _ = run_faust(s, 2, ends, workdir, timeout)
+    two, two_cpu, _, _ = run_faust(s, 2, ends, workdir, timeout)
     say(f"P2: faust ×2 {two:,.0f} ev/s")
     cores = os.cpu_count() or 1
     common = {"events": n, "citizens": 10_000, "cores": cores, "partitions": s.kafka.partitions}
@@ -432,7 +493,12 @@ def p2(s: Settings, n: int, workdir: Path, faust_only: bool = False) -> list[Res
             round(one / quix_rate, 3),
             "≥ 1.0 × Quix Streams",
             one / quix_rate >= 1.0,
-            {**common, "faust_seconds": round(one_s, 1), "quix_seconds": round(quix_s, 1)},
+            {
+                **common,
+                "faust_events_per_cpu_s": round(one_cpu),
+                "quix_events_per_cpu_s": round(quix_cpu),
+                "ratio_per_cpu_s": round(one_cpu / quix_cpu, 3),
+            },
         ),
         Result(
             "P2 processor vs raw",
@@ -456,6 +522,8 @@ def p2(s: Settings, n: int, workdir: Path, faust_only: bool = False) -> list[Res
                 **common,
                 "note": f"{cores} cores shared with the broker and PostgreSQL",
                 "one_worker_rss_mb": round(one_rss[0] / 2**20),
+                "events_per_cpu_s_one": round(one_cpu),
+                "events_per_cpu_s_two": round(two_cpu),
             },
         ),
     ]
@@ -586,6 +654,7 @@ def p4(s: Settings, seconds: float, rate: int, workdir: Path) -> Result:
         pacer = Pacer(0, rate)
         with psycopg.connect(url, autocommit=True) as conn:
             next_poll = time.monotonic()
+            first_send = time.monotonic()
             for e in events:
                 pacer.wait(e)
                 sends.setdefault(e.citizen_id, []).append(time.time())
@@ -594,6 +663,7 @@ def p4(s: Settings, seconds: float, rate: int, workdir: Path) -> Result:
                     poll(conn)
                     next_poll = time.monotonic() + 0.1
             publisher.producer.flush()
+            last_send = time.monotonic()
             deadline = time.monotonic() + 60
             while len(latencies) < n and time.monotonic() < deadline:
                 poll(conn)
@@ -604,27 +674,35 @@ def p4(s: Settings, seconds: float, rate: int, workdir: Path) -> Result:
     finally:
         pipeline.stop(sink)
         pipeline.stop(worker)
-    if len(latencies) < n:
-        raise RuntimeError(f"P4: only {len(latencies):,}/{n:,} events reached PostgreSQL")
-    q = statistics.quantiles(latencies, n=100)
-    p50, p95, p99 = q[49], q[94], q[98]
+    sent_rate = n / (last_send - first_send)
+    arrived = len(latencies)
+    # Events still missing at the deadline count as infinitely late: never flattering.
+    ordered = sorted(latencies) + [math.inf] * (n - arrived)
+
+    def pct(q: float) -> float | None:
+        v = ordered[min(n - 1, int(q * n))]
+        return None if math.isinf(v) else round(v, 3)
+
+    p50, p95, p99 = pct(0.50), pct(0.95), pct(0.99)
     return Result(
-        "P4 end to end p99",
-        round(p99, 3),
+        f"P4 end to end p99 at {rate:,}/s",
+        p99,  # None: more than 1% never arrived
         "s",
         None,
         None,
-        "p99 ≤ 1 s",
-        p99 <= 1.0,
+        "p99 ≤ 1 s" if rate >= 5000 else "report (below the target rate)",
+        (p99 is not None and p99 <= 1.0) if rate >= 5000 else None,
         {
-            "p50": round(p50, 3),
-            "p95": round(p95, 3),
-            "p99": round(p99, 3),
-            "max": round(max(latencies), 3),
-            "rate": rate,
-            "seconds": seconds,
+            "p50": p50,
+            "p95": p95,
+            "p99": p99,
+            "arrived": arrived,
             "events": n,
-            "note": "send time to the poll (every 0.1 s) that saw the row: an upper bound",
+            "target_rate": rate,
+            "sent_rate": round(sent_rate),
+            "seconds": seconds,
+            "note": "send time to the poll (every 0.1 s) that saw the row: an upper bound;"
+            " null = not arrived within 60 s after the last send",
         },
     )
 
@@ -652,7 +730,7 @@ def p5(s: Settings, sizes: tuple[int, ...], workdir: Path) -> list[Result]:
         rss: dict[str, float] = {}
         for store in ("memory://", "rocksdb://"):
             st = fresh(s, f"p5{citizens}")
-            st.processor.store = store  # type: ignore[attr-defined]
+            st.processor.store = store
             say(f"P5: {citizens:,} citizens, store {store}")
             preload(st, list(synthetic_payloads(st, citizens)))
             ends = end_offsets(st, st.topics.sensors)
@@ -669,6 +747,9 @@ def p5(s: Settings, sizes: tuple[int, ...], workdir: Path) -> list[Result]:
                     watch.close()
                 time.sleep(3)
                 full = rss_bytes(worker.pid)
+                doubles = distinct_keys(st, st.topics.doubles)
+                if doubles != citizens:
+                    raise RuntimeError(f"P5: {doubles:,} doubles for {citizens:,} citizens")
             finally:
                 pipeline.stop(worker)
             rss[store] = (full - idle) / citizens
@@ -746,7 +827,7 @@ def show(results: list[Result], meta: dict[str, Any]) -> None:
         met = "—" if r.met is None else ("[green]yes[/green]" if r.met else "[red]no[/red]")
         table.add_row(
             r.id,
-            f"{r.value:,} {r.unit}",
+            "—" if r.value is None else f"{r.value:,} {r.unit}",
             "—" if r.baseline is None else f"{r.baseline:,}",
             "—" if r.ratio is None else f"{r.ratio:.3f}",
             r.target,
@@ -793,19 +874,30 @@ def main() -> None:
                 ("P2", lambda: p2(s, sizes.p2, workdir, args.p2_faust_only)),
                 ("P3", lambda: p3(s, sizes.p3)),
                 ("P4", lambda: p4(s, sizes.p4_seconds, sizes.p4_rate, workdir)),
+                # What latency the pipeline gives at a rate this machine sustains.
+                ("P4", lambda: p4(s, min(60, sizes.p4_seconds), 500, workdir)),
                 ("P5", lambda: p5(s, sizes.p5, workdir)),
             ]
             for name, step in steps:
                 if name not in only and not (name == "P1" and "P6" in only):
                     continue
-                got = step()
-                if name == "P1":
+                try:
+                    got = step()
+                except Exception as exc:  # one part failing must not lose the others
+                    console.print_exception()
+                    got = Result(name, None, "", None, None, "ran", False, {"error": repr(exc)})
+                if name == "P1" and isinstance(got, tuple):
                     got, raw_rate = got
                 results.extend(got if isinstance(got, list) else [got])
                 write(results, meta)
-            if "P6" in only:
-                assert raw_rate is not None
-                results.append(p6(s, sizes.p6, raw_rate, workdir))
+            if "P6" in only and raw_rate is not None:
+                try:
+                    results.append(p6(s, sizes.p6, raw_rate, workdir))
+                except Exception as exc:
+                    console.print_exception()
+                    results.append(
+                        Result("P6", None, "", None, None, "ran", False, {"error": repr(exc)})
+                    )
                 write(results, meta)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import logging
+import weakref
 from collections import Counter
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
+
+from faust.streams import _current_event  # private; tables read it for the partition
 
 from processors.app import (
     DoubleCodec,
@@ -59,11 +63,25 @@ async def harvest(stream: Any) -> AsyncIterator[int]:
     """
     size, within = settings.processor.batch_size, settings.processor.batch_within_s
     async for events in stream.take_events(size, within=within):
-        await harvest_batch(stream, events)
+        await harvest_batch(events)
         yield len(events)
 
 
-async def harvest_batch(stream: Any, events: Sequence[Any]) -> None:
+@contextmanager
+def processing(event: Any) -> Iterator[None]:
+    """Make ``event`` the one tables see as being processed (it picks the partition).
+
+    Only faust's context variable is set, in this task: ``Stream.current_event`` belongs
+    to the take buffer, which fills it in another task while a batch is being written.
+    """
+    token = _current_event.set(weakref.ref(event))
+    try:
+        yield
+    finally:
+        _current_event.reset(token)
+
+
+async def harvest_batch(events: Sequence[Any]) -> None:
     """Apply every event in order; then write each touched double once and send sanctions."""
     latest: dict[str, tuple[Any, Any]] = {}  # citizen -> (double, the event that made it)
     sanctions: list[tuple[str, dict[str, Any]]] = []
@@ -78,8 +96,8 @@ async def harvest_batch(stream: Any, events: Sequence[Any]) -> None:
                 current = held[0]
             else:
                 # A table read uses the current event's partition (RocksDB has one per partition).
-                stream._set_current_event(event)
-                current = doubles.get(pseudonym)
+                with processing(event):
+                    current = doubles.get(pseudonym)
         outcome = apply_message(
             current,
             expected_kind=KIND_BY_TOPIC.get(msg.topic),
@@ -122,10 +140,10 @@ async def harvest_batch(stream: Any, events: Sequence[Any]) -> None:
     for citizen, (double, event) in latest.items():
         value = encode(DOUBLE, double)
         # The changelog partition is the current event's: the one this double came from.
-        stream._set_current_event(event)
         DoubleCodec.encoded = (double, value)  # the changelog reuses these bytes
         try:
-            doubles[citizen] = double
+            with processing(event):
+                doubles[citizen] = double
         finally:
             DoubleCodec.encoded = None
         await doubles_topic.send(key=citizen.encode(), value=value)
