@@ -848,7 +848,13 @@ def main() -> None:
     ap.add_argument(
         "--p5-citizens", help="Override P5's sizes, comma-separated (e.g. 100000,1000000)."
     )
+    ap.add_argument(
+        "--markdown", action="store_true", help="Print latest.json as a Markdown table and exit."
+    )
     args = ap.parse_args()
+    if args.markdown:
+        print(markdown(json.loads((RESULTS / "latest.json").read_text())))
+        return
     sizes = QUICK if args.quick else FULL
     if args.p2_events:
         sizes.p2 = args.p2_events
@@ -902,6 +908,23 @@ def main() -> None:
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     show(results, meta)
+
+
+def markdown(rows: list[dict[str, Any]]) -> str:
+    """The results as the README's table."""
+
+    def num(v: Any) -> str:
+        return "—" if v is None else f"{v:,}"
+
+    lines = ["| id | value | baseline | ratio | target | met |", "|---|---|---|---|---|---|"]
+    for r in rows:
+        met = "—" if r["met"] is None else ("yes" if r["met"] else "**no**")
+        value = "—" if r["value"] is None else f"{r['value']:,} {r['unit']}"
+        lines.append(
+            f"| {r['id']} | {value} | {num(r['baseline'])} | {num(r['ratio'])} |"
+            f" {r['target']} | {met} |"
+        )
+    return "\n".join(lines)
 
 
 def write(results: list[Result], meta: dict[str, Any]) -> None:
