@@ -47,9 +47,10 @@ clean:
 	rm -rf $(VENV) .moisson .pytest_cache .mypy_cache .ruff_cache *.egg-info
 
 # Benchmarks (not tests): ratios against a raw baseline measured in the same run.
+# `make bench ARGS=--quick` for a short development run; results in bench/results/latest.json.
 bench: install
-	$(BIN)/python bench/fold.py
-	$(BIN)/python bench/replay_speed.py
+	$(BIN)/pip install -q -c constraints.txt -e '.[bench]'
+	$(BIN)/python bench/run.py $(ARGS)
 
 # Known vulnerabilities in the installed dependencies (CI runs it after the tests).
 # Packages the vulnerability service cannot look up are listed, not hidden.

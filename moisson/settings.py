@@ -141,6 +141,22 @@ class ProcessorSettings(BaseModel):
     )
     web_port: int = Field(6066, description="faust's web port")
     web_enabled: bool = False
+    batch_size: int = Field(
+        1000, ge=1, description="Events the harvester folds per batch (one write per citizen)"
+    )
+    batch_within_s: float = Field(
+        0.05, gt=0, description="Longest wait to fill a batch: bounds the added latency"
+    )
+    producer_linger_s: float = Field(
+        0.02, ge=0, description="faust producer linger: fills batches of doubles and changelog"
+    )
+    producer_batch_bytes: int = Field(
+        524288, ge=16384, description="faust producer batch size (a double is a few KiB)"
+    )
+    store: str = Field(
+        "memory://",
+        description="faust table store: memory:// or rocksdb:// (needs rocksdict; less RAM)",
+    )
 
 
 class SinkSettings(BaseModel):

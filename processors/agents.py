@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 import logging
+import weakref
 from collections import Counter
+from collections.abc import AsyncIterator, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
+from faust.streams import _current_event  # private; tables read it for the partition
+
 from processors.app import (
+    DoubleCodec,
     app,
     dlq_topic,
     doubles,
@@ -46,13 +52,53 @@ def dead_letter_headers(
 
 
 @app.agent(sensor_topics)
-async def harvest(stream: Any) -> None:
-    """Fold every sensor event into its citizen's double; publish doubles and sanctions."""
-    async for event in stream.events():
+async def harvest(stream: Any) -> AsyncIterator[int]:
+    """Fold sensor events into their citizens' doubles, a batch at a time.
+
+    Each message is still applied on its own (``apply_message``); the batch only
+    coalesces the writes: one table write and one ``doubles`` message per citizen per
+    batch, carrying the citizen's latest double. Events are acked (and their offsets
+    committed) after their batch is done, so a crash re-delivers them and the double's
+    event-id set turns them into no-ops. Yields how many events each batch held
+    (``test_context().put`` waits for it).
+    """
+    size, within = settings.processor.batch_size, settings.processor.batch_within_s
+    async for events in stream.take_events(size, within=within):
+        await harvest_batch(events)
+        yield len(events)
+
+
+@contextmanager
+def processing(event: Any) -> Iterator[None]:
+    """Make ``event`` the one tables see as being processed (it picks the partition).
+
+    Only faust's context variable is set, in this task: ``Stream.current_event`` belongs
+    to the take buffer, which fills it in another task while a batch is being written.
+    """
+    token = _current_event.set(weakref.ref(event))
+    try:
+        yield
+    finally:
+        _current_event.reset(token)
+
+
+async def harvest_batch(events: Sequence[Any]) -> None:
+    """Apply every event in order; then write each touched double once and send sanctions."""
+    latest: dict[str, tuple[Any, Any]] = {}  # citizen -> (double, the event that made it)
+    sanctions: list[tuple[str, dict[str, Any]]] = []
+    for event in events:
         msg = event.message
         key = msg.key if isinstance(msg.key, bytes | None) else str(msg.key).encode()
-        cid = key.decode("utf-8", "replace") if key is not None else None
-        current = doubles.get(privacy.pseudonym(cid)) if cid is not None else None
+        current = None
+        if key is not None:
+            pseudonym = privacy.pseudonym(key.decode("utf-8", "replace"))
+            held = latest.get(pseudonym)
+            if held is not None:
+                current = held[0]
+            else:
+                # A table read uses the current event's partition (RocksDB has one per partition).
+                with processing(event):
+                    current = doubles.get(pseudonym)
         outcome = apply_message(
             current,
             expected_kind=KIND_BY_TOPIC.get(msg.topic),
@@ -89,14 +135,25 @@ async def harvest(stream: Any) -> None:
                 )
             continue
         citizen = outcome.double["citizen_id"]
-        doubles[citizen] = outcome.double
-        await doubles_topic.send(key=citizen.encode(), value=encode(DOUBLE, outcome.double))
+        latest[citizen] = (outcome.double, event)
         sanction = sanction_for(current, outcome.double, rules)
         if sanction is not None:
-            log.info(
-                "sanction: %s %s (%s)",
-                citizen,
-                "blacklisted" if sanction["active"] else "lifted",
-                sanction["reason"],
-            )
-            await sanctions_topic.send(key=citizen.encode(), value=encode(SANCTION, sanction))
+            sanctions.append((citizen, sanction))
+    for citizen, (double, event) in latest.items():
+        value = encode(DOUBLE, double)
+        # The changelog partition is the current event's: the one this double came from.
+        DoubleCodec.encoded = (double, value)  # the changelog reuses these bytes
+        try:
+            with processing(event):
+                doubles[citizen] = double
+        finally:
+            DoubleCodec.encoded = None
+        await doubles_topic.send(key=citizen.encode(), value=value)
+    for citizen, sanction in sanctions:
+        log.info(
+            "sanction: %s %s (%s)",
+            citizen,
+            "blacklisted" if sanction["active"] else "lifted",
+            sanction["reason"],
+        )
+        await sanctions_topic.send(key=citizen.encode(), value=encode(SANCTION, sanction))

@@ -74,7 +74,8 @@ def _load(path: Path) -> Schema:
 def schema_from_json(text: str) -> Schema:
     """A :class:`Schema` from its JSON text (an ``.avsc`` file, or a registry's answer)."""
     raw = json.loads(text)
-    parsed = fastavro.parse_schema(raw, _write_hint=False)
+    # Parsed once with its hint, so schemaless_writer/reader do not re-parse per record.
+    parsed = fastavro.parse_schema(raw)
     canonical = to_parsing_canonical_form(raw)
     fp = bytes.fromhex(fingerprint(canonical, "CRC-64-AVRO"))
     return Schema(

@@ -11,8 +11,10 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import cached_property
 from typing import Any
 
+from psycopg.types.json import Jsonb
 from sqlalchemy import (
     BigInteger,
     Boolean,
@@ -25,7 +27,6 @@ from sqlalchemy import (
     String,
     Table,
     create_engine,
-    delete,
     func,
     select,
     text,
@@ -97,6 +98,8 @@ citizens = Table(
 )
 
 PROFILE_FIELDS = tuple(c.name for c in citizen_profiles.columns if c.name != "updated_at")
+PROFILE_COLUMNS = ", ".join(PROFILE_FIELDS)
+JSON_FIELDS = frozenset(c.name for c in citizen_profiles.columns if isinstance(c.type, JSONB))
 LEDGER_VIEW = """
 CREATE OR REPLACE VIEW {schema}.score_ledger_explained AS
 SELECT l.citizen_id, l.occurred_at, l.event_id, l.rule_id, l.delta, l.explanation,
@@ -137,6 +140,7 @@ class PostgresSink(Sink):
         self.schema = schema
         self.engine = engine_for(url, schema)
         self.rules = rules or load_rules()
+        self._explained: dict[str, str] = {}
         if create:
             with self.engine.begin() as conn:
                 conn.execute(CreateSchema(schema, if_not_exists=True))
@@ -145,37 +149,92 @@ class PostgresSink(Sink):
                 conn.execute(text(LEDGER_VIEW.format(schema=quoted)))
 
     def write(self, batch: Sequence[Double]) -> int:
+        """Upsert the batch's latest doubles, their ledger and blacklist, in one transaction.
+
+        Rows travel by COPY into session temp tables, then one set-based statement per
+        table merges them (much cheaper than row-by-row parameter binding).
+        """
         latest = latest_per_citizen(batch)
         if not latest:
             return 0
-        ins = insert(citizen_profiles)
-        stmt = ins.on_conflict_do_update(
-            index_elements=[citizen_profiles.c.citizen_id],
-            set_={f: ins.excluded[f] for f in PROFILE_FIELDS if f != "citizen_id"}
-            | {"updated_at": func.now()},
-            where=citizen_profiles.c.version < ins.excluded.version,
-        ).returning(citizen_profiles.c.citizen_id)
+        s = self._schema_sql()
         with self.engine.begin() as conn:
-            advanced = set(conn.execute(stmt, [to_row(d) for d in latest]).scalars().all())
-            if not advanced:
-                return 0
-            fresh = [d for d in latest if d["citizen_id"] in advanced]
-            ledger_rows = [
-                {
-                    **e,
-                    "citizen_id": d["citizen_id"],
-                    "explanation": self.rules.rule(e["rule_id"]).explanation,
-                }
-                for d in fresh
-                for e in d["ledger"]
-            ]
-            if ledger_rows:
-                conn.execute(insert(score_ledger).on_conflict_do_nothing(), ledger_rows)
-            conn.execute(delete(blacklist).where(blacklist.c.citizen_id.in_(advanced)))
-            periods = [{**p, "citizen_id": d["citizen_id"]} for d in fresh for p in d["blacklist"]]
-            if periods:
-                conn.execute(insert(blacklist), periods)
+            raw = conn.connection.driver_connection
+            assert raw is not None
+            with raw.cursor() as cur:
+                self._staging(cur, s)
+                with cur.copy(f"COPY moisson_profiles_in ({PROFILE_COLUMNS}) FROM STDIN") as cp:
+                    for d in latest:
+                        cp.write_row(
+                            [Jsonb(d[f]) if f in JSON_FIELDS else d[f] for f in PROFILE_FIELDS]
+                        )
+                cur.execute(self._upsert_sql)
+                advanced = {row[0] for row in cur.fetchall()}
+                if not advanced:
+                    return 0
+                fresh = [d for d in latest if d["citizen_id"] in advanced]
+                explanation = self._explanations
+                with cur.copy(
+                    "COPY moisson_ledger_in (event_id, rule_id, citizen_id, occurred_at, delta,"
+                    " explanation) FROM STDIN"
+                ) as cp:
+                    for d in fresh:
+                        cid = d["citizen_id"]
+                        for e in d["ledger"]:
+                            rid = e["rule_id"]
+                            row = (e["event_id"], rid, cid, e["occurred_at"], e["delta"])
+                            cp.write_row((*row, explanation(rid)))
+                cur.execute(
+                    f"INSERT INTO {s}.score_ledger SELECT event_id, rule_id, citizen_id,"
+                    " occurred_at, delta, explanation FROM moisson_ledger_in"
+                    " ON CONFLICT DO NOTHING"
+                )
+                cur.execute(
+                    f"DELETE FROM {s}.blacklist WHERE citizen_id = ANY(%s)", (list(advanced),)
+                )
+                with cur.copy(
+                    f"COPY {s}.blacklist (citizen_id, entered_at, lifted_at, score_at_entry,"
+                    " event_id) FROM STDIN"
+                ) as cp:
+                    for d in fresh:
+                        for p in d["blacklist"]:
+                            cp.write_row(
+                                (
+                                    d["citizen_id"],
+                                    p["entered_at"],
+                                    p["lifted_at"],
+                                    p["score_at_entry"],
+                                    p["event_id"],
+                                )
+                            )
         return len(advanced)
+
+    def _staging(self, cur: Any, s: str) -> None:
+        """Per-session temp tables for COPY, emptied at every commit."""
+        cur.execute(
+            f"CREATE TEMP TABLE IF NOT EXISTS moisson_profiles_in"
+            f" (LIKE {s}.citizen_profiles INCLUDING DEFAULTS) ON COMMIT DELETE ROWS;"
+            f" CREATE TEMP TABLE IF NOT EXISTS moisson_ledger_in"
+            f" (LIKE {s}.score_ledger) ON COMMIT DELETE ROWS"
+        )
+
+    @cached_property
+    def _upsert_sql(self) -> str:
+        s = self._schema_sql()
+        updates = ", ".join(f"{f} = EXCLUDED.{f}" for f in PROFILE_FIELDS if f != "citizen_id")
+        return (
+            f"INSERT INTO {s}.citizen_profiles ({PROFILE_COLUMNS}, updated_at)"
+            f" SELECT {PROFILE_COLUMNS}, now() FROM moisson_profiles_in"
+            f" ON CONFLICT (citizen_id) DO UPDATE SET {updates}, updated_at = now()"
+            f" WHERE {s}.citizen_profiles.version < EXCLUDED.version"
+            " RETURNING citizen_id"
+        )
+
+    def _explanations(self, rule_id: str) -> str:
+        got = self._explained.get(rule_id)
+        if got is None:
+            got = self._explained[rule_id] = self.rules.rule(rule_id).explanation
+        return got
 
     def register(self, people: Sequence[Any]) -> None:
         """Upsert the real-name registry (id → name, districts, persona)."""
