@@ -58,7 +58,11 @@ class SinkStats:
 
 
 def make_consumer(topic: str, group_id: str, **client: Any) -> KafkaConsumer:
-    """A consumer that commits only when told; ``client`` holds the connection arguments."""
+    """A consumer that commits only when told; ``client`` holds the connection arguments.
+
+    The session timeout is 10 s (Kafka's default is 45 s): a sink that was killed
+    holds its partitions until it expires, so a restarted sink waits that long.
+    """
     return KafkaConsumer(
         topic,
         **client,
@@ -66,6 +70,8 @@ def make_consumer(topic: str, group_id: str, **client: Any) -> KafkaConsumer:
         enable_auto_commit=False,
         auto_offset_reset="earliest",
         max_poll_records=2000,
+        session_timeout_ms=10_000,
+        heartbeat_interval_ms=3_000,
     )
 
 

@@ -4,6 +4,7 @@ nothing lost, nothing applied twice)."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import random
@@ -208,7 +209,7 @@ class Pipeline:
         notes: str = "",
     ) -> Result:
         """Wait until PostgreSQL caught up with the oracle, then compare it in full."""
-        try:
+        with contextlib.suppress(TimeoutError):  # the comparison says what is missing
             pipeline.wait_for(
                 lambda: caught_up(self.expected, self.pg),
                 lambda r: r[0] >= r[1],
@@ -216,8 +217,6 @@ class Pipeline:
                 interval=0.25,
                 alive=self.alive,
             )
-        except TimeoutError:
-            pass  # the comparison below says what is missing
         recovery = time.monotonic() - damage_at
         diffs = compare(self.expected, self.pg)
         t = tally(self.expected, self.pg.profiles())
