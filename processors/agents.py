@@ -64,6 +64,12 @@ async def harvest(stream: Any) -> None:
         if outcome.double is None:
             assert outcome.rejected is not None
             rejections[outcome.rejected.value] += 1
+            if outcome.rejected is Rejection.DUPLICATE and current is not None:
+                # Publish the double again: a crash may have persisted the table's
+                # changelog but not this double; the sink's version guard drops repeats.
+                await doubles_topic.send(
+                    key=current["citizen_id"].encode(), value=encode(DOUBLE, current)
+                )
             if outcome.rejected not in (Rejection.DUPLICATE, Rejection.NOT_HARVESTED):
                 log.warning(
                     "rejected %s[%d]@%d: %s (%s)",

@@ -115,6 +115,25 @@ def write_results(path: Path, results: list[Result], drill_size: Size) -> None:
     )
 
 
+STALL_S = 90.0
+
+
+class Stall:
+    """True once ``probe()`` has not changed for ``seconds``: the pipeline is stuck
+    (an event lost for good never arrives), so waiting longer proves nothing."""
+
+    def __init__(self, probe: Any, seconds: float) -> None:
+        self.probe, self.seconds = probe, seconds
+        self.last: Any = None
+        self.since = time.monotonic()
+
+    def __call__(self) -> bool:
+        now, value = time.monotonic(), self.probe()
+        if value != self.last:
+            self.last, self.since = value, now
+        return now - self.since >= self.seconds
+
+
 @dataclass
 class Pipeline:
     """The real pipeline of one drill: faust workers, the sink, their logs, and probes."""
@@ -209,10 +228,11 @@ class Pipeline:
         notes: str = "",
     ) -> Result:
         """Wait until PostgreSQL caught up with the oracle, then compare it in full."""
+        stall = Stall(self.stored, STALL_S)
         with contextlib.suppress(TimeoutError):  # the comparison says what is missing
             pipeline.wait_for(
                 lambda: caught_up(self.expected, self.pg),
-                lambda r: r[0] >= r[1],
+                lambda r: r[0] >= r[1] or stall(),
                 timeout,
                 interval=0.25,
                 alive=self.alive,
