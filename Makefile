@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 
-.PHONY: audit lock install demo test unit lint stack-up stack-down clean bench browser
+.PHONY: audit lock install demo test unit lint stack-up stack-down clean bench browser drills
 
 install: $(VENV)/.installed
 
@@ -45,6 +45,11 @@ stack-down: install
 
 clean:
 	rm -rf $(VENV) .moisson .pytest_cache .mypy_cache .ruff_cache *.egg-info
+
+# Crash drills at full size (100k events, ten kills of the processor); `make test`
+# runs the same drills at CI size. Results: bench/results/drills.json.
+drills: install
+	DRILLS_SIZE=full $(BIN)/pytest tests/drills
 
 # Benchmarks (not tests): ratios against a raw baseline measured in the same run.
 # `make bench ARGS=--quick` for a short development run; results in bench/results/latest.json.

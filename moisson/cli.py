@@ -812,6 +812,7 @@ def verify(
                 ),
             )
         diffs = vf.compare(expected, pg, rules)
+        counted = vf.tally(expected, pg.profiles())
     except (OperationalError, ProgrammingError) as exc:
         fail(
             f"cannot read PostgreSQL: {getattr(exc, 'orig', exc)}",
@@ -825,9 +826,11 @@ def verify(
             f"[green]✓[/] PostgreSQL equals the oracle: {len(expected):,} citizens, "
             f"{sum(d['version'] for d in expected.values()):,} events, "
             f"{sum(len(d['ledger']) for d in expected.values()):,} ledger entries, "
-            f"{sum(len(d['blacklist']) for d in expected.values()):,} blacklist periods"
+            f"{sum(len(d['blacklist']) for d in expected.values()):,} blacklist periods; "
+            "0 events lost, 0 applied twice"
         )
         return
+    out.print(f"{counted.lost:,} event(s) lost, {counted.duplicated:,} applied twice")
     table = Table(title=f"{len(diffs)} difference(s)")
     for col in ("citizen", "field", "expected", "actual"):
         table.add_column(col, overflow="fold")

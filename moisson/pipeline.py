@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -69,6 +71,15 @@ def stop(proc: subprocess.Popen[bytes], timeout: float = 20.0) -> int:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait(5)
+    return proc.returncode
+
+
+def kill(proc: subprocess.Popen[bytes]) -> int:
+    """``kill -9`` a child and its process group: no clean-up, no flush, no goodbye."""
+    if proc.poll() is None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(10)
     return proc.returncode
 
 

@@ -106,6 +106,38 @@ def compare(
     return diffs
 
 
+COUNTS = ("metro_count", "payment_count", "book_count", "camera_count")
+
+
+@dataclass(frozen=True)
+class Tally:
+    """How many events PostgreSQL reflects against the oracle, per citizen and sensor kind.
+
+    A profile counts the distinct events applied of each kind: fewer than the oracle
+    means events were lost, more means an event was applied twice (a dedupe failed).
+    """
+
+    events: int
+    stored: int
+    lost: int
+    duplicated: int
+
+
+def tally(expected: dict[str, Double], profiles: dict[str, dict[str, Any]]) -> Tally:
+    """Lost and twice-applied events, kind by kind, citizen by citizen."""
+    lost = duplicated = events = stored = 0
+    for cid in set(expected) | set(profiles):
+        want, got = expected.get(cid), profiles.get(cid)
+        for field in COUNTS:
+            w = want[field] if want is not None else 0
+            g = got[field] if got is not None else 0
+            events += w
+            stored += g
+            lost += max(0, w - g)
+            duplicated += max(0, g - w)
+    return Tally(events, stored, lost, duplicated)
+
+
 def caught_up(expected: dict[str, Double], pg: PostgresSink) -> tuple[int, int]:
     """(citizens whose stored version reached the oracle's, citizens expected).
 

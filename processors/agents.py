@@ -21,7 +21,7 @@ from processors.app import (
     sensor_topics,
     settings,
 )
-from processors.harvest import Limits, apply_message, sanction_for
+from processors.harvest import Limits, Rejection, apply_message, sanction_for
 from processors.privacy import Privacy
 from processors.scoring import load_rules
 from schemas.codec import DOUBLE, SANCTION, encode
@@ -112,6 +112,10 @@ async def harvest_batch(events: Sequence[Any]) -> None:
         if outcome.double is None:
             assert outcome.rejected is not None
             rejections[outcome.rejected.value] += 1
+            if outcome.rejected is Rejection.DUPLICATE and current is not None:
+                # Publish the double again: a crash may have persisted the table's
+                # changelog but not this double; the sink's version guard drops repeats.
+                latest.setdefault(current["citizen_id"], (current, event))
             if outcome.rejected.dead_letter:
                 log.warning(
                     "rejected %s[%d]@%d: %s (%s)",

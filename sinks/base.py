@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from kafka import KafkaConsumer
+from kafka.errors import KafkaError
 
 from schemas.codec import DOUBLE, CodecError, decode
 
@@ -32,6 +33,9 @@ class Sink(ABC):
 
     def close(self) -> None:  # noqa: B027 (optional hook)
         """Release connections."""
+
+    def reset(self) -> None:  # noqa: B027 (optional hook)
+        """Drop connections after a failed write, so the retry opens fresh ones."""
 
 
 def latest_per_citizen(batch: Sequence[Double]) -> list[Double]:
@@ -54,7 +58,11 @@ class SinkStats:
 
 
 def make_consumer(topic: str, group_id: str, **client: Any) -> KafkaConsumer:
-    """A consumer that commits only when told; ``client`` holds the connection arguments."""
+    """A consumer that commits only when told; ``client`` holds the connection arguments.
+
+    The session timeout is 10 s (Kafka's default is 45 s): a sink that was killed
+    holds its partitions until it expires, so a restarted sink waits that long.
+    """
     return KafkaConsumer(
         topic,
         **client,
@@ -62,6 +70,8 @@ def make_consumer(topic: str, group_id: str, **client: Any) -> KafkaConsumer:
         enable_auto_commit=False,
         auto_offset_reset="earliest",
         max_poll_records=2000,
+        session_timeout_ms=10_000,
+        heartbeat_interval_ms=3_000,
     )
 
 
@@ -72,8 +82,18 @@ def run_sink(
     poll_timeout_ms: int = 500,
     should_stop: Callable[[], bool] = lambda: False,
     on_batch: Callable[[SinkStats], None] | None = None,
+    retry_max_s: float | None = None,
 ) -> SinkStats:
-    """Poll doubles, write them in batches, commit offsets after each database commit."""
+    """Poll doubles, write them in batches, commit offsets after each database commit.
+
+    A failed write is retried with exponential backoff capped at ``retry_max_s``
+    (default: ``settings.sink.retry_max_s``), never skipped, so an outage of the
+    database delays the batch and loses nothing.
+    """
+    if retry_max_s is None:
+        from moisson.settings import get_settings
+
+        retry_max_s = get_settings().sink.retry_max_s
     stats = SinkStats()
     while not should_stop():
         polled = consumer.poll(timeout_ms=poll_timeout_ms, max_records=batch_size)
@@ -94,18 +114,64 @@ def run_sink(
                         rec.offset,
                         exc,
                     )
-        while True:
-            try:
-                stats.written += sink.write(batch)
-                break
-            except Exception as exc:  # the database may be down: retry, never skip
-                stats.errors.append(str(exc))
-                log.error("sink write failed, retrying in 2s: %s", exc)
-                time.sleep(2)
-                if should_stop():
-                    return stats
-        consumer.commit()
+        written = write_with_retry(sink, batch, stats, retry_max_s, should_stop)
+        if written is None:
+            return stats
+        stats.written += written
+        try:
+            consumer.commit()
+        except KafkaError as exc:
+            # The group moved on (a long outage, a rebalance): the batch comes again
+            # and the version guard makes it a no-op.
+            log.warning("offsets not committed (%s); the batch will be delivered again", exc)
         stats.batches += 1
         if on_batch is not None:
             on_batch(stats)
     return stats
+
+
+def write_with_retry(
+    sink: Sink,
+    batch: Sequence[Double],
+    stats: SinkStats,
+    retry_max_s: float,
+    should_stop: Callable[[], bool],
+    sleep: Callable[[float], None] = time.sleep,
+) -> int | None:
+    """Write ``batch`` until it succeeds; None if asked to stop first."""
+    delay = min(0.5, retry_max_s)
+    failed_at: float | None = None
+    attempts = 0
+    while True:
+        try:
+            written = sink.write(batch)
+        except Exception as exc:  # the database may be down: retry, never skip
+            attempts += 1
+            if failed_at is None:
+                failed_at = time.monotonic()
+            stats.errors.append(str(exc))
+            first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+            log.error(
+                "sink write failed (attempt %d, %s: %s); retrying in %.1fs",
+                attempts,
+                type(exc).__name__,
+                first_line,
+                delay,
+            )
+            sink.reset()
+            waited = 0.0
+            while waited < delay:
+                if should_stop():
+                    return None
+                step = min(0.25, delay - waited)
+                sleep(step)
+                waited += step
+            delay = min(delay * 2, retry_max_s)
+            continue
+        if failed_at is not None:
+            log.warning(
+                "sink write succeeded after %d failed attempt(s) over %.1fs; resuming",
+                attempts,
+                time.monotonic() - failed_at,
+            )
+        return written

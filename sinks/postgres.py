@@ -291,5 +291,9 @@ class PostgresSink(Sink):
     def _schema_sql(self) -> str:
         return self.engine.dialect.identifier_preparer.quote_schema(self.schema)
 
+    def reset(self) -> None:
+        """Forget pooled connections: after a restart of PostgreSQL they are all dead."""
+        self.engine.dispose()
+
     def close(self) -> None:
         self.engine.dispose()

@@ -104,6 +104,7 @@ share.coordinator.state.topic.min.isr=1
 group.initial.rebalance.delay.ms=0
 log.cleaner.dedupe.buffer.size=33554432
 auto.create.topics.enable=false
+log.retention.ms=-1
 """
 
 LOG4J2 = """\
@@ -121,7 +122,13 @@ LOG4J2 = """\
 
 
 class ApacheKafka(Service):
-    """A single-node Apache Kafka in KRaft mode (combined broker and controller)."""
+    """A single-node Apache Kafka in KRaft mode (combined broker and controller).
+
+    It keeps every message however old its timestamp (``log.retention.ms=-1``):
+    recordings replay with their recorded, simulated timestamps, months in the past,
+    which the default seven-day retention deletes at its next check (within five
+    minutes), so a replay would silently lose its events mid-run.
+    """
 
     name = "kafka"
 
@@ -223,9 +230,25 @@ class ApacheKafka(Service):
         )
         if fmt.returncode != 0:
             raise ServiceError(f"Kafka storage format failed: {(fmt.stdout + fmt.stderr)[-1000:]}")
+        self._run(lib, timeout)
+        self.start_seconds = time.monotonic() - started
+        return self.bootstrap
+
+    def _run(self, lib: Path, timeout: float) -> None:
         logfile = self.workdir / "kafka.log"
+        props = self.workdir / "server.properties"
         proc = self.spawn(self._java(lib, "kafka.Kafka", str(props), heap="-Xmx512m"), logfile)
         wait_for_port("127.0.0.1", self.port, timeout, proc, logfile, what=self.describe())
+
+    def resume(self, timeout: float = 120.0) -> str:
+        """Start a stopped broker again on its data directory and ports: topics,
+        messages and committed offsets are still there, and clients reconnect."""
+        if self.pid is not None:
+            raise ServiceError(f"{self.describe()} is still running; stop it first")
+        if not self.port or not (self.workdir / "data" / "meta.properties").exists():
+            raise ServiceError(f"{self.workdir} holds no formatted broker; use start()")
+        started = time.monotonic()
+        self._run(resolve_classpath(self.version, self.cache_dir), timeout)
         self.start_seconds = time.monotonic() - started
         return self.bootstrap
 

