@@ -196,12 +196,10 @@ def replay(
     A message keeps its partition when its destination has the recorded partition
     count; otherwise Kafka's partitioner places it by key.
     """
-    from kafka import KafkaProducer
-
-    from producers.publisher import ensure_topics
+    from producers.publisher import ensure_topics, make_producer
 
     ensure_topics(settings, extra={d for _, d in plan.items})
-    producer = KafkaProducer(**settings.kafka.client_kwargs(), linger_ms=10, batch_size=131072)
+    producer = make_producer(settings)
     summary = ReplaySummary()
     recorded_partitions = recorded_partitions or {}
     keep_partition: dict[tuple[str, str], bool] = {}
