@@ -62,7 +62,9 @@ bench: install
 audit: install
 	$(BIN)/pip-audit --local --skip-editable --progress-spinner off
 
-# Re-pin constraints.txt from the current .venv after changing pyproject.toml.
+# Re-pin constraints.txt after changing pyproject.toml: every extra resolved together,
+# so `make bench` installs within the same pins.
 lock: install
+	$(BIN)/pip install -q -e '.[dev,embedded,bench]'
 	@{ sed -n '1,2p' constraints.txt; $(BIN)/pip list --format=freeze --exclude-editable | grep -Ev "^(pip|setuptools|wheel)==" | grep -v '^moisson'; } > constraints.new
 	mv constraints.new constraints.txt
