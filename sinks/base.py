@@ -83,6 +83,7 @@ def run_sink(
     should_stop: Callable[[], bool] = lambda: False,
     on_batch: Callable[[SinkStats], None] | None = None,
     retry_max_s: float | None = None,
+    sleep: Callable[[float], None] = time.sleep,
 ) -> SinkStats:
     """Poll doubles, write them in batches, commit offsets after each database commit.
 
@@ -95,8 +96,22 @@ def run_sink(
 
         retry_max_s = get_settings().sink.retry_max_s
     stats = SinkStats()
+    kafka_delay = min(0.5, retry_max_s)
     while not should_stop():
-        polled = consumer.poll(timeout_ms=poll_timeout_ms, max_records=batch_size)
+        try:
+            polled = consumer.poll(timeout_ms=poll_timeout_ms, max_records=batch_size)
+        except KafkaError as exc:  # the broker is restarting: wait for it, lose nothing
+            log.warning(
+                "cannot poll Kafka (%s: %s); retrying in %.1fs",
+                type(exc).__name__,
+                str(exc).strip().splitlines()[0] if str(exc).strip() else "",
+                kafka_delay,
+            )
+            if not pause(kafka_delay, should_stop, sleep):
+                return stats
+            kafka_delay = min(kafka_delay * 2, retry_max_s)
+            continue
+        kafka_delay = min(0.5, retry_max_s)
         if not polled:
             continue
         batch: list[Double] = []
@@ -114,7 +129,7 @@ def run_sink(
                         rec.offset,
                         exc,
                     )
-        written = write_with_retry(sink, batch, stats, retry_max_s, should_stop)
+        written = write_with_retry(sink, batch, stats, retry_max_s, should_stop, sleep)
         if written is None:
             return stats
         stats.written += written
@@ -128,6 +143,18 @@ def run_sink(
         if on_batch is not None:
             on_batch(stats)
     return stats
+
+
+def pause(seconds: float, should_stop: Callable[[], bool], sleep: Callable[[float], None]) -> bool:
+    """Sleep ``seconds`` in small steps; False as soon as asked to stop."""
+    waited = 0.0
+    while waited < seconds:
+        if should_stop():
+            return False
+        step = min(0.25, seconds - waited)
+        sleep(step)
+        waited += step
+    return True
 
 
 def write_with_retry(
@@ -159,13 +186,8 @@ def write_with_retry(
                 delay,
             )
             sink.reset()
-            waited = 0.0
-            while waited < delay:
-                if should_stop():
-                    return None
-                step = min(0.25, delay - waited)
-                sleep(step)
-                waited += step
+            if not pause(delay, should_stop, sleep):
+                return None
             delay = min(delay * 2, retry_max_s)
             continue
         if failed_at is not None:

@@ -66,3 +66,56 @@ def test_tally_tells_lost_from_twice_applied_kind_by_kind():
     # a: one metro lost, one payment twice; c: four books lost; x: one camera from nowhere.
     assert (t.events, t.stored, t.lost, t.duplicated) == (10, 7, 5, 2)
     assert tally(expected, expected).lost == tally(expected, expected).duplicated == 0
+
+
+class FlakyConsumer:
+    """A consumer whose broker is away for the first ``n`` polls."""
+
+    def __init__(self, n: int, doubles: list[bytes]) -> None:
+        self.n, self.polls, self.commits, self.doubles = n, 0, 0, doubles
+
+    def poll(self, **_):
+        from kafka.errors import KafkaConnectionError
+
+        self.polls += 1
+        if self.polls <= self.n:
+            raise KafkaConnectionError("111 ECONNREFUSED")
+        if self.doubles:
+            batch, self.doubles = self.doubles, []
+            return {
+                "tp": [
+                    type("R", (), {"value": v, "topic": "d", "partition": 0, "offset": 0})
+                    for v in batch
+                ]
+            }
+        return {}
+
+    def commit(self):
+        self.commits += 1
+
+
+def test_the_sink_waits_out_a_broker_restart(caplog: pytest.LogCaptureFixture):
+    from processors.fold import fold_all
+    from schemas.codec import DOUBLE, encode
+    from sinks.base import run_sink
+    from tests.factories import ev
+
+    double = fold_all([ev("metro")])["c0000001"]
+    consumer, sink, slept = FlakyConsumer(4, [encode(DOUBLE, double)]), DownFor(0), []
+    with caplog.at_level(logging.WARNING, logger="sinks.base"):
+        stats = run_sink(
+            consumer,
+            sink,
+            10,
+            should_stop=lambda: consumer.commits >= 1,
+            retry_max_s=1.0,
+            sleep=slept.append,
+        )
+    assert stats.written == 1 and consumer.commits == 1
+    assert [r.getMessage().rsplit("retrying in ", 1)[1] for r in caplog.records] == [
+        "0.5s",
+        "1.0s",
+        "1.0s",
+        "1.0s",
+    ]
+    assert "KafkaConnectionError" in caplog.records[0].getMessage()
