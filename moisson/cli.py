@@ -118,7 +118,9 @@ def settings_from(**flags: Any) -> Settings:
 
 def kafka_fix(s: Settings) -> str:
     """What to check when Kafka refuses us."""
-    fix = "start it (moisson stack up) or set KAFKA_BOOTSTRAP_SERVERS / --kafka"
+    from moisson.preflight import KAFKA_FIX
+
+    fix = KAFKA_FIX
     if s.kafka.security_protocol.startswith("SASL"):
         fix += "; a broker that drops the connection may refuse KAFKA_SASL_USERNAME/PASSWORD"
     return fix
@@ -755,7 +757,6 @@ def replay(
             f"cannot reach Kafka at {s.kafka.bootstrap_servers}: {exc}",
             kafka_fix(s),
         )
-        return
     for dest, n in sorted(summary.per_topic.items()):
         note = " (re-partitioned by key)" if dest in summary.repartitioned else ""
         console.print(f"  {dest}: {n:,}{note}")
@@ -1255,7 +1256,7 @@ def topics(kafka: str, partitions: int, topic_prefix: str) -> None:
     except KafkaError as exc:
         fail(
             f"cannot reach Kafka at {s.kafka.bootstrap_servers}: {exc}",
-            "start it (moisson stack up) or set KAFKA_BOOTSTRAP_SERVERS / --kafka",
+            kafka_fix(s),
         )
         return
     problem: Exception | None = None

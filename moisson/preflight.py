@@ -12,6 +12,8 @@ from pydantic import ValidationError
 
 from moisson.settings import KafkaSettings
 
+KAFKA_FIX = "start it (moisson stack up) or set KAFKA_BOOTSTRAP_SERVERS / --kafka"
+
 
 class PreflightError(Exception):
     """A configuration problem, said in one line, with the fix."""
@@ -40,7 +42,7 @@ def kafka(settings: KafkaSettings, timeout: float = 5.0) -> None:
             problems.append(f"{server.strip()}: {exc.strerror or exc}")
     raise PreflightError(
         "cannot reach Kafka (" + "; ".join(problems) + ")",
-        "start it (moisson stack up) or set KAFKA_BOOTSTRAP_SERVERS / --kafka",
+        KAFKA_FIX,
     )
 
 

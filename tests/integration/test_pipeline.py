@@ -167,21 +167,23 @@ def test_every_profile_equals_the_pure_fold_despite_garbage(settings, procs, tmp
     assert "key-mismatch" in res.stdout
 
 
-def last_sanctions(settings) -> dict[str, dict]:
+def latest_per_citizen(settings, topic: str, schema) -> dict[str, dict]:
+    """The last record per citizen on a keyed topic, read from the beginning."""
     consumer = KafkaConsumer(
-        bootstrap_servers=settings.kafka.bootstrap_servers,
-        enable_auto_commit=False,
-        consumer_timeout_ms=3000,
+        **settings.kafka.client_kwargs(), enable_auto_commit=False, consumer_timeout_ms=3000
     )
-    parts = [TopicPartition(settings.topics.sanctions, p) for p in range(settings.kafka.partitions)]
-    consumer.assign(parts)
+    consumer.assign([TopicPartition(topic, p) for p in range(settings.kafka.partitions)])
     consumer.seek_to_beginning()
     latest = {}
     for rec in consumer:
-        s = decode(rec.value, SANCTION)[1]
-        latest[s["citizen_id"]] = s
+        record = decode(rec.value, schema)[1]
+        latest[record["citizen_id"]] = record
     consumer.close()
     return latest
+
+
+def last_sanctions(settings) -> dict[str, dict]:
+    return latest_per_citizen(settings, settings.topics.sanctions, SANCTION)
 
 
 def test_two_days_of_a_city_with_sanctions_closing_the_loop(settings, procs, tmp_path: Path):

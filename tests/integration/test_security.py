@@ -6,7 +6,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from kafka import KafkaConsumer, TopicPartition
 from kafka.errors import KafkaError
 from pydantic import SecretStr
 
@@ -16,7 +15,8 @@ from moisson.stack import ApacheKafka
 from processors.fold import Event, fold_all
 from producers.city import InlineOracle, generate_events
 from producers.publisher import Publisher, ensure_topics
-from schemas.codec import DOUBLE, decode
+from schemas.codec import DOUBLE
+from tests.integration.test_pipeline import latest_per_citizen
 
 USERS = {"admin": "admin-dev-secret", "moisson": "moisson-dev-secret"}
 
@@ -60,22 +60,8 @@ def test_sensors_and_the_faust_worker_log_in_with_sasl_plain(
     worker, _ = pipeline.start_worker_ready(settings, tmp_path / "worker.log", timeout=180)
     procs.append(worker)
 
-    def latest() -> dict[str, dict]:
-        consumer = KafkaConsumer(
-            **settings.kafka.client_kwargs(), enable_auto_commit=False, consumer_timeout_ms=2000
-        )
-        parts = [TopicPartition(settings.topics.doubles, p) for p in range(4)]
-        consumer.assign(parts)
-        consumer.seek_to_beginning()
-        out = {}
-        for rec in consumer:
-            d = decode(rec.value, DOUBLE)[1]
-            out[d["citizen_id"]] = d
-        consumer.close()
-        return out
-
     got = pipeline.wait_for(
-        latest,
+        lambda: latest_per_citizen(settings, settings.topics.doubles, DOUBLE),
         lambda d: sum(x["version"] for x in d.values()) >= len(events),
         timeout=120,
     )
