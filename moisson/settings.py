@@ -142,13 +142,26 @@ class ProcessorSettings(BaseModel):
     web_port: int = Field(6066, description="faust's web port")
     web_enabled: bool = False
     batch_size: int = Field(
-        1,
+        1000,
         ge=1,
-        description="Events the harvester folds per batch (one write per citizen); above 1 it "
-        "is faster but lost events in a two-worker crash drill (README: Reliability)",
+        description="Most events the harvester folds per batch (one write per citizen)",
     )
     batch_within_s: float = Field(
         0.05, gt=0, description="Longest wait to fill a batch: bounds the added latency"
+    )
+    seek_every_s: float = Field(
+        1.0, gt=0, description="Least time between two seeks back to one partition's position"
+    )
+    stall_s: float = Field(
+        3.0, gt=0, description="A position unmoved this long below the high-water is sought"
+    )
+    gap_seeks: int = Field(
+        5,
+        ge=1,
+        description="Seeks at one offset gap before its range is dead-lettered as missing",
+    )
+    fault: Literal["", "exit-before-sanction"] = Field(
+        "", description="Test only: make the worker exit at a chosen point (crash drills)"
     )
     producer_linger_s: float = Field(
         0.02, ge=0, description="faust producer linger: fills batches of doubles and changelog"

@@ -1,15 +1,32 @@
-"""faust agents: the harvester that folds sensor events into doubles and sanctions."""
+"""faust agents: the harvester that folds sensor events into doubles and sanctions.
+
+A batch is planned by the pure :func:`processors.batch.plan_batch`; this module only
+carries the plan out, in an order that loses nothing across a crash or a rebalance:
+
+1. the touched doubles are written to the table (its changelog), in the same step as
+   the plan, so a revocation cannot fall between the ownership check and the writes;
+2. doubles, dead letters and sanctions are sent, and the producer is flushed;
+3. only then does each source partition's position move on (written to the
+   ``positions`` table), unless a rebalance began meanwhile.
+
+A crash before 3 re-delivers the batch: events already in a double are duplicates,
+and their citizens' doubles and current sanction state are sent again.
+"""
 
 from __future__ import annotations
 
 import logging
+import os
+import time
 import weakref
 from collections import Counter
 from collections.abc import AsyncIterator, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from typing import Any
 
+from faust.exceptions import ConsumerNotStarted
 from faust.streams import _current_event  # private; tables read it for the partition
+from faust.types import TP
 
 from processors.app import (
     DoubleCodec,
@@ -17,25 +34,36 @@ from processors.app import (
     dlq_topic,
     doubles,
     doubles_topic,
+    positions,
     sanctions_topic,
     sensor_topics,
     settings,
 )
-from processors.harvest import Limits, Rejection, apply_message, sanction_for
+from processors.batch import Folding, Hole, Incoming, Plan, Source, plan_batch
+from processors.harvest import Limits, Rejection
 from processors.privacy import Privacy
+from processors.progress import Progress
 from processors.scoring import load_rules
 from schemas.codec import DOUBLE, SANCTION, encode
 
 log = logging.getLogger(__name__)
 
-rules = load_rules(settings.processor.rules_path)
-KIND_BY_TOPIC = {settings.topics.sensor(k): k for k in ("metro", "payment", "book", "camera")}
-limits = Limits(max_message_bytes=settings.processor.max_message_bytes)
-rejections: Counter[str] = Counter()
 secret = settings.processor.pseudonymise_key
-privacy = Privacy.of(
-    settings.processor.harvest_kinds, secret.get_secret_value() if secret else None
+folding = Folding(
+    kinds={settings.topics.sensor(k): k for k in ("metro", "payment", "book", "camera")},
+    rules=load_rules(settings.processor.rules_path),
+    privacy=Privacy.of(
+        settings.processor.harvest_kinds, secret.get_secret_value() if secret else None
+    ),
+    limits=Limits(max_message_bytes=settings.processor.max_message_bytes),
 )
+rejections: Counter[str] = Counter()
+progress = Progress(
+    seek_every_s=settings.processor.seek_every_s,
+    stall_s=settings.processor.stall_s,
+    give_up_after=settings.processor.gap_seeks,
+)
+FAULT_EXIT_CODE = 70
 
 
 def dead_letter_headers(
@@ -51,26 +79,40 @@ def dead_letter_headers(
     ]
 
 
+def position_key(src: Source) -> str:
+    return f"{src[0]}/{src[1]}"
+
+
+def position_of(src: Source) -> int:
+    """The next offset to apply in ``src`` (0 for a partition never applied)."""
+    held = positions.get(position_key(src))
+    return int(held["next"]) if held else 0
+
+
+def assigned_sources() -> set[Source] | None:
+    """The sensor partitions this worker owns; None under ``test_context`` (no consumer)."""
+    try:
+        return {(tp.topic, tp.partition) for tp in app.consumer.assignment()}
+    except ConsumerNotStarted:
+        return None
+
+
+async def flush_outputs() -> None:
+    """Wait until everything sent so far (table changelog included) is acknowledged."""
+    await app.producer.flush()
+
+
+async def seek(src: Source, offset: int) -> None:
+    await app.consumer.seek(TP(*src), offset)
+
+
 @app.agent(sensor_topics)
 async def harvest(stream: Any) -> AsyncIterator[int]:
     """Fold sensor events into their citizens' doubles, a batch at a time.
 
-    Each message is still applied on its own (``apply_message``); the batch only
-    coalesces the writes: one table write and one ``doubles`` message per citizen per
-    batch, carrying the citizen's latest double. Events are acked (and their offsets
-    committed) after their batch is done, so a crash re-delivers them and the double's
-    event-id set turns them into no-ops. Yields how many events each batch held
-    (``test_context().put`` waits for it).
+    Yields how many events each batch held (``test_context().put`` waits for it).
     """
     size, within = settings.processor.batch_size, settings.processor.batch_within_s
-    if size <= 1:
-        # One event at a time: faust acks each event once the next is asked for, the
-        # path every crash drill passes. Batches go through faust's take buffer, which
-        # lost events when a worker of two was killed (tests/drills).
-        async for event in stream.events():
-            await harvest_batch([event])
-            yield 1
-        return
     async for events in stream.take_events(size, within=within):
         await harvest_batch(events)
         yield len(events)
@@ -90,78 +132,49 @@ def processing(event: Any) -> Iterator[None]:
         _current_event.reset(token)
 
 
-async def harvest_batch(events: Sequence[Any]) -> None:
-    """Apply every event in order; then write each touched double once and send sanctions."""
-    latest: dict[str, tuple[Any, Any]] = {}  # citizen -> (double, the event that made it)
-    sanctions: list[tuple[str, dict[str, Any]]] = []
-    for event in events:
-        msg = event.message
-        key = msg.key if isinstance(msg.key, bytes | None) else str(msg.key).encode()
-        current = None
-        if key is not None:
-            pseudonym = privacy.pseudonym(key.decode("utf-8", "replace"))
-            held = latest.get(pseudonym)
-            if held is not None:
-                current = held[0]
-            else:
-                # A table read uses the current event's partition (RocksDB has one per partition).
-                with processing(event):
-                    current = doubles.get(pseudonym)
-        outcome = apply_message(
-            current,
-            expected_kind=KIND_BY_TOPIC.get(msg.topic),
-            topic=msg.topic,
-            key=key,
-            value=msg.value,
-            rules=rules,
-            privacy=privacy,
-            limits=limits,
-        )
-        if outcome.double is None:
-            assert outcome.rejected is not None
-            rejections[outcome.rejected.value] += 1
-            if outcome.rejected is Rejection.DUPLICATE and current is not None:
-                # Publish the double again: a crash may have persisted the table's
-                # changelog but not this double; the sink's version guard drops repeats.
-                latest.setdefault(current["citizen_id"], (current, event))
-            if outcome.rejected.dead_letter:
-                log.warning(
-                    "rejected %s[%d]@%d: %s (%s)",
-                    msg.topic,
-                    msg.partition,
-                    msg.offset,
-                    outcome.rejected.value,
-                    outcome.detail,
-                )
-                # Nothing is lost: the original bytes go to the dead-letter topic.
-                await dlq_topic.send(
-                    key=key,
-                    value=msg.value,
-                    headers=dead_letter_headers(
-                        outcome.rejected.value,
-                        outcome.detail,
-                        msg.topic,
-                        msg.partition,
-                        msg.offset,
-                    ),
-                )
-            continue
-        citizen = outcome.double["citizen_id"]
-        latest[citizen] = (outcome.double, event)
-        sanction = sanction_for(current, outcome.double, rules)
-        if sanction is not None:
-            sanctions.append((citizen, sanction))
-    for citizen, (double, event) in latest.items():
-        value = encode(DOUBLE, double)
-        # The changelog partition is the current event's: the one this double came from.
-        DoubleCodec.encoded = (double, value)  # the changelog reuses these bytes
-        try:
-            with processing(event):
-                doubles[citizen] = double
-        finally:
-            DoubleCodec.encoded = None
+def incoming(event: Any) -> Incoming:
+    m = event.message
+    key = m.key if isinstance(m.key, bytes | None) else str(m.key).encode()
+    return Incoming(m.topic, m.partition, m.offset, key, m.value)
+
+
+async def harvest_batch(events: Sequence[Any]) -> Plan:
+    """Plan the batch, write its doubles, send, flush, then move the positions on."""
+    epoch = app.revocations
+    batch = [incoming(e) for e in events]
+
+    def lookup(citizen: str, index: int) -> Any:
+        with processing(events[index]):  # RocksDB keeps one store per partition
+            return doubles.get(citizen)
+
+    plan = plan_batch(batch, position_of, lookup, folding, assigned_sources())
+    rejections.update(plan.rejections)
+    encoded = [(c, write_double(c, d, events[i])) for c, (d, i) in plan.doubles.items()]
+    if settings.processor.fault == "exit-before-sanction" and any(
+        s["active"] for _, s in plan.sanctions
+    ):
+        await inject_exit_before_sanction(encoded)
+    encoded += [(c, encode(DOUBLE, d)) for c, (d, _) in plan.republish.items()]
+    for citizen, value in encoded:
         await doubles_topic.send(key=citizen.encode(), value=value)
-    for citizen, sanction in sanctions:
+    for dead in plan.dead_letters:
+        msg = batch[dead.index]
+        log.warning(
+            "rejected %s[%d]@%d: %s (%s)",
+            msg.topic,
+            msg.partition,
+            msg.offset,
+            dead.reason,
+            dead.detail,
+        )
+        await dlq_topic.send(  # nothing is lost: the original bytes, with the reason
+            key=msg.key,
+            value=msg.value,
+            headers=dead_letter_headers(
+                dead.reason, dead.detail, msg.topic, msg.partition, msg.offset
+            ),
+        )
+    for citizen, sanction in plan.sanctions:
         log.info(
             "sanction: %s %s (%s)",
             citizen,
@@ -169,3 +182,105 @@ async def harvest_batch(events: Sequence[Any]) -> None:
             sanction["reason"],
         )
         await sanctions_topic.send(key=citizen.encode(), value=encode(SANCTION, sanction))
+    await flush_outputs()
+    if app.revocations != epoch:
+        # A rebalance began while this batch was sent: its partitions may belong to
+        # another worker now. Its events will be re-delivered and found applied.
+        log.info("a rebalance began during a batch; its positions are left unwritten")
+        return plan
+    now = time.monotonic()
+    for src, (next_offset, index) in plan.positions.items():
+        with processing(events[index]):
+            positions[position_key(src)] = {"next": next_offset}
+        progress.moved(src, next_offset, now)
+    for src, hole in plan.holes.items():
+        await on_hole(src, hole, events[hole.index], now)
+    return plan
+
+
+def write_double(citizen: str, double: Any, event: Any) -> bytes:
+    """Write ``double`` to the table, in ``event``'s partition; its Avro bytes."""
+    value = encode(DOUBLE, double)
+    DoubleCodec.encoded = (double, value)  # the changelog reuses these bytes
+    try:
+        with processing(event):
+            doubles[citizen] = double
+    finally:
+        DoubleCodec.encoded = None
+    return value
+
+
+async def on_hole(src: Source, hole: Hole, found: Any, now: float) -> None:
+    """Seek back to a hole (rate-limited); after too many seeks, dead-letter the range
+    as missing (compaction, transaction markers, retention) and go on from it."""
+    action = progress.on_hole(src, hole.expected, now)
+    if action == "seek":
+        log.info(
+            "%s[%d]: offset %d expected, %d delivered; seeking back",
+            *src,
+            hole.expected,
+            hole.found,
+        )
+        await seek(src, hole.expected)
+    elif action == "give-up":
+        detail = (
+            f"offsets {hole.expected}..{hole.found - 1} of {src[0]}[{src[1]}] never "
+            f"arrived after {progress.give_up_after} seeks (compaction, transaction "
+            "markers or retention); the harvester goes on from the next one"
+        )
+        log.warning("%s", detail)
+        await dlq_topic.send(
+            key=None,
+            value=b"",
+            headers=dead_letter_headers(
+                Rejection.OFFSETS_MISSING.value, detail, src[0], src[1], hole.expected
+            ),
+        )
+        await flush_outputs()
+        with processing(found):
+            positions[position_key(src)] = {"next": hole.found}
+        progress.moved(src, hole.found, now)
+        await seek(src, hole.found)
+
+
+async def inject_exit_before_sanction(encoded: list[tuple[str, bytes]]) -> None:
+    """Test-only fault (``PROCESSOR_FAULT=exit-before-sanction``): persist a
+    blacklisting's double and exit before its sanction is sent."""
+    for citizen, value in encoded:
+        await doubles_topic.send(key=citizen.encode(), value=value)
+    await flush_outputs()
+    log.warning("fault injection: exiting between a blacklisting and its sanction")
+    logging.shutdown()
+    os._exit(FAULT_EXIT_CODE)
+
+
+@app.timer(1.0)
+async def keep_positions() -> None:
+    """Seek a partition whose position is stuck below its high-water mark, commit the
+    positions to the consumer group (so Kafka's lag tools tell the truth), log lag."""
+    if app.rebalancing:
+        return
+    with suppress(ConsumerNotStarted):
+        consumer = app.consumer
+        owned = [tp for tp in consumer.assignment() if tp.topic in folding.kinds]
+        now = time.monotonic()
+        stands = {tp: position_of((tp.topic, tp.partition)) for tp in owned}
+        for tp, at in stands.items():
+            high = consumer.highwater(tp)
+            progress.seen_highwater((tp.topic, tp.partition), at, high)
+            if progress.stalled((tp.topic, tp.partition), at, high, now):
+                log.info("%s[%d]: stuck at %d below high-water %s; seeking", *tp, at, high)
+                await seek((tp.topic, tp.partition), at)
+        fresh = {tp: at for tp, at in stands.items() if progress.to_commit(tp, at)}
+        if fresh:
+            await consumer._commit_offsets(fresh, start_new_transaction=False)  # type: ignore[attr-defined]
+            for tp, at in fresh.items():
+                progress.committed[tp] = at
+        progress.maybe_log_lag(log, now)
+
+
+@app.on_partitions_revoked.connect  # type: ignore[arg-type]
+async def forget_revoked(sender: Any, *args: Any, **kwargs: Any) -> None:
+    """Partitions given up: their positions are another worker's to keep now."""
+    revoked = args[0] if args else kwargs.get("revoked", ())
+    progress.forget({(tp.topic, tp.partition) for tp in revoked})

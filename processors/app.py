@@ -56,13 +56,54 @@ def broker_credentials(kafka: KafkaSettings) -> Any:
     return faust.SSLCredentials(context) if context is not None else None
 
 
+class ReadOffsets(dict[Any, Any]):
+    """faust's read offsets, with none kept for the sensor topics.
+
+    faust drops a fetched record below the partition's read offset and books an
+    acknowledged gap when offsets jump (``transport/consumer.py:1207-1230``); after a
+    seek made while a fetch is in flight, that swallows the re-fetched records. The
+    harvester orders and deduplicates sensor records by its own positions instead.
+    """
+
+    def __init__(self, unfiltered: frozenset[str]) -> None:
+        super().__init__()
+        self.unfiltered = unfiltered
+
+    def __missing__(self, tp: Any) -> None:
+        return None
+
+    def __setitem__(self, tp: Any, offset: Any) -> None:
+        super().__setitem__(tp, None if tp.topic in self.unfiltered else offset)
+
+    def update(self, *args: Any, **kwargs: Any) -> None:
+        for tp, offset in dict(*args, **kwargs).items():
+            self[tp] = offset
+
+
+class HarvestApp(faust.App):
+    """faust's App, told when a rebalance starts and without read offsets for sensors."""
+
+    #: Bumped as a revocation begins: a batch that awaited across one writes no position.
+    revocations: int = 0
+    unfiltered_topics: frozenset[str] = frozenset()
+
+    def _new_consumer(self) -> Any:
+        consumer = super()._new_consumer()
+        consumer._read_offset = ReadOffsets(self.unfiltered_topics)  # type: ignore[attr-defined]
+        return consumer
+
+    async def _on_partitions_revoked(self, revoked: Any) -> None:
+        self.revocations += 1
+        await super()._on_partitions_revoked(revoked)
+
+
 settings = get_settings()
 install_resolver(settings)  # registry mode: sensor messages may name their schema by id
 partitions = settings.kafka.partitions
 datadir = settings.processor.data_dir / settings.processor.app_id
 datadir.mkdir(parents=True, exist_ok=True)  # faust expects it to exist
 
-app = faust.App(
+app = HarvestApp(
     settings.processor.app_id,
     broker=[f"kafka://{hp.strip()}" for hp in settings.kafka.bootstrap_servers.split(",")],
     store=settings.processor.store,
@@ -94,7 +135,10 @@ def raw_topic(*names: str, **options: Any) -> Any:
     )
 
 
-sensor_topics = raw_topic(*settings.topics.sensors, partitions=partitions)
+# No acks: faust neither tracks nor commits sensor offsets; the harvester keeps its own
+# positions in the ``positions`` table and commits those (processors/batch.py).
+sensor_topics = raw_topic(*settings.topics.sensors, partitions=partitions, acks=False)
+app.unfiltered_topics = frozenset(settings.topics.sensors)
 doubles_topic = raw_topic(settings.topics.doubles)
 
 sanctions_topic = raw_topic(settings.topics.sanctions)
@@ -120,5 +164,25 @@ doubles = app.Table("doubles", partitions=partitions, key_type=str, changelog_to
 # ...and the table writes its changelog with its own serializer attributes.
 doubles.key_serializer = "raw"  # type: ignore[attr-defined]
 doubles.value_serializer = "moisson_double"  # type: ignore[attr-defined]
+
+# Where each sensor partition stands: "topic/partition" -> {"next": offset to apply}.
+# Co-partitioned with the sensors: a partition's position lives beside its doubles.
+positions_changelog = app.topic(
+    f"{app.conf.id}-positions-changelog",
+    key_type=str,
+    value_type=None,
+    key_serializer="raw",
+    value_serializer="json",
+    partitions=partitions,
+    compacting=True,
+    deleting=False,
+    acks=False,
+    internal=True,
+)
+positions = app.Table(
+    "positions", partitions=partitions, key_type=str, changelog_topic=positions_changelog
+)
+positions.key_serializer = "raw"  # type: ignore[attr-defined]
+positions.value_serializer = "json"  # type: ignore[attr-defined]
 
 import processors.agents  # noqa: E402, F401  (registers the agents on the app)

@@ -51,6 +51,7 @@ class Rejection(StrEnum):
     NUL_CHARACTER = "nul-character"
     NOT_HARVESTED = "not-harvested"
     DUPLICATE = "duplicate"
+    OFFSETS_MISSING = "offsets-missing"  # a range of a partition never delivered
 
     @property
     def dead_letter(self) -> bool:
@@ -165,33 +166,39 @@ def sanction_for(
     before: Double | None, after: Double, rules: Rulebook | None = None
 ) -> dict[str, Any] | None:
     """The sanction to publish when a double's blacklist state changed, else None."""
-    rules = rules or default_rules()
     was = bool(before and before["blacklisted"])
     if was == after["blacklisted"]:
         return None
-    period = after["blacklist"][-1] if after["blacklist"] else None
-    if after["blacklisted"]:
+    return sanction_state(after, rules)
+
+
+def sanction_state(double: Double, rules: Rulebook | None = None) -> dict[str, Any]:
+    """The sanction that states ``double``'s blacklist state now: the one published
+    when it last changed (the same id), or a lift when it never was."""
+    rules = rules or default_rules()
+    period = double["blacklist"][-1] if double["blacklist"] else None
+    if double["blacklisted"]:
         assert period is not None
         at, threshold = period["entered_at"], rules.blacklist_threshold
         trigger = period["event_id"]
         reason = f"score {period['score_at_entry']} fell under {threshold}"
     else:
-        closed = [p for p in after["blacklist"] if p["lifted_at"] is not None]
-        at = closed[-1]["lifted_at"] if closed else after["last_seen"]
+        closed = [p for p in double["blacklist"] if p["lifted_at"] is not None]
+        at = closed[-1]["lifted_at"] if closed else double["last_seen"]
         threshold = rules.recovery_threshold
         trigger = "lifted"
-        reason = f"score {after['score']} climbed back to {threshold} or more"
-        if not closed:  # the blacklisting was undone by an earlier-dated event
-            reason = "a late event changed the score history: no longer under the threshold"
-    cid = after["citizen_id"]
+        reason = f"score {double['score']} climbed back to {threshold} or more"
+        if not closed:  # never blacklisted, or a late event undid the blacklisting
+            reason = "no blacklist period in the score history: not under the threshold"
+    cid = double["citizen_id"]
     return {
         "sanction_id": str(uuid.uuid5(SANCTIONS_NS, f"{cid}/{at.isoformat()}/{trigger}")),
         "citizen_id": cid,
         "kind": "BLACKLIST",
-        "active": after["blacklisted"],
-        "score": after["score"],
+        "active": double["blacklisted"],
+        "score": double["score"],
         "threshold": threshold,
         "reason": reason,
         "issued_at": at,
-        "double_version": after["version"],
+        "double_version": double["version"],
     }

@@ -22,6 +22,7 @@ async def harvester():
     app.finalize()
     app.flow_control.resume()
     app_module.doubles.data.clear()  # one table per test: offsets restart in each test_context
+    app_module.positions.data.clear()
     sent: list[tuple[bytes, bytes]] = []
     dead: list[tuple[bytes, bytes, dict]] = []
 
@@ -31,13 +32,14 @@ async def harvester():
     async def fake_dead(*, key, value, headers, **_):
         dead.append((key, value, dict(headers)))
 
-    async def nothing(**_):
+    async def nothing(*_, **__):
         return None
 
     with (
         mock.patch.object(app_module.doubles_topic, "send", side_effect=fake_send),
         mock.patch.object(app_module.dlq_topic, "send", side_effect=fake_dead),
         mock.patch.object(app_module.sanctions_topic, "send", side_effect=nothing),
+        mock.patch.object(agents, "flush_outputs", side_effect=nothing),
     ):
         async with agents.harvest.test_context() as agent:
             agent.dead = dead

@@ -4,26 +4,18 @@ from __future__ import annotations
 
 import asyncio
 
-import pytest
-
 from processors.fold import Event, fold_all
 from producers.city import generate_events
 from schemas.codec import DOUBLE, decode
 from tests.agents.test_harvest_agent import harvester  # noqa: F401  (the fixture)
 
 
-@pytest.fixture
-def batched(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Batches are opt-in (PROCESSOR_BATCH_SIZE > 1); set before the agent starts."""
-    from processors.app import settings
-
-    monkeypatch.setattr(settings.processor, "batch_size", 1000)
-
-
 async def test_a_batch_folds_like_the_oracle_and_sends_each_citizen_once(
-    batched,
     harvester,  # noqa: F811
 ):
+    from processors.app import settings
+
+    assert settings.processor.batch_size > 1, "batches are the default"
     agent, _table, sent = harvester
     events = list(generate_events(8, 6, 120))
     # Without waiting, the events queue up and the agent takes them in batches.

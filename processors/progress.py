@@ -1,0 +1,92 @@
+"""Where each source partition stands, seen over time: when to seek back to a hole,
+when to give a hole up as missing, when a partition is stalled, what to commit, and
+the lag. Pure (the clock is passed in), so the decisions are tested without a broker."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Literal
+
+from processors.batch import Source
+
+HoleAction = Literal["seek", "wait", "give-up"]
+
+
+@dataclass
+class Progress:
+    """One worker's view of its source partitions' positions."""
+
+    seek_every_s: float = 1.0  # the least time between two seeks of one partition
+    stall_s: float = 3.0  # a position unmoved this long below the high-water is stalled
+    give_up_after: int = 5  # seeks at one hole before its range is dead-lettered
+    lag_log_s: float = 30.0
+    #: source -> (position, when it last changed)
+    since: dict[Source, tuple[int, float]] = field(default_factory=dict)
+    #: source -> (the hole's expected offset, seeks made at it, when the last was)
+    seeks: dict[Source, tuple[int, int, float]] = field(default_factory=dict)
+    committed: dict[Source, int] = field(default_factory=dict)
+    lag: dict[Source, int] = field(default_factory=dict)
+    _logged: tuple[float, int] = (float("-inf"), 0)
+
+    def moved(self, src: Source, position: int, now: float) -> None:
+        held = self.since.get(src)
+        if held is None or held[0] != position:
+            self.since[src] = (position, now)
+        hole = self.seeks.get(src)
+        if hole is not None and position > hole[0]:
+            del self.seeks[src]  # the seek worked
+
+    def _may_seek(self, src: Source, now: float) -> bool:
+        held = self.seeks.get(src)
+        return held is None or now - held[2] >= self.seek_every_s
+
+    def on_hole(self, src: Source, expected: int, now: float) -> HoleAction:
+        """A batch found ``src`` above ``expected``: seek, wait for a seek made, or give up."""
+        held = self.seeks.get(src)
+        count = held[1] if held is not None and held[0] == expected else 0
+        if held is not None and held[0] == expected and not self._may_seek(src, now):
+            return "wait"
+        if count >= self.give_up_after:
+            del self.seeks[src]
+            return "give-up"
+        self.seeks[src] = (expected, count + 1, now)
+        return "seek"
+
+    def stalled(self, src: Source, position: int, highwater: int | None, now: float) -> bool:
+        """Whether ``src`` should be sought back to ``position`` (and book the seek)."""
+        self.moved(src, position, now)
+        if highwater is None or position >= highwater:
+            return False
+        if now - self.since[src][1] < self.stall_s or not self._may_seek(src, now):
+            return False
+        held = self.seeks.get(src)
+        count = held[1] if held is not None and held[0] == position else 0
+        self.seeks[src] = (position, count + 1, now)
+        return True
+
+    def seen_highwater(self, src: Source, position: int, highwater: int | None) -> None:
+        if highwater is not None:
+            self.lag[src] = max(0, highwater - position)
+
+    def to_commit(self, src: Source, position: int) -> bool:
+        return position > self.committed.get(src, -1)
+
+    def forget(self, sources: set[Source]) -> None:
+        """Drop what is known of partitions this worker no longer owns."""
+        for table in (self.since, self.seeks, self.committed, self.lag):
+            for src in sources & set(table):
+                del table[src]
+
+    @property
+    def total_lag(self) -> int:
+        return sum(self.lag.values())
+
+    def maybe_log_lag(self, log: logging.Logger, now: float) -> None:
+        """Every ``lag_log_s`` while behind, and once when caught up."""
+        last, was = self._logged
+        total = self.total_lag
+        if (total and now - last >= self.lag_log_s) or (was and not total):
+            behind = ", ".join(f"{t}[{p}] {n}" for (t, p), n in sorted(self.lag.items()) if n)
+            log.info("harvester lag: %d events%s", total, f" ({behind})" if behind else "")
+            self._logged = (now, total)
