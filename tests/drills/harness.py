@@ -159,12 +159,25 @@ class Pipeline:
 
     def start_worker(self, i: int = 0, timeout: float = 180.0) -> float:
         """Start worker ``i`` (again) and wait until it owns partitions; the seconds it took."""
-        s = self.settings.model_copy(deep=True)
-        s.processor.data_dir = self.logs / f"faust-{i}"
-        proc, took = pipeline.start_worker_ready(s, self._log(f"worker-{i}"), timeout)
+        proc, took = pipeline.start_worker_ready(
+            self._worker_settings(i), self._log(f"worker-{i}"), timeout
+        )
         self.workers[i] = proc
         self.started.append(proc)
         return took
+
+    def start_faulty_worker(self, fault: str) -> subprocess.Popen[bytes]:
+        """A worker told to exit at a fault point (not watched by ``alive``)."""
+        s = self._worker_settings(0)
+        s.processor.fault = fault  # type: ignore[assignment]
+        proc = pipeline.start_worker(s, self._log("worker-faulty"))
+        self.started.append(proc)
+        return proc
+
+    def _worker_settings(self, i: int) -> Settings:
+        s = self.settings.model_copy(deep=True)
+        s.processor.data_dir = self.logs / f"faust-{i}"
+        return s
 
     def start_sink(self) -> None:
         self.sink = pipeline.start_sink(self.settings, self._log("sink"))

@@ -1,0 +1,65 @@
+"""Seeks, give-ups, stalls, commits and lag, decided on a clock the test turns."""
+
+from __future__ import annotations
+
+import logging
+
+from processors.progress import Progress
+
+SRC = ("sensors.metro", 2)
+
+
+def test_a_hole_is_sought_at_most_once_a_second_then_given_up():
+    p = Progress(seek_every_s=1.0, give_up_after=3)
+    assert p.on_hole(SRC, 10, now=0.0) == "seek"
+    assert p.on_hole(SRC, 10, now=0.5) == "wait", "a seek is under way"
+    assert p.on_hole(SRC, 10, now=1.0) == "seek"
+    assert p.on_hole(SRC, 10, now=2.0) == "seek"
+    assert p.on_hole(SRC, 10, now=3.0) == "give-up", "three seeks did not fill it"
+    assert p.on_hole(SRC, 10, now=3.1) == "seek", "a new count starts"
+
+
+def test_a_seek_that_worked_resets_the_count():
+    p = Progress(give_up_after=2)
+    p.on_hole(SRC, 10, now=0.0)
+    p.on_hole(SRC, 10, now=1.0)
+    p.moved(SRC, 11, now=1.5)
+    assert p.on_hole(SRC, 20, now=2.0) == "seek"
+    assert p.seeks[SRC][1] == 1
+
+
+def test_a_position_unmoved_below_the_high_water_is_stalled():
+    p = Progress(stall_s=3.0, seek_every_s=1.0)
+    assert not p.stalled(SRC, 5, 9, now=0.0)
+    assert not p.stalled(SRC, 5, 9, now=2.9)
+    assert p.stalled(SRC, 5, 9, now=3.0)
+    assert not p.stalled(SRC, 5, 9, now=3.5), "seeks are rate-limited"
+    assert p.stalled(SRC, 5, 9, now=4.0)
+    assert not p.stalled(SRC, 6, 9, now=4.5), "it moved"
+    assert not p.stalled(SRC, 9, 9, now=20.0), "caught up"
+    assert not p.stalled(SRC, 9, None, now=30.0), "no high-water known yet"
+
+
+def test_commits_only_what_moved_and_forgets_revoked_partitions():
+    p = Progress()
+    assert p.to_commit(SRC, 0)
+    p.committed[SRC] = 7
+    assert not p.to_commit(SRC, 7) and p.to_commit(SRC, 8)
+    p.forget({SRC})
+    assert p.to_commit(SRC, 7)
+
+
+def test_lag_is_logged_while_behind_and_once_caught_up(caplog):
+    log = logging.getLogger("lag-test")
+    p = Progress(lag_log_s=30.0)
+    with caplog.at_level(logging.INFO, "lag-test"):
+        p.seen_highwater(SRC, 5, 9)
+        p.maybe_log_lag(log, now=0.0)
+        p.maybe_log_lag(log, now=10.0)
+        p.seen_highwater(SRC, 9, 9)
+        p.maybe_log_lag(log, now=11.0)
+        p.maybe_log_lag(log, now=50.0)
+    assert [r.getMessage() for r in caplog.records] == [
+        "harvester lag: 4 events (sensors.metro[2] 4)",
+        "harvester lag: 0 events",
+    ]
