@@ -15,6 +15,7 @@ and their citizens' doubles and current sanction state are sent again.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import time
@@ -97,9 +98,11 @@ def assigned_sources() -> set[Source] | None:
         return None
 
 
-async def flush_outputs() -> None:
-    """Wait until everything sent so far (table changelog included) is acknowledged."""
-    await app.producer.flush()
+async def flush_outputs(sent: Sequence[Any] = ()) -> None:
+    """Wait until the broker acknowledged ``sent`` and every table write so far."""
+    pending = [*sent, *doubles.unsent, *positions.unsent]
+    if pending:
+        await asyncio.gather(*pending)
 
 
 async def seek(src: Source, offset: int) -> None:
@@ -141,6 +144,9 @@ def incoming(event: Any) -> Incoming:
 async def harvest_batch(events: Sequence[Any]) -> Plan:
     """Plan the batch, write its doubles, send, flush, then move the positions on."""
     epoch = app.revocations
+    if app.revoking:  # a revocation waits for the table writes made so far, none later
+        log.info("a batch taken during a rebalance is left to be re-delivered")
+        return Plan()
     batch = [incoming(e) for e in events]
 
     def lookup(citizen: str, index: int) -> Any:
@@ -155,8 +161,7 @@ async def harvest_batch(events: Sequence[Any]) -> Plan:
     ):
         await inject_exit_before_sanction(encoded)
     encoded += [(c, encode(DOUBLE, d)) for c, (d, _) in plan.republish.items()]
-    for citizen, value in encoded:
-        await doubles_topic.send(key=citizen.encode(), value=value)
+    sent = [await doubles_topic.send(key=c.encode(), value=v) for c, v in encoded]
     for dead in plan.dead_letters:
         msg = batch[dead.index]
         log.warning(
@@ -167,22 +172,26 @@ async def harvest_batch(events: Sequence[Any]) -> Plan:
             dead.reason,
             dead.detail,
         )
-        await dlq_topic.send(  # nothing is lost: the original bytes, with the reason
-            key=msg.key,
-            value=msg.value,
-            headers=dead_letter_headers(
-                dead.reason, dead.detail, msg.topic, msg.partition, msg.offset
-            ),
+        sent.append(
+            await dlq_topic.send(  # nothing is lost: the original bytes, with the reason
+                key=msg.key,
+                value=msg.value,
+                headers=dead_letter_headers(
+                    dead.reason, dead.detail, msg.topic, msg.partition, msg.offset
+                ),
+            )
         )
     for citizen, sanction in plan.sanctions:
         log.info(
             "sanction: %s %s (%s)",
             citizen,
-            "blacklisted" if sanction["active"] else "lifted",
+            "blacklisted" if sanction["active"] else "not blacklisted",
             sanction["reason"],
         )
-        await sanctions_topic.send(key=citizen.encode(), value=encode(SANCTION, sanction))
-    await flush_outputs()
+        sent.append(
+            await sanctions_topic.send(key=citizen.encode(), value=encode(SANCTION, sanction))
+        )
+    await flush_outputs(sent)
     if app.revocations != epoch:
         # A rebalance began while this batch was sent: its partitions may belong to
         # another worker now. Its events will be re-delivered and found applied.

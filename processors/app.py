@@ -7,6 +7,8 @@ sanction to ``sanctions`` whenever a citizen enters or leaves the blacklist.
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import ssl
 from typing import Any
 
@@ -36,6 +38,25 @@ class DoubleCodec(codecs.Codec):
 
 
 codecs.register("moisson_double", DoubleCodec())
+log = logging.getLogger(__name__)
+
+
+class TrackedTable(faust.Table):
+    """A table whose changelog writes can be awaited until the broker has them.
+
+    faust's own producer flush gives up on its send-soon buffer after 0.1 s without
+    progress (``transport/producer.py:78-95``), so it cannot prove a write landed.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.unsent: set[asyncio.Future[Any]] = set()
+
+    def send_changelog(self, *args: Any, **kwargs: Any) -> Any:
+        fut = super().send_changelog(*args, **kwargs)
+        self.unsent.add(fut)
+        fut.add_done_callback(self.unsent.discard)
+        return fut
 
 
 def broker_credentials(kafka: KafkaSettings) -> Any:
@@ -85,6 +106,9 @@ class HarvestApp(faust.App):
 
     #: Bumped as a revocation begins: a batch that awaited across one writes no position.
     revocations: int = 0
+    #: From a revocation until the next assignment: no batch starts meanwhile.
+    revoking: bool = False
+    tracked: tuple[TrackedTable, ...] = ()
     unfiltered_topics: frozenset[str] = frozenset()
 
     def _new_consumer(self) -> Any:
@@ -94,7 +118,21 @@ class HarvestApp(faust.App):
 
     async def _on_partitions_revoked(self, revoked: Any) -> None:
         self.revocations += 1
+        self.revoking = True
+        # Every table write made so far reaches the changelog before the partitions go:
+        # a late write would land after the new owner read the changelog, and win.
+        unsent = set().union(*(t.unsent for t in self.tracked))
+        if unsent:
+            _, late = await asyncio.wait(unsent, timeout=self.conf.broker_session_timeout / 2)
+            if late:
+                log.warning("%d changelog writes unconfirmed at a revocation", len(late))
         await super()._on_partitions_revoked(revoked)
+
+    async def _on_partitions_assigned(self, assigned: Any, *args: Any, **kwargs: Any) -> None:
+        try:
+            await super()._on_partitions_assigned(assigned, *args, **kwargs)
+        finally:
+            self.revoking = False
 
 
 settings = get_settings()
@@ -160,10 +198,25 @@ changelog = app.topic(
 )
 dlq_topic = raw_topic(settings.topics.dlq)
 
-doubles = app.Table("doubles", partitions=partitions, key_type=str, changelog_topic=changelog)
+
+def tracked_table(name: str, changelog_topic: Any) -> TrackedTable:
+    """``app.Table``, of the tracked kind, keyed by str."""
+    table = TrackedTable(
+        app,
+        name=name,
+        beacon=app.tables.beacon,
+        partitions=partitions,
+        key_type=str,
+        changelog_topic=changelog_topic,
+    )
+    app.tables.add(table)
+    return table
+
+
+doubles = tracked_table("doubles", changelog)
 # ...and the table writes its changelog with its own serializer attributes.
-doubles.key_serializer = "raw"  # type: ignore[attr-defined]
-doubles.value_serializer = "moisson_double"  # type: ignore[attr-defined]
+doubles.key_serializer = "raw"
+doubles.value_serializer = "moisson_double"
 
 # Where each sensor partition stands: "topic/partition" -> {"next": offset to apply}.
 # Co-partitioned with the sensors: a partition's position lives beside its doubles.
@@ -179,10 +232,9 @@ positions_changelog = app.topic(
     acks=False,
     internal=True,
 )
-positions = app.Table(
-    "positions", partitions=partitions, key_type=str, changelog_topic=positions_changelog
-)
-positions.key_serializer = "raw"  # type: ignore[attr-defined]
-positions.value_serializer = "json"  # type: ignore[attr-defined]
+positions = tracked_table("positions", positions_changelog)
+app.tracked = (doubles, positions)
+positions.key_serializer = "raw"
+positions.value_serializer = "json"
 
 import processors.agents  # noqa: E402, F401  (registers the agents on the app)

@@ -26,14 +26,21 @@ async def harvester():
     sent: list[tuple[bytes, bytes]] = []
     dead: list[tuple[bytes, bytes, dict]] = []
 
+    def delivered():
+        fut = asyncio.get_running_loop().create_future()
+        fut.set_result(None)
+        return fut
+
     async def fake_send(*, key, value, **_):
         sent.append((key, value))
+        return delivered()
 
     async def fake_dead(*, key, value, headers, **_):
         dead.append((key, value, dict(headers)))
+        return delivered()
 
     async def nothing(*_, **__):
-        return None
+        return delivered()
 
     with (
         mock.patch.object(app_module.doubles_topic, "send", side_effect=fake_send),

@@ -15,8 +15,6 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from kafka import KafkaConsumer, TopicPartition
-
 from moisson import pipeline
 from moisson.recording import Recording
 from moisson.replay import ReplaySummary, plan_replay, replay
@@ -147,7 +145,7 @@ class Pipeline:
     started: list[subprocess.Popen[bytes]] = field(default_factory=list)
     _runs: dict[str, int] = field(default_factory=dict)
     _pg: PostgresSink | None = None
-    _probe: KafkaConsumer | None = None
+    _admin: Any = None
 
     @property
     def events(self) -> int:
@@ -206,13 +204,21 @@ class Pipeline:
         """Events reflected in PostgreSQL (the sum of the stored versions)."""
         return sum(p["version"] for p in self.pg.profiles().values())
 
-    def emitted(self) -> int:
-        """Doubles the processor has published (end offsets of the doubles topic)."""
-        if self._probe is None:
-            self._probe = KafkaConsumer(**self.settings.kafka.client_kwargs())
-        topic = self.settings.topics.doubles
-        parts = [TopicPartition(topic, p) for p in range(self.settings.kafka.partitions)]
-        return sum(self._probe.end_offsets(parts).values())
+    def applied(self) -> int:
+        """Sensor events the harvester has applied and flushed: the sum of its group's
+        committed offsets, which are its positions (at most a second behind)."""
+        from kafka import KafkaAdminClient
+        from kafka.errors import KafkaError
+
+        if self._admin is None:
+            self._admin = KafkaAdminClient(**self.settings.kafka.client_kwargs())
+        group = self.settings.processor.app_id
+        try:
+            got = self._admin.list_group_offsets(group).get(group, {})
+        except KafkaError:  # no group yet
+            return 0
+        sensors = set(self.settings.topics.sensors)
+        return sum(max(0, o.offset) for tp, o in got.items() if tp.topic in sensors)
 
     def wait_progress(self, probe: Any, target: float, timeout: float) -> int:
         return pipeline.wait_for(
@@ -274,8 +280,8 @@ class Pipeline:
             pipeline.stop(proc)
         if self._pg is not None:
             self._pg.close()
-        if self._probe is not None:
-            self._probe.close()
+        if self._admin is not None:
+            self._admin.close()
 
 
 def send(

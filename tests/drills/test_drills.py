@@ -37,12 +37,12 @@ def test_processor_killed_at_random_points(drill: Pipeline):
     resumes: list[float] = []
     last = time.monotonic()
     for f in points:
-        drill.wait_progress(drill.emitted, f * drill.events, SIZE.timeout_s)
-        at = drill.emitted()
+        drill.wait_progress(drill.applied, f * drill.events, SIZE.timeout_s)
+        at = drill.applied()
         pipeline.kill(drill.workers[0])
         last = time.monotonic()
         drill.start_worker()
-        resumes.append(drill.wait_moving(drill.emitted, at, last, SIZE.timeout_s))
+        resumes.append(drill.wait_moving(drill.applied, at, last, SIZE.timeout_s))
     drill.finish("processor kill -9", points, resumes, last, SIZE.timeout_s)
 
 
@@ -54,7 +54,7 @@ def test_two_workers_one_killed(drill: Pipeline):
     drill.start_worker(1)
     survivor_log = drill.logs / "worker-0-1.log"
     (point,) = kill_points("two-workers", 1, 0.2, 0.6)
-    drill.wait_progress(drill.emitted, point * drill.events, SIZE.timeout_s)
+    drill.wait_progress(drill.applied, point * drill.events, SIZE.timeout_s)
     readies = survivor_log.read_text(errors="replace").count("Worker ready")
     pipeline.kill(drill.workers.pop(1))
     killed = time.monotonic()
@@ -108,7 +108,7 @@ def test_broker_restart(drill: Pipeline, own_broker: ApacheKafka):
     drill.start_worker()
     drill.start_sink()
     (point,) = kill_points("broker", 1, 0.3, 0.6)
-    drill.wait_progress(drill.emitted, point * drill.events, SIZE.timeout_s)
+    drill.wait_progress(drill.applied, point * drill.events, SIZE.timeout_s)
     at = drill.stored()
     stopped = time.monotonic()
     own_broker.stop()

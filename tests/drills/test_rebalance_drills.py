@@ -39,7 +39,7 @@ def test_a_second_worker_joins_and_is_killed_four_times(drill: Pipeline):
     drill.start_sink()
     drill.start_worker(0)
     log0 = drill.logs / "worker-0-1.log"
-    drill.wait_progress(drill.emitted, 0.05 * drill.events, SIZE.timeout_s)
+    drill.wait_progress(drill.applied, 0.05 * drill.events, SIZE.timeout_s)
     resumes: list[float] = []
     killed = time.monotonic()
     for _ in range(CYCLES):
