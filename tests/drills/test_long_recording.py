@@ -1,0 +1,40 @@
+"""A fresh 30-day recording of 300 citizens, replayed at full speed into two workers
+over four partitions, must pass the same checks as ``moisson verify``: PostgreSQL
+equal to the oracle, and every citizen's last sanction equal to their blacklist state."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+
+from moisson.recording import open_recording, write_simulation
+from moisson.settings import SENSOR_KINDS, Settings
+from moisson.verify import compare_sanctions, expected_doubles, last_sanctions
+from producers.city import InlineOracle, generate_events
+from tests.drills.harness import Pipeline, send, sent, size
+
+SIZE = size()
+pytestmark = pytest.mark.timeout(SIZE.timeout_s + 300)
+
+
+def test_a_30_day_recording_at_full_speed_with_two_workers(settings: Settings, tmp_path: Path):
+    out = tmp_path / "recording"
+    events = generate_events(11, 300, days=30, sanctions=InlineOracle())
+    extra = {"seed": 11, "citizens": 300, "days": 30}
+    write_simulation(out, events, 4, extra, {k: f"sensors.{k}" for k in SENSOR_KINDS})
+    rec = open_recording(out)
+    settings.kafka.partitions = 4
+    drill = Pipeline(settings, tmp_path, rec, expected_doubles(rec))
+    try:
+        started = time.monotonic()
+        drill.start_worker(0)
+        drill.start_worker(1)
+        drill.start_sink()
+        sent(*send(rec, settings), timeout=SIZE.timeout_s)
+        drill.finish("30 days, 300 citizens, 2 workers", [], [], started, SIZE.timeout_s)
+        diffs = compare_sanctions(drill.expected, last_sanctions(settings))
+        assert not diffs, diffs[:5]
+    finally:
+        drill.close()
