@@ -399,7 +399,8 @@ def sensors(
         if listener is not None:
             listener.stop()
             console.print(
-                f"sanctions obeyed: {listener.received} received, "
+                f"sanctions obeyed: {listener.received} received "
+                f"({listener.stale} stale ignored), "
                 f"{len(listener.blacklisted)} citizens blacklisted now"
             )
 

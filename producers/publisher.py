@@ -11,6 +11,7 @@ from kafka.errors import KafkaError
 from moisson.schema_registry import RegistryFramer, SchemaRegistryClient, subject_for
 from moisson.settings import Settings
 from producers.city import SensorEvent
+from producers.sanction_book import SanctionBook
 from schemas.codec import SENSOR_SCHEMAS
 
 log = logging.getLogger(__name__)
@@ -148,14 +149,16 @@ class KafkaSanctions:
     """The blacklist as the ``sanctions`` topic tells it, read in a background thread.
 
     The topic is compacted and keyed by citizen, so reading it from the start gives
-    every citizen's latest sanction. Live sensors obey it as sanctions arrive.
+    every citizen's latest sanction. Live sensors obey it as sanctions arrive, except a
+    stale one: older (lower ``double_version``) than the sanction already held for that
+    citizen, as the processor may send after a crash (see ``SanctionBook``).
     """
 
     def __init__(self, settings: Settings) -> None:
         import threading
 
         self.settings = settings
-        self.blacklisted: set[str] = set()
+        self.book = SanctionBook()
         self.received = 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="sanctions", daemon=True)
@@ -184,15 +187,29 @@ class KafkaSanctions:
                             log.warning("ignoring an undecodable sanction: %s", exc)
                             continue
                         self.received += 1
-                        if s["active"]:
-                            self.blacklisted.add(s["citizen_id"])
-                        else:
-                            self.blacklisted.discard(s["citizen_id"])
+                        held = self.book.held_version(s["citizen_id"])
+                        if not self.book.apply(s):
+                            log.debug(
+                                "ignoring a stale sanction for %s: version %d, holding %s",
+                                s["citizen_id"],
+                                s["double_version"],
+                                held,
+                            )
         finally:
             consumer.close()
 
+    @property
+    def blacklisted(self) -> set[str]:
+        """The citizens blacklisted now (the book's own set: do not modify)."""
+        return self.book.blacklisted
+
+    @property
+    def stale(self) -> int:
+        """Sanctions ignored because a newer one for the same citizen was applied."""
+        return self.book.stale
+
     def is_blacklisted(self, citizen_id: str) -> bool:
-        return citizen_id in self.blacklisted
+        return self.book.is_blacklisted(citizen_id)
 
     def observe(self, event: SensorEvent) -> None:
         """Live sensors learn only from the topic, not from what they emit."""

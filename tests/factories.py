@@ -57,3 +57,21 @@ def ev(
         **fields,
     }
     return Event(kind, record)
+
+
+def sanction(
+    citizen: str = "c0000001", *, active: bool = True, version: int = 1, **fields: Any
+) -> dict[str, Any]:
+    """A sanction as the processor sends it: ``active`` blacklists, else lifts."""
+    return {
+        "sanction_id": str(uuid.uuid5(uuid.NAMESPACE_URL, f"{citizen}/{version}/{active}")),
+        "citizen_id": citizen,
+        "kind": "BLACKLIST",
+        "active": active,
+        "score": 300 if active else 420,
+        "threshold": 350 if active else 400,
+        "reason": "test",
+        "issued_at": T0 + timedelta(hours=version),
+        "double_version": version,
+        **fields,
+    }
