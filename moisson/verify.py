@@ -1,17 +1,23 @@
-"""`moisson verify`: the offline oracle's answer for a recording, against PostgreSQL."""
+"""`moisson verify`: the offline oracle's answer for a recording, against PostgreSQL
+and against the ``sanctions`` topic."""
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from moisson.recording import Recording
+from moisson.settings import Settings
 from processors.fold import Double, explained_ledger
 from processors.harvest import apply_message
 from processors.scoring import Rulebook
+from producers.sanction_book import Sanction, SanctionBook
 from sinks.postgres import PROFILE_FIELDS, PostgresSink
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -173,3 +179,107 @@ def wait_caught_up(
         if time.monotonic() > deadline:
             return False
         time.sleep(0.5)
+
+
+# --- sanctions ---------------------------------------------------------------
+
+
+def last_sanctions(settings: Settings, timeout: float = 60.0) -> dict[str, Sanction]:
+    """Per citizen, the sanction in force on the ``sanctions`` topic, read from its
+    beginning to the end offsets it has now (no consumer group: nothing is committed).
+
+    The same rule as the sensors (``SanctionBook``): the sanction with the highest
+    ``double_version``, so a stale one re-sent later does not count. Undecodable
+    records and tombstones are skipped, as the sensors skip them. A missing topic
+    holds no sanction. Raises ``KafkaTimeoutError`` if the end is not reached in
+    ``timeout`` seconds.
+    """
+    from kafka import KafkaConsumer, TopicPartition
+    from kafka.errors import KafkaTimeoutError
+
+    from schemas.codec import SANCTION, CodecError, decode
+
+    topic = settings.topics.sanctions
+    consumer = KafkaConsumer(
+        **settings.kafka.client_kwargs(), enable_auto_commit=False, group_id=None
+    )
+    book = SanctionBook()
+    try:
+        parts = consumer.partitions_for_topic(topic) or set()
+        tps = [TopicPartition(topic, p) for p in sorted(parts)]
+        if not tps:
+            return {}
+        consumer.assign(tps)
+        consumer.seek_to_beginning()
+        ends = consumer.end_offsets(tps)
+        pending = {tp for tp in tps if consumer.position(tp) < ends[tp]}
+        deadline = time.monotonic() + timeout
+        while pending:
+            if time.monotonic() > deadline:
+                raise KafkaTimeoutError(
+                    f"{topic}: end offsets not reached in {timeout:g}s "
+                    f"({len(pending)} partition(s) behind)"
+                )
+            for tp, records in consumer.poll(timeout_ms=500).items():
+                for rec in records:
+                    if rec.offset >= ends[tp] or rec.value is None:
+                        continue
+                    try:
+                        _, sanction = decode(rec.value, SANCTION)
+                    except CodecError as exc:
+                        log.warning("ignoring an undecodable sanction at %s: %s", tp, exc)
+                        continue
+                    book.apply(sanction)
+            pending = {tp for tp in pending if consumer.position(tp) < ends[tp]}
+    finally:
+        consumer.close()
+    return book.held
+
+
+def _state(sanction: Sanction | None) -> str:
+    if sanction is None:
+        return "no sanction"
+    state = "blacklisted" if sanction["active"] else "lifted"
+    return f"{state} (double_version {sanction['double_version']})"
+
+
+def compare_sanctions(expected: dict[str, Double], last: dict[str, Sanction]) -> list[Diff]:
+    """Every citizen whose sanction in force disagrees with the oracle's ``blacklisted``.
+
+    No sanction means not blacklisted, so a citizen never blacklisted needs none (and
+    an inactive one is fine too); a citizen the oracle does not know must not be under
+    an active sanction.
+    """
+    diffs: list[Diff] = []
+    for cid in sorted(set(expected) | set(last)):
+        double, sanction = expected.get(cid), last.get(cid)
+        want = bool(double is not None and double["blacklisted"])
+        got = bool(sanction is not None and sanction["active"])
+        if want != got:
+            state = "blacklisted" if want else "not blacklisted"
+            diffs.append(Diff(cid, "sanction", state, _state(sanction)))
+    return diffs
+
+
+def wait_sanctions(
+    expected: dict[str, Double],
+    settings: Settings,
+    timeout: float,
+    progress: Callable[[int], None] | None = None,
+) -> tuple[dict[str, Sanction], list[Diff]]:
+    """The sanctions in force and their differences with the oracle, read again until
+    there are none or ``timeout`` seconds have passed (read at least once).
+
+    The processor sends a sanction in the same batch as the double that decided it,
+    but on another topic, so PostgreSQL can show that double a moment before the
+    sanction lands.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        last = last_sanctions(settings)
+        diffs = compare_sanctions(expected, last)
+        if progress is not None:
+            progress(len(diffs))
+        if not diffs or time.monotonic() >= deadline:
+            return last, diffs
+        time.sleep(1.0)

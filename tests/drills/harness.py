@@ -19,7 +19,7 @@ from moisson import pipeline
 from moisson.recording import Recording
 from moisson.replay import ReplaySummary, plan_replay, replay
 from moisson.settings import Settings
-from moisson.verify import caught_up, compare, tally
+from moisson.verify import caught_up, compare, tally, wait_sanctions
 from producers.publisher import ensure_topics
 from sinks.postgres import PostgresSink
 
@@ -258,6 +258,7 @@ class Pipeline:
             )
         recovery = time.monotonic() - damage_at
         diffs = compare(self.expected, self.pg)
+        diffs += wait_sanctions(self.expected, self.settings, 30.0)[1]  # the last sanction
         t = tally(self.expected, self.pg.profiles())
         result = Result(
             drill,

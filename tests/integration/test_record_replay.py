@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -13,9 +14,12 @@ from sqlalchemy import update
 from moisson import pipeline
 from moisson.replay import record
 from moisson.settings import SENSOR_KINDS, Settings, settings_env
+from moisson.verify import last_sanctions
 from producers.city import InlineOracle, generate_events
 from producers.publisher import ensure_topics
+from schemas.codec import SANCTION, encode
 from sinks.postgres import PostgresSink, citizen_profiles
+from tests.factories import sanction
 from tests.golden.make_golden import RECORDING
 
 MOISSON = [sys.executable, "-m", "moisson"]
@@ -96,7 +100,31 @@ def golden_run(settings: Settings, procs: list, tmp_path: Path, workers: int, pa
     verified = cli(["verify", str(RECORDING), "--timeout", "240"], settings)
     assert verified.returncode == 0, verified.stdout + verified.stderr
     assert "PostgreSQL equals the oracle" in verified.stderr
+    assert (
+        f"{settings.topics.sanctions} agrees with the oracle: "
+        f"{len(GOLDEN_BLACKLISTED)} citizen(s) under an active sanction"
+    ) in verified.stderr
     return verified
+
+
+#: The citizens blacklisted at the end of the golden recording.
+GOLDEN_BLACKLISTED = sorted(
+    cid
+    for cid, p in json.loads(
+        (Path(__file__).parents[1] / "golden" / "expected_profiles.json").read_text()
+    ).items()
+    if p["blacklisted"]
+)
+
+
+def send_sanctions(settings: Settings, *sanctions: dict) -> None:
+    producer = KafkaProducer(**settings.kafka.client_kwargs())
+    for s in sanctions:
+        producer.send(
+            settings.topics.sanctions, key=s["citizen_id"].encode(), value=encode(SANCTION, s)
+        )
+    producer.flush()
+    producer.close()
 
 
 def test_golden_one_worker(settings, procs, tmp_path: Path):
@@ -114,6 +142,27 @@ def test_golden_one_worker(settings, procs, tmp_path: Path):
     assert tampered.returncode == 1
     assert "c0000003" in tampered.stdout and "score" in tampered.stdout
     assert "1 difference" in tampered.stdout
+    assert "sanction difference" not in tampered.stdout
+    assert "agrees with the oracle" in tampered.stderr
+
+    # Tamper with the sanctions topic: a stale lift re-sent after the blacklisting (the
+    # sensors' rule ignores it, so must verify), and a forged blacklisting, newer than
+    # anything, of a citizen the oracle never blacklists (verify must report it).
+    held = last_sanctions(settings)
+    assert sorted(c for c, x in held.items() if x["active"]) == GOLDEN_BLACKLISTED
+    victim = GOLDEN_BLACKLISTED[0]
+    version = held[victim]["double_version"]
+    send_sanctions(
+        settings,
+        sanction(victim, active=False, version=version - 1),
+        sanction("c0000005", active=True, version=10**6),
+    )
+    forged = cli(["verify", str(RECORDING), "--timeout", "5"], settings)
+    assert forged.returncode == 1, forged.stdout + forged.stderr
+    assert "1 difference(s)" in forged.stdout, "the tampered score is still there"
+    assert "1 sanction difference(s)" in forged.stdout
+    assert "c0000005" in forged.stdout and "'not blacklisted'" in forged.stdout
+    assert victim not in forged.stdout, "the stale lift was ignored"
 
 
 def test_golden_two_workers_three_partitions(settings, procs, tmp_path: Path):
