@@ -222,7 +222,7 @@ def write_double(citizen: str, double: Any, event: Any) -> bytes:
 async def on_hole(src: Source, hole: Hole, found: Any, now: float) -> None:
     """Seek back to a hole (rate-limited); after too many seeks, dead-letter the range
     as missing (compaction, transaction markers, retention) and go on from it."""
-    action = progress.on_hole(src, hole.expected, now)
+    action = progress.on_hole(src, hole.expected, hole.found, now)
     if action == "seek":
         log.info(
             "%s[%d]: offset %d expected, %d delivered; seeking back",
@@ -282,6 +282,7 @@ async def keep_positions() -> None:
                 await seek((tp.topic, tp.partition), at)
         fresh = {tp: at for tp, at in stands.items() if progress.to_commit(tp, at)}
         if fresh:
+            await flush_outputs()  # never commit a position the changelog may not have
             await consumer._commit_offsets(fresh, start_new_transaction=False)  # type: ignore[attr-defined]
             for tp, at in fresh.items():
                 progress.committed[tp] = at

@@ -19,12 +19,13 @@ class Progress:
 
     seek_every_s: float = 1.0  # the least time between two seeks of one partition
     stall_s: float = 3.0  # a position unmoved this long below the high-water is stalled
-    give_up_after: int = 5  # seeks at one hole before its range is dead-lettered
+    give_up_after: int = 5  # seeks answered by the same offset before a range is dead-lettered
     lag_log_s: float = 30.0
     #: source -> (position, when it last changed)
     since: dict[Source, tuple[int, float]] = field(default_factory=dict)
-    #: source -> (the hole's expected offset, seeks made at it, when the last was)
-    seeks: dict[Source, tuple[int, int, float]] = field(default_factory=dict)
+    #: source -> (the hole's expected offset, the offset found there, seeks made that
+    #: found the same one, when the last was)
+    seeks: dict[Source, tuple[int, int, int, float]] = field(default_factory=dict)
     committed: dict[Source, int] = field(default_factory=dict)
     lag: dict[Source, int] = field(default_factory=dict)
     _logged: tuple[float, int] = (float("-inf"), 0)
@@ -39,18 +40,25 @@ class Progress:
 
     def _may_seek(self, src: Source, now: float) -> bool:
         held = self.seeks.get(src)
-        return held is None or now - held[2] >= self.seek_every_s
+        return held is None or now - held[3] >= self.seek_every_s
 
-    def on_hole(self, src: Source, expected: int, now: float) -> HoleAction:
-        """A batch found ``src`` above ``expected``: seek, wait for a seek made, or give up."""
+    def on_hole(self, src: Source, expected: int, found: int, now: float) -> HoleAction:
+        """A batch found offset ``found`` where ``expected`` was due: seek back, wait for
+        a seek made, or give the range up.
+
+        Records fetched before a seek still arrive after it, further on each time; only
+        a seek answered again and again by the *same* offset shows a real gap (compaction,
+        a transaction marker, retention), so only those count towards giving up.
+        """
         held = self.seeks.get(src)
-        count = held[1] if held is not None and held[0] == expected else 0
         if held is not None and held[0] == expected and not self._may_seek(src, now):
             return "wait"
+        same = held is not None and held[0] == expected and held[1] == found
+        count = held[2] if same and held is not None else 0
         if count >= self.give_up_after:
             del self.seeks[src]
             return "give-up"
-        self.seeks[src] = (expected, count + 1, now)
+        self.seeks[src] = (expected, found, count + 1, now)
         return "seek"
 
     def stalled(self, src: Source, position: int, highwater: int | None, now: float) -> bool:
@@ -61,8 +69,10 @@ class Progress:
         if now - self.since[src][1] < self.stall_s or not self._may_seek(src, now):
             return False
         held = self.seeks.get(src)
-        count = held[1] if held is not None and held[0] == position else 0
-        self.seeks[src] = (position, count + 1, now)
+        if held is not None and held[0] == position:
+            self.seeks[src] = (*held[:3], now)
+        else:
+            self.seeks[src] = (position, -1, 0, now)
         return True
 
     def seen_highwater(self, src: Source, position: int, highwater: int | None) -> None:

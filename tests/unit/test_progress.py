@@ -9,23 +9,30 @@ from processors.progress import Progress
 SRC = ("sensors.metro", 2)
 
 
-def test_a_hole_is_sought_at_most_once_a_second_then_given_up():
+def test_a_hole_answered_by_the_same_offset_is_given_up_after_n_seeks():
     p = Progress(seek_every_s=1.0, give_up_after=3)
-    assert p.on_hole(SRC, 10, now=0.0) == "seek"
-    assert p.on_hole(SRC, 10, now=0.5) == "wait", "a seek is under way"
-    assert p.on_hole(SRC, 10, now=1.0) == "seek"
-    assert p.on_hole(SRC, 10, now=2.0) == "seek"
-    assert p.on_hole(SRC, 10, now=3.0) == "give-up", "three seeks did not fill it"
-    assert p.on_hole(SRC, 10, now=3.1) == "seek", "a new count starts"
+    assert p.on_hole(SRC, 10, 14, now=0.0) == "seek"
+    assert p.on_hole(SRC, 10, 14, now=0.5) == "wait", "a seek is under way"
+    assert p.on_hole(SRC, 10, 14, now=1.0) == "seek"
+    assert p.on_hole(SRC, 10, 14, now=2.0) == "seek"
+    assert p.on_hole(SRC, 10, 14, now=3.0) == "give-up", "three seeks found 14 again"
+    assert p.on_hole(SRC, 10, 14, now=3.1) == "seek", "a new count starts"
+
+
+def test_records_fetched_before_a_seek_do_not_count_towards_giving_up():
+    """They arrive after the seek, further on each time: the re-fetch is still coming."""
+    p = Progress(seek_every_s=1.0, give_up_after=2)
+    for i, found in enumerate((1330, 2371, 3408, 5104, 7000, 8382)):
+        assert p.on_hole(SRC, 1310, found, now=float(i)) == "seek"
 
 
 def test_a_seek_that_worked_resets_the_count():
     p = Progress(give_up_after=2)
-    p.on_hole(SRC, 10, now=0.0)
-    p.on_hole(SRC, 10, now=1.0)
+    p.on_hole(SRC, 10, 12, now=0.0)
+    p.on_hole(SRC, 10, 12, now=1.0)
     p.moved(SRC, 11, now=1.5)
-    assert p.on_hole(SRC, 20, now=2.0) == "seek"
-    assert p.seeks[SRC][1] == 1
+    assert p.on_hole(SRC, 20, 22, now=2.0) == "seek"
+    assert p.seeks[SRC][2] == 1
 
 
 def test_a_position_unmoved_below_the_high_water_is_stalled():
