@@ -181,60 +181,47 @@ doubles_topic = raw_topic(settings.topics.doubles)
 
 sanctions_topic = raw_topic(settings.topics.sanctions)
 
-# faust derives a table's serializers from model types only (JSON otherwise), so the
-# changelog topic is declared here, with raw citizen-id keys and Avro doubles; without
-# it, recovery after a rebalance fails to decode the changelog and loses the table.
-changelog = app.topic(
-    f"{app.conf.id}-doubles-changelog",
-    key_type=str,
-    value_type=None,
-    key_serializer="raw",
-    value_serializer="moisson_double",
-    partitions=partitions,
-    compacting=True,
-    deleting=False,
-    acks=False,
-    internal=True,
-)
 dlq_topic = raw_topic(settings.topics.dlq)
 
 
-def tracked_table(name: str, changelog_topic: Any) -> TrackedTable:
-    """``app.Table``, of the tracked kind, keyed by str."""
+def tracked_table(name: str, value_serializer: str) -> TrackedTable:
+    """A table keyed by raw str, of the tracked kind, with its changelog declared here.
+
+    faust derives a table's serializers from model types only (JSON otherwise), so the
+    changelog topic is declared explicitly; without it, recovery after a rebalance fails
+    to decode the changelog and loses the table.
+    """
+    changelog = app.topic(
+        f"{app.conf.id}-{name}-changelog",
+        key_type=str,
+        value_type=None,
+        key_serializer="raw",
+        value_serializer=value_serializer,
+        partitions=partitions,
+        compacting=True,
+        deleting=False,
+        acks=False,
+        internal=True,
+    )
     table = TrackedTable(
         app,
         name=name,
         beacon=app.tables.beacon,
         partitions=partitions,
         key_type=str,
-        changelog_topic=changelog_topic,
+        changelog_topic=changelog,
     )
+    # ...and the table writes its changelog with its own serializer attributes.
+    table.key_serializer = "raw"
+    table.value_serializer = value_serializer
     app.tables.add(table)
     return table
 
 
-doubles = tracked_table("doubles", changelog)
-# ...and the table writes its changelog with its own serializer attributes.
-doubles.key_serializer = "raw"
-doubles.value_serializer = "moisson_double"
-
+doubles = tracked_table("doubles", "moisson_double")
 # Where each sensor partition stands: "topic/partition" -> {"next": offset to apply}.
 # Co-partitioned with the sensors: a partition's position lives beside its doubles.
-positions_changelog = app.topic(
-    f"{app.conf.id}-positions-changelog",
-    key_type=str,
-    value_type=None,
-    key_serializer="raw",
-    value_serializer="json",
-    partitions=partitions,
-    compacting=True,
-    deleting=False,
-    acks=False,
-    internal=True,
-)
-positions = tracked_table("positions", positions_changelog)
+positions = tracked_table("positions", "json")
 app.tracked = (doubles, positions)
-positions.key_serializer = "raw"
-positions.value_serializer = "json"
 
 import processors.agents  # noqa: E402, F401  (registers the agents on the app)
