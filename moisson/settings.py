@@ -153,7 +153,10 @@ class ProcessorSettings(BaseModel):
         1.0, gt=0, description="Least time between two seeks back to one partition's position"
     )
     stall_s: float = Field(
-        3.0, gt=0, description="A position unmoved this long below the high-water is sought"
+        5.0,
+        gt=0,
+        description="A partition below its high-water with nothing delivered or applied "
+        "this long is sought back to its position",
     )
     gap_seeks: int = Field(
         5,

@@ -198,6 +198,8 @@ async def harvest_batch(events: Sequence[Any]) -> Plan:
         log.info("a rebalance began during a batch; its positions are left unwritten")
         return plan
     now = time.monotonic()
+    for src in plan.seen:
+        progress.delivered[src] = now
     for src, (next_offset, index) in plan.positions.items():
         with processing(events[index]):
             positions[position_key(src)] = {"next": next_offset}

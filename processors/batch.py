@@ -80,6 +80,7 @@ class Plan:
     #: source -> (next offset to apply, index of the last message applied there).
     positions: dict[Source, tuple[int, int]] = field(default_factory=dict)
     holes: dict[Source, Hole] = field(default_factory=dict)
+    seen: set[Source] = field(default_factory=set)  # sources delivered in this batch
     rejections: Counter[str] = field(default_factory=Counter)
     applied: int = 0  # messages taken in offset order (folded or rejected)
     redelivered: int = 0  # below the position: skipped
@@ -114,6 +115,7 @@ def plan_batch(
         if assigned is not None and src not in assigned:
             plan.unassigned += 1
             continue
+        plan.seen.add(src)
         if src in plan.holes:
             continue  # nothing after a hole is applied until the seek re-delivers it
         at = expected.get(src)

@@ -18,7 +18,7 @@ class Progress:
     """One worker's view of its source partitions' positions."""
 
     seek_every_s: float = 1.0  # the least time between two seeks of one partition
-    stall_s: float = 3.0  # a position unmoved this long below the high-water is stalled
+    stall_s: float = 5.0  # unmoved and undelivered this long below the high-water: stalled
     give_up_after: int = 5  # seeks answered by the same offset before a range is dead-lettered
     lag_log_s: float = 30.0
     #: source -> (position, when it last changed)
@@ -26,6 +26,8 @@ class Progress:
     #: source -> (the hole's expected offset, the offset found there, seeks made that
     #: found the same one, when the last was)
     seeks: dict[Source, tuple[int, int, int, float]] = field(default_factory=dict)
+    #: source -> when a batch last held one of its records (at any offset)
+    delivered: dict[Source, float] = field(default_factory=dict)
     committed: dict[Source, int] = field(default_factory=dict)
     lag: dict[Source, int] = field(default_factory=dict)
     _logged: tuple[float, int] = (float("-inf"), 0)
@@ -68,6 +70,8 @@ class Progress:
             return False
         if now - self.since[src][1] < self.stall_s or not self._may_seek(src, now):
             return False
+        if now - self.delivered.get(src, float("-inf")) < self.stall_s:
+            return False  # records are arriving: a hole is handled when seen, a backlog drains
         held = self.seeks.get(src)
         if held is not None and held[0] == position:
             self.seeks[src] = (*held[:3], now)
@@ -84,7 +88,7 @@ class Progress:
 
     def forget(self, sources: set[Source]) -> None:
         """Drop what is known of partitions this worker no longer owns."""
-        for table in (self.since, self.seeks, self.committed, self.lag):
+        for table in (self.since, self.seeks, self.delivered, self.committed, self.lag):
             for src in sources & set(table):
                 del table[src]
 

@@ -47,6 +47,15 @@ def test_a_position_unmoved_below_the_high_water_is_stalled():
     assert not p.stalled(SRC, 9, None, now=30.0), "no high-water known yet"
 
 
+def test_a_partition_whose_records_are_arriving_is_not_stalled():
+    """A backlog elsewhere can hold a position still; seeking then would only refetch."""
+    p = Progress(stall_s=3.0)
+    p.stalled(SRC, 5, 9, now=0.0)
+    p.delivered[SRC] = 2.5
+    assert not p.stalled(SRC, 5, 9, now=4.0)
+    assert p.stalled(SRC, 5, 9, now=5.5)
+
+
 def test_commits_only_what_moved_and_forgets_revoked_partitions():
     p = Progress()
     assert p.to_commit(SRC, 0)
