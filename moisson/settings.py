@@ -153,7 +153,7 @@ class ProcessorSettings(BaseModel):
         1.0, gt=0, description="Least time between two seeks back to one partition's position"
     )
     stall_s: float = Field(
-        5.0,
+        15.0,
         gt=0,
         description="A partition below its high-water with nothing delivered or applied "
         "this long is sought back to its position",

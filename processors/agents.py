@@ -106,7 +106,9 @@ async def flush_outputs(sent: Sequence[Any] = ()) -> None:
 
 
 async def seek(src: Source, offset: int) -> None:
-    await app.consumer.seek(TP(*src), offset)
+    """Seek in the consumer's own thread: faust's ``Consumer.seek`` calls aiokafka from
+    this one, which does not wake aiokafka's fetcher (the partition then starves)."""
+    await app.consumer.seek_wait({TP(*src): offset})
 
 
 @app.agent(sensor_topics)

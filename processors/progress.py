@@ -18,7 +18,7 @@ class Progress:
     """One worker's view of its source partitions' positions."""
 
     seek_every_s: float = 1.0  # the least time between two seeks of one partition
-    stall_s: float = 5.0  # unmoved and undelivered this long below the high-water: stalled
+    stall_s: float = 15.0  # unmoved and undelivered this long below the high-water: stalled
     give_up_after: int = 5  # seeks answered by the same offset before a range is dead-lettered
     lag_log_s: float = 30.0
     #: source -> (position, when it last changed)
@@ -68,11 +68,11 @@ class Progress:
         self.moved(src, position, now)
         if highwater is None or position >= highwater:
             return False
-        if now - self.since[src][1] < self.stall_s or not self._may_seek(src, now):
+        held = self.seeks.get(src)
+        if now - self.since[src][1] < self.stall_s or (held and now - held[3] < self.stall_s):
             return False
         if now - self.delivered.get(src, float("-inf")) < self.stall_s:
             return False  # records are arriving: a hole is handled when seen, a backlog drains
-        held = self.seeks.get(src)
         if held is not None and held[0] == position:
             self.seeks[src] = (*held[:3], now)
         else:

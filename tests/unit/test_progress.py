@@ -40,9 +40,9 @@ def test_a_position_unmoved_below_the_high_water_is_stalled():
     assert not p.stalled(SRC, 5, 9, now=0.0)
     assert not p.stalled(SRC, 5, 9, now=2.9)
     assert p.stalled(SRC, 5, 9, now=3.0)
-    assert not p.stalled(SRC, 5, 9, now=3.5), "seeks are rate-limited"
-    assert p.stalled(SRC, 5, 9, now=4.0)
-    assert not p.stalled(SRC, 6, 9, now=4.5), "it moved"
+    assert not p.stalled(SRC, 5, 9, now=5.5), "one stall seek per stall period"
+    assert p.stalled(SRC, 5, 9, now=6.0)
+    assert not p.stalled(SRC, 6, 9, now=6.5), "it moved"
     assert not p.stalled(SRC, 9, 9, now=20.0), "caught up"
     assert not p.stalled(SRC, 9, None, now=30.0), "no high-water known yet"
 
