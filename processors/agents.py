@@ -146,10 +146,10 @@ def incoming(event: Any) -> Incoming:
 async def harvest_batch(events: Sequence[Any]) -> Plan:
     """Plan the batch, write its doubles, send, flush, then move the positions on."""
     epoch = app.revocations
-    if app.rebalancing or app.revoking:
-        # From a revocation until recovery ends ("Worker ready"): a revocation waits for
-        # the table writes made so far, and a table partition being recovered must not
-        # be written (the recovery would then end on this worker's stale values).
+    if app.rebalancing:
+        # faust's flag, from a revocation until recovery ends ("Worker ready"): a
+        # revocation waits for the table writes made so far, and a table partition being
+        # recovered must not be written (the recovery would end on stale values).
         log.info("a batch taken during a rebalance is left to be re-delivered")
         return Plan()
     batch = [incoming(e) for e in events]

@@ -114,8 +114,6 @@ class HarvestApp(faust.App):
 
     #: Bumped as a revocation begins: a batch that awaited across one writes no position.
     revocations: int = 0
-    #: From a revocation until the next assignment: no batch starts meanwhile.
-    revoking: bool = False
     tracked: tuple[TrackedTable, ...] = ()
     unfiltered_topics: frozenset[str] = frozenset()
 
@@ -126,7 +124,6 @@ class HarvestApp(faust.App):
 
     async def _on_partitions_revoked(self, revoked: Any) -> None:
         self.revocations += 1
-        self.revoking = True
         # Every table write made so far reaches the changelog before the partitions go:
         # a late write would land after the new owner read the changelog, and win.
         unsent = set().union(*(t.unsent for t in self.tracked))
@@ -135,12 +132,6 @@ class HarvestApp(faust.App):
             if late:
                 log.warning("%d changelog writes unconfirmed at a revocation", len(late))
         await super()._on_partitions_revoked(revoked)
-
-    async def _on_partitions_assigned(self, assigned: Any, *args: Any, **kwargs: Any) -> None:
-        try:
-            await super()._on_partitions_assigned(assigned, *args, **kwargs)
-        finally:
-            self.revoking = False
 
 
 settings = get_settings()
