@@ -806,12 +806,20 @@ def verify(
     from sqlalchemy.exc import OperationalError, ProgrammingError
 
     from moisson import verify as vf
+    from processors.harvest import Rejection
     from processors.scoring import load_rules
 
     rec = open_or_fail(recording)
     s = settings_from(database_url=database_url, kafka=kafka, topic_prefix=topic_prefix)
     rules = load_rules(rules_path or s.processor.rules_path)
-    expected = vf.expected_doubles(rec, rules)
+    plan = vf.expected_plan(rec, rules, s.processor.lateness_s, s.kafka.partitions)
+    expected = {c: d for c, (d, _) in plan.doubles.items()}
+    if late := plan.rejections.get(Rejection.TOO_LATE.value, 0):
+        console.print(
+            f"{late:,} event(s) arrive later than the allowed lateness behind their "
+            "partition's watermark: the processor dead-letters them as too-late, and so "
+            "does the oracle"
+        )
     deadline = time.monotonic() + timeout
     try:
         pg = vf.PostgresSink(

@@ -68,6 +68,16 @@ class TopicSettings(BaseModel):
         return f"{self.prefix}sanctions"
 
     @property
+    def ledger(self) -> str:
+        """Every score change, appended once per (event, rule), keyed by citizen."""
+        return f"{self.prefix}ledger"
+
+    @property
+    def blacklist(self) -> str:
+        """The latest state of each blacklist period (compacted), keyed citizen/entered_at."""
+        return f"{self.prefix}blacklist"
+
+    @property
     def dlq(self) -> str:
         """Dead letters: sensor messages the processor could not apply, with the reason."""
         return f"{self.prefix}sensors.dlq"
@@ -162,6 +172,13 @@ class ProcessorSettings(BaseModel):
         5,
         ge=1,
         description="Seeks at one offset gap before its range is dead-lettered as missing",
+    )
+    lateness_s: float | None = Field(
+        None,
+        ge=0,
+        description="Allowed lateness: an event this far behind the latest event time of "
+        "its partition is dead-lettered as too-late (default: the rules' longest "
+        "correlation window)",
     )
     fault: Literal["", "exit-before-sanction"] = Field(
         "", description="Test only: make the worker exit at a chosen point (crash drills)"

@@ -9,10 +9,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from moisson.recording import Recording
+from moisson.recording import Recording, partition_for
 from moisson.settings import Settings
-from processors.fold import Double, explained_ledger
-from processors.harvest import apply_message
+from processors.batch import Folding, Incoming, Plan, Position, plan_batch
+from processors.fold import Double, Horizon, default_rules, explained_ledger
 from processors.scoring import Rulebook
 from producers.sanction_book import Sanction, SanctionBook
 from sinks.postgres import PROFILE_FIELDS, PostgresSink
@@ -28,29 +28,54 @@ class Diff:
     actual: Any
 
 
-def expected_doubles(rec: Recording, rules: Rulebook | None = None) -> dict[str, Double]:
-    """The doubles the pipeline must end with: every sensor message through the same
-    validation and the same fold as the processor (rejects and duplicates included)."""
-    doubles: dict[str, Double] = {}
-    for topic in rec.topics:
-        kind = rec.kind_of(topic)
-        if kind is None:
+def received(rec: Recording, partitions: int | None = None) -> list[Incoming]:
+    """What a replay of ``rec`` delivers, as the processor's partitions receive it.
+
+    ``replay`` sends in recorded timestamp order and keeps each message's partition when
+    the destination has the recorded partition count, else Kafka's partitioner places
+    it by key (``partitions``: the destination count; None keeps them all). Each
+    destination partition's own order is what its watermark, and so lateness, follows.
+    """
+    offsets: dict[tuple[str, int], int] = {}
+    out: list[Incoming] = []
+    for m in rec.all_messages():
+        if rec.kind_of(m.topic) is None:
             continue
-        for m in rec.messages(topic):
-            if m.value is None:
-                continue
-            cid = m.key.decode("utf-8", "replace") if m.key is not None else None
-            out = apply_message(
-                doubles.get(cid) if cid else None,
-                expected_kind=kind,
-                topic=topic,
-                key=m.key,
-                value=m.value,
-                rules=rules,
-            )
-            if out.double is not None:
-                doubles[out.double["citizen_id"]] = out.double
-    return doubles
+        part = m.partition
+        if partitions is not None and partitions != rec.topics[m.topic]["partitions"]:
+            part = partition_for(m.key, partitions) if m.key is not None else 0
+        offset = offsets.get((m.topic, part), 0)
+        offsets[(m.topic, part)] = offset + 1
+        out.append(Incoming(m.topic, part, offset, m.key, m.value))
+    return out
+
+
+def expected_plan(
+    rec: Recording,
+    rules: Rulebook | None = None,
+    lateness_s: float | None = None,
+    partitions: int | None = None,
+) -> Plan:
+    """The processor's own planner over everything a replay delivers, in one batch:
+    the same validation, lateness and fold (rejects and duplicates included). Nothing
+    is evicted, which changes no result (``processors.fold.Horizon``)."""
+    kinds = {t: k for t in rec.topics if (k := rec.kind_of(t)) is not None}
+    horizon = Horizon.of(rules or default_rules(), lateness_s)
+    folding = Folding(kinds=kinds, rules=rules, horizon=horizon)
+    return plan_batch(
+        received(rec, partitions), lambda _src: Position(), lambda c, i: None, folding
+    )
+
+
+def expected_doubles(
+    rec: Recording,
+    rules: Rulebook | None = None,
+    lateness_s: float | None = None,
+    partitions: int | None = None,
+) -> dict[str, Double]:
+    """The doubles the pipeline must end with after a replay of ``rec``."""
+    plan = expected_plan(rec, rules, lateness_s, partitions)
+    return {c: d for c, (d, _) in plan.doubles.items()}
 
 
 def _ledger_rows(double: Double, rules: Rulebook | None) -> dict[tuple[str, str], tuple]:

@@ -1,8 +1,10 @@
 """The faust app: ``faust -A processors.app worker`` (or ``moisson process``).
 
-It consumes the four sensor topics, keeps one digital double per citizen in a
-table, emits each updated double to the compacted ``doubles`` topic, and a
-sanction to ``sanctions`` whenever a citizen enters or leaves the blacklist.
+It consumes the four sensor topics and keeps one digital double per citizen in a
+table whose changelog *is* the compacted ``doubles`` topic (one send per touched
+citizen per batch; the sink reads the profile and ignores the horizon). New ledger
+entries go to ``ledger``, changed blacklist periods to ``blacklist``, and a sanction
+to ``sanctions`` whenever a citizen enters or leaves the blacklist.
 """
 
 from __future__ import annotations
@@ -21,16 +23,9 @@ from schemas.codec import DOUBLE, decode, encode
 
 
 class DoubleCodec(codecs.Codec):
-    """Doubles in the table's changelog travel as Avro single objects too."""
-
-    #: (double, its bytes) the harvester encoded for ``doubles`` just before writing
-    #: the table: the changelog reuses them instead of encoding the double again.
-    encoded: tuple[Any, bytes] | None = None
+    """Doubles in the table's changelog (the ``doubles`` topic) are Avro single objects."""
 
     def _dumps(self, obj: Any) -> bytes:
-        held = DoubleCodec.encoded
-        if held is not None and held[0] is obj:
-            return held[1]
         return encode(DOUBLE, obj)
 
     def _loads(self, s: bytes) -> Any:
@@ -176,22 +171,20 @@ def raw_topic(*names: str, **options: Any) -> Any:
 # positions in the ``positions`` table and commits those (processors/batch.py).
 sensor_topics = raw_topic(*settings.topics.sensors, partitions=partitions, acks=False)
 app.unfiltered_topics = frozenset(settings.topics.sensors)
-doubles_topic = raw_topic(settings.topics.doubles)
-
-sanctions_topic = raw_topic(settings.topics.sanctions)
-
-dlq_topic = raw_topic(settings.topics.dlq)
 
 
-def tracked_table(name: str, value_serializer: str) -> TrackedTable:
-    """A table keyed by raw str, of the tracked kind, with its changelog declared here.
+def tracked_table(
+    name: str, value_serializer: str, changelog_name: str | None = None
+) -> TrackedTable:
+    """A table keyed by raw str, of the tracked kind, with its changelog declared here
+    (``{app_id}-{name}-changelog`` unless named).
 
     faust derives a table's serializers from model types only (JSON otherwise), so the
     changelog topic is declared explicitly; without it, recovery after a rebalance fails
     to decode the changelog and loses the table.
     """
     changelog = app.topic(
-        f"{app.conf.id}-{name}-changelog",
+        changelog_name or f"{app.conf.id}-{name}-changelog",
         key_type=str,
         value_type=None,
         key_serializer="raw",
@@ -217,8 +210,11 @@ def tracked_table(name: str, value_serializer: str) -> TrackedTable:
     return table
 
 
-doubles = tracked_table("doubles", "moisson_double")
-# Where each sensor partition stands: "topic/partition" -> {"next": offset to apply}.
+# The compacted doubles topic is the table's changelog: the profile the sink upserts
+# and the bounded state a new owner recovers are one message.
+doubles = tracked_table("doubles", "moisson_double", settings.topics.doubles)
+# Where each sensor partition stands: "topic/partition" -> {"next": offset to apply,
+# "wm": its watermark in ms}.
 # Co-partitioned with the sensors: a partition's position lives beside its doubles.
 positions = tracked_table("positions", "json")
 app.tracked = (doubles, positions)

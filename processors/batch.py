@@ -12,6 +12,12 @@ messages are applied strictly in offset order:
 - above the position: a hole (faust dropped records): nothing more of that partition is
   applied in this batch, and the agent seeks back to the position;
 - of a partition not assigned to this worker any more: refused (another worker owns it).
+
+Each position also keeps its partition's *watermark*, the latest event time seen
+there, which depends only on that partition's order. An event more than the allowed
+lateness behind it is refused as too late, and the doubles of the partition forget
+what lies beyond the horizon of the lowest *durable* watermark of its co-partitioned
+sources (``processors.fold.Horizon``).
 """
 
 from __future__ import annotations
@@ -19,15 +25,24 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
-from processors.fold import Double
+from processors.fold import Double, Horizon, as_datetime, evict
 from processors.harvest import Limits, Rejection, apply_message, sanction_for, sanction_state
 from processors.privacy import Privacy
 from processors.scoring import Rulebook
 
 #: A source partition: (topic, partition).
 Source = tuple[str, int]
+
+
+@dataclass(frozen=True, slots=True)
+class Position:
+    """Where a source partition stands: the next offset to apply, and its watermark."""
+
+    next: int = 0
+    watermark: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,8 +92,15 @@ class Plan:
     #: (citizen, sanction) in the order decided.
     sanctions: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     dead_letters: list[DeadLetter] = field(default_factory=list)
-    #: source -> (next offset to apply, index of the last message applied there).
-    positions: dict[Source, tuple[int, int]] = field(default_factory=dict)
+    #: source -> (where it now stands, index of the last message applied there).
+    positions: dict[Source, tuple[Position, int]] = field(default_factory=dict)
+    #: (citizen, ledger entry, index): appended to the ledger topic.
+    ledger: list[tuple[str, dict[str, Any], int]] = field(default_factory=list)
+    #: (citizen, blacklist update): the periods that changed, or were removed.
+    blacklist: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    #: Citizens a re-delivered event touched: a crash may have lost what their last
+    #: batch sent, so their held ledger, periods and sanction state are sent again.
+    restate: set[str] = field(default_factory=set)
     holes: dict[Source, Hole] = field(default_factory=dict)
     seen: set[Source] = field(default_factory=set)  # sources delivered in this batch
     rejections: Counter[str] = field(default_factory=Counter)
@@ -95,21 +117,30 @@ class Folding:
     rules: Rulebook | None = None
     privacy: Privacy | None = None
     limits: Limits = field(default_factory=Limits)
+    #: The allowed lateness and the eviction horizon; None keeps every event and all
+    #: of the history (the oracle of a recording folded whole does without).
+    horizon: Horizon | None = None
 
 
 def plan_batch(
     batch: Sequence[Incoming],
-    positions: Callable[[Source], int],
+    positions: Callable[[Source], Position],
     lookup: Callable[[str, int], Double | None],
     folding: Folding,
     assigned: Collection[Source] | None = None,
+    floors: Callable[[int], datetime | None] = lambda partition: None,
 ) -> Plan:
-    """Plan ``batch``: ``positions(source)`` is where each source stands (0 when new),
+    """Plan ``batch``: ``positions(source)`` is where each source stands,
     ``lookup(citizen, index)`` the stored double (read in message ``index``'s partition),
-    ``assigned`` the sources this worker owns (None: all)."""
+    ``assigned`` the sources this worker owns (None: all), ``floors(partition)`` the
+    lowest durable watermark of the partition's sources (None while one is silent:
+    nothing is evicted)."""
     plan = Plan()
     expected: dict[Source, int] = {}
+    marks: dict[Source, datetime | None] = {}
     latest: dict[str, Double | None] = {}
+    first: dict[str, Double | None] = {}
+    lateness = folding.horizon.lateness if folding.horizon is not None else None
     for index, msg in enumerate(batch):
         src = msg.source
         if assigned is not None and src not in assigned:
@@ -120,7 +151,9 @@ def plan_batch(
             continue  # nothing after a hole is applied until the seek re-delivers it
         at = expected.get(src)
         if at is None:
-            at = expected[src] = positions(src)
+            stands = positions(src)
+            at = expected[src] = stands.next
+            marks[src] = stands.watermark
         if msg.offset < at:
             plan.redelivered += 1
             continue
@@ -128,28 +161,37 @@ def plan_batch(
             plan.holes[src] = Hole(at, msg.offset, index)
             continue
         expected[src] = msg.offset + 1
-        plan.positions[src] = (msg.offset + 1, index)
         plan.applied += 1
-        _fold_one(plan, latest, index, msg, lookup, folding)
+        mark = marks[src]
+        not_before = mark - lateness if mark is not None and lateness is not None else None
+        when = _fold_one(plan, latest, first, index, msg, lookup, folding, not_before)
+        if when is not None and (mark is None or when > mark):
+            marks[src] = mark = when
+        plan.positions[src] = (Position(msg.offset + 1, mark), index)
     _republish_sanctions(plan, folding)
+    _evict(plan, batch, floors, folding)
+    _blacklist_updates(plan, first)
     return plan
 
 
 def _fold_one(
     plan: Plan,
     latest: dict[str, Double | None],
+    first: dict[str, Double | None],
     index: int,
     msg: Incoming,
     lookup: Callable[[str, int], Double | None],
     folding: Folding,
-) -> None:
+    not_before: datetime | None,
+) -> datetime | None:
+    """Fold one message into the plan; when it happened, if it is a valid event."""
     key = msg.key
     current = None
     if key is not None:
         cid = key.decode("utf-8", "replace")
         citizen = folding.privacy.pseudonym(cid) if folding.privacy is not None else cid
         if citizen not in latest:
-            latest[citizen] = lookup(citizen, index)
+            latest[citizen] = first[citizen] = lookup(citizen, index)
         current = latest[citizen]
     outcome = apply_message(
         current,
@@ -160,21 +202,90 @@ def _fold_one(
         rules=folding.rules,
         privacy=folding.privacy,
         limits=folding.limits,
+        not_before=not_before,
     )
+    when = as_datetime(outcome.occurred_at) if outcome.occurred_at is not None else None
     if outcome.double is None:
         assert outcome.rejected is not None
         plan.rejections[outcome.rejected.value] += 1
         if outcome.rejected is Rejection.DUPLICATE and current is not None:
             plan.republish.setdefault(current["citizen_id"], (current, index))
+            plan.restate.add(current["citizen_id"])
         if outcome.rejected.dead_letter:
             plan.dead_letters.append(DeadLetter(index, outcome.rejected.value, outcome.detail))
-        return
+        return when
     citizen = outcome.double["citizen_id"]
     latest[citizen] = outcome.double
     plan.doubles[citizen] = (outcome.double, index)
+    plan.ledger.extend((citizen, e, index) for e in outcome.entries)
     sanction = sanction_for(current, outcome.double, folding.rules)
     if sanction is not None:
         plan.sanctions.append((citizen, sanction))
+    return when
+
+
+def _evict(
+    plan: Plan,
+    batch: Sequence[Incoming],
+    floors: Callable[[int], datetime | None],
+    folding: Folding,
+) -> None:
+    """Bound every double the batch writes to its partition's horizon."""
+    if folding.horizon is None:
+        return
+    for citizen, (double, index) in plan.doubles.items():
+        floor = floors(batch[index].partition)
+        if floor is not None:
+            plan.doubles[citizen] = (evict(double, floor, folding.horizon, folding.rules), index)
+
+
+def period_key(citizen: str, period: Mapping[str, Any]) -> str:
+    """The blacklist topic's key of a period: ``citizen/entered_at ms``."""
+    return f"{citizen}/{int(period['entered_at'].timestamp() * 1000)}"
+
+
+def _update(citizen: str, period: Mapping[str, Any], version: int, removed: bool) -> dict[str, Any]:
+    return {
+        "citizen_id": citizen,
+        "entered_at": period["entered_at"],
+        "lifted_at": None if removed else period["lifted_at"],
+        "score_at_entry": period["score_at_entry"],
+        "event_id": period["event_id"],
+        "removed": removed,
+        "double_version": version,
+    }
+
+
+def _blacklist_updates(plan: Plan, first: Mapping[str, Double | None]) -> None:
+    """Each written double's periods that changed since the batch began (upserts), and
+    those a late event removed; periods sealed into the checkpoint are not removals.
+    A republished double states all of its periods again."""
+    for citizen, (double, _) in plan.doubles.items():
+        before = first.get(citizen)
+        old = {p["entered_at"]: p for p in (before["blacklist"] if before else [])}
+        new = {p["entered_at"]: p for p in double["blacklist"]}
+        cp = double.get("checkpoint")
+        for at, p in old.items():
+            sealed = cp is not None and p["lifted_at"] is not None and p["lifted_at"] < cp["at"]
+            if at not in new and not sealed:
+                plan.blacklist.append((citizen, _update(citizen, p, double["version"], True)))
+        for at, p in new.items():
+            if old.get(at) != p:
+                plan.blacklist.append((citizen, _update(citizen, p, double["version"], False)))
+    for citizen in sorted(plan.restate):
+        double, index = plan.doubles.get(citizen) or plan.republish[citizen]
+        changed = {u["entered_at"] for c, u in plan.blacklist if c == citizen}
+        plan.blacklist += [
+            (citizen, _update(citizen, p, double["version"], False))
+            for p in double["blacklist"]
+            if p["entered_at"] not in changed
+        ]
+        sent = {(e["event_id"], e["rule_id"]) for c, e, _ in plan.ledger if c == citizen}
+        plan.ledger += [
+            (citizen, e, index)
+            for e in double["ledger"]
+            if (e["event_id"], e["rule_id"]) not in sent
+        ]
 
 
 def _republish_sanctions(plan: Plan, folding: Folding) -> None:

@@ -16,14 +16,23 @@ differently with every partition and worker count):
 - the blacklist periods are recomputed from the ledger walked in event time, so a late
   event lands where it happened, not where it arrived;
 - a re-delivered event (same ``event_id``) leaves the double unchanged.
+
+**Bounded state** (README: Bounded state). :func:`evict` drops what no event accepted
+from now on can change: the event ids, ledger entries and marks older than an eviction
+line, folded into a :data:`Checkpoint` (the score walked up to the line, and the
+blacklist period open there). The caller derives the line from the sources'
+watermarks and the allowed lateness (:class:`Horizon`), so eviction never changes a
+result: folding with or without it gives the same profile, ledger and periods.
 """
 
 from __future__ import annotations
 
-import bisect
+import hashlib
+import struct
+import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from typing import Any
 
@@ -37,6 +46,9 @@ AGGREGATES = {
     "camera": ("sightings", "behaviour"),
 }
 REFUSED = {"DENIED", "REFUSED"}
+#: One held event in ``recent_events``: occurred_at (ms, big-endian) then a 16-byte id.
+HELD = 24
+_MS = struct.Struct(">q")
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,8 +105,54 @@ def new_double(citizen_id: str, rules: Rulebook | None = None) -> Double:
         "ledger": [],
         "marks": [],
         "blacklist": [],
-        "seen_event_ids": [],
+        "recent_events": b"",
+        "checkpoint": None,
     }
+
+
+def event_id_bytes(event_id: str) -> bytes:
+    """An event id in 16 bytes: the UUID itself, or a BLAKE2b digest of any other id."""
+    try:
+        return uuid.UUID(event_id).bytes
+    except ValueError:
+        return hashlib.blake2b(event_id.encode(), digest_size=16).digest()
+
+
+def _held_index(held: bytes, ident: bytes) -> int:
+    """Where ``ident`` sits in ``held`` (a record index), or -1."""
+    i = held.find(ident, 8)
+    while i != -1:
+        if i % HELD == 8:
+            return i // HELD
+        i = held.find(ident, i + 1)
+    return -1
+
+
+def _hold(held: bytes, record: bytes) -> bytes:
+    """``held`` with ``record`` inserted in sorted place (nearly always at the end)."""
+    n = len(held) // HELD
+    if n == 0 or held[-HELD:] <= record:
+        return held + record
+    lo, hi = 0, n
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if held[mid * HELD : (mid + 1) * HELD] <= record:
+            lo = mid + 1
+        else:
+            hi = mid
+    return held[: lo * HELD] + record + held[lo * HELD :]
+
+
+def held_events(double: Double) -> list[tuple[int, bytes]]:
+    """(occurred_at ms, 16-byte id) of every event the double holds, in order."""
+    held = double["recent_events"]
+    return [
+        (_MS.unpack_from(held, i)[0], held[i + 8 : i + HELD]) for i in range(0, len(held), HELD)
+    ]
+
+
+def _ms(at: datetime) -> int:
+    return int(at.timestamp() * 1000)
 
 
 def _bump(counts: Mapping[str, int], *keys: str) -> dict[str, int]:
@@ -112,8 +170,11 @@ def _mark_key(m: Mapping[str, Any]) -> tuple[datetime, str, str]:
     return (m["occurred_at"], m["event_id"], m["kind"])
 
 
-def correlation_entries(marks: list[dict[str, Any]], rules: Rulebook) -> list[dict[str, Any]]:
-    """Every correlation firing the marks imply (a pure function of the set of marks)."""
+def correlation_entries(
+    marks: list[dict[str, Any]], rules: Rulebook, since: datetime | None = None
+) -> list[dict[str, Any]]:
+    """Every correlation firing the marks imply (a pure function of the set of marks);
+    with ``since``, only for triggers at or after it (older ones are checkpointed)."""
     entries: list[dict[str, Any]] = []
     for c in rules.correlations:
         triggers = [m for m in marks if m["kind"] == c.trigger]
@@ -146,15 +207,23 @@ def correlation_entries(marks: list[dict[str, Any]], rules: Rulebook) -> list[di
                 "delta": c.delta,
             }
             for t in fired
+            if since is None or t["occurred_at"] >= since
         )
     return entries
 
 
 def blacklist_periods(
-    ledger: list[dict[str, Any]], base: int, rules: Rulebook
+    ledger: list[dict[str, Any]],
+    base: int,
+    rules: Rulebook,
+    open_at_start: Mapping[str, Any] | None = None,
 ) -> list[dict[str, Any]]:
-    """Walk the score in event time: under the threshold enters, the recovery line lifts."""
-    periods: list[dict[str, Any]] = []
+    """Walk the score in event time: under the threshold enters, the recovery line lifts.
+
+    The walk starts at ``base`` (a checkpoint's score), with ``open_at_start`` the
+    period open there, if any.
+    """
+    periods: list[dict[str, Any]] = [dict(open_at_start)] if open_at_start else []
     score = base
     for e in ledger:
         score += e["delta"]
@@ -178,20 +247,34 @@ def fold(double: Double | None, event: Event, rules: Rulebook | None = None) -> 
 
     A re-delivered event returns ``double`` itself (same object, same version).
     """
+    return fold_entries(double, event, rules)[0]
+
+
+def _checkpoint_start(d: Double) -> tuple[int, Mapping[str, Any] | None, datetime | None]:
+    cp = d.get("checkpoint")
+    if cp is None:
+        return d["base_score"], None, None
+    return cp["score"], cp["open"], cp["at"]
+
+
+def fold_entries(
+    double: Double | None, event: Event, rules: Rulebook | None = None
+) -> tuple[Double, list[dict[str, Any]]]:
+    """:func:`fold`, plus the ledger entries the event added (what the ledger topic gets)."""
     rules = rules or default_rules()
     cid = event.citizen_id
     base = double if double is not None else new_double(cid, rules)
     if base["citizen_id"] != cid:
         raise ValueError(f"event for {cid!r} folded into the double of {base['citizen_id']!r}")
     eid = event.event_id
-    seen = base["seen_event_ids"]
-    pos = bisect.bisect_left(seen, eid)
-    if pos < len(seen) and seen[pos] == eid:
-        return base
+    ident = event_id_bytes(eid)
+    held = base["recent_events"]
+    if _held_index(held, ident) != -1:
+        return base, []
     rec = event.record
     at = as_datetime(rec["occurred_at"])
     d = dict(base)
-    d["seen_event_ids"] = [*seen[:pos], eid, *seen[pos:]]
+    d["recent_events"] = _hold(held, _MS.pack(_ms(at)) + ident)
     d["version"] = base["version"] + 1
     d[f"{event.kind}_count"] = base[f"{event.kind}_count"] + 1
     d["first_seen"] = at if base["first_seen"] is None else min(base["first_seen"], at)
@@ -211,6 +294,7 @@ def fold(double: Double | None, event: Event, rules: Rulebook | None = None) -> 
         if r.delta or r.record
     ]
     rule_hits = _bump(base["rule_hits"], *(r.id for r in hits))
+    start_score, start_open, since = _checkpoint_start(base)
 
     mark_kinds = rules.marks_for(event.kind, rec)
     if mark_kinds:
@@ -223,19 +307,99 @@ def fold(double: Double | None, event: Event, rules: Rulebook | None = None) -> 
         )
         d["marks"] = marks
         have = {(e["event_id"], e["rule_id"]) for e in base["ledger"]}
-        for e in correlation_entries(marks, rules):
+        for e in correlation_entries(marks, rules, since):
             if (e["event_id"], e["rule_id"]) not in have:
                 new_entries.append(e)
                 rule_hits = _bump(rule_hits, e["rule_id"])
     d["rule_hits"] = rule_hits
 
     if new_entries:
+        if since is not None and min(e["occurred_at"] for e in new_entries) < since:
+            raise ValueError(  # the caller's horizon let in an event it had evicted for
+                f"{cid}: an entry before the checkpoint at {since}; the eviction line "
+                "must stay below every accepted event's horizon"
+            )
         ledger = sorted([*base["ledger"], *new_entries], key=_entry_key)
         d["ledger"] = ledger
         d["score"] = base["score"] + sum(e["delta"] for e in new_entries)
-        d["blacklist"] = blacklist_periods(ledger, base["base_score"], rules)
+        d["blacklist"] = blacklist_periods(ledger, start_score, rules, start_open)
         d["blacklisted"] = bool(d["blacklist"] and d["blacklist"][-1]["lifted_at"] is None)
         d["tier"] = rules.tier(d["score"])
+    return d, new_entries
+
+
+@dataclass(frozen=True, slots=True)
+class Horizon:
+    """How far back in event time an accepted event can reach, and so what may go.
+
+    An event later than ``lateness`` behind its source partition's watermark is
+    refused (too late). Every other event is at or after ``floor - lateness``, where
+    ``floor`` is the lowest watermark of the co-partitioned sources, and it can touch
+    correlations ``window`` either side of it, whose own windows reach ``window``
+    further. So, below ``floor``:
+
+    - event ids older than ``lateness`` can never be seen again (a duplicate is too late);
+    - ledger entries older than ``lateness + window`` can never be added, or passed
+      by a new entry in the event-time walk: they fold into the checkpoint;
+    - marks older than ``lateness + 2 * window`` can never be in a window again.
+    """
+
+    lateness: timedelta
+    window: timedelta
+    step: timedelta = timedelta(hours=6)  # evict at most this often per double
+
+    @classmethod
+    def of(cls, rules: Rulebook, lateness_s: float | None = None) -> Horizon:
+        """The horizon of ``rules``; the lateness defaults to their longest window."""
+        window = timedelta(milliseconds=max((c.window_ms for c in rules.correlations), default=0))
+        lateness = window if lateness_s is None else timedelta(seconds=lateness_s)
+        return cls(lateness=lateness, window=window)
+
+    def line(self, floor: datetime) -> datetime:
+        """The checkpoint line for a floor watermark."""
+        return floor - self.lateness - self.window
+
+
+def evict(
+    double: Double, floor: datetime, horizon: Horizon, rules: Rulebook | None = None
+) -> Double:
+    """The double without what no event accepted from now on can change (see
+    :class:`Horizon`); ``double`` itself when the line has not moved a ``step``."""
+    rules = rules or default_rules()
+    line = horizon.line(floor)
+    cp = double.get("checkpoint")
+    if cp is not None and line - cp["at"] < horizon.step:
+        return double
+    d = dict(double)
+    held = double["recent_events"]
+    keep_from = _MS.pack(_ms(line + horizon.window))
+    n = len(held) // HELD
+    lo, hi = 0, n
+    while lo < hi:  # the first held event at or after the id line
+        mid = (lo + hi) // 2
+        if held[mid * HELD : mid * HELD + 8] < keep_from:
+            lo = mid + 1
+        else:
+            hi = mid
+    d["recent_events"] = held[lo * HELD :]
+    d["marks"] = [m for m in double["marks"] if m["occurred_at"] >= line - horizon.window]
+    gone = [e for e in double["ledger"] if e["occurred_at"] < line]
+    score, open_, _ = _checkpoint_start(double)
+    last_lifted = cp["last_lifted"] if cp is not None else None
+    for p in double["blacklist"]:
+        if p["lifted_at"] is not None and p["lifted_at"] < line:
+            last_lifted = p["lifted_at"]
+            open_ = None
+        elif p["entered_at"] < line:
+            open_ = {**p, "lifted_at": None}
+    d["ledger"] = double["ledger"][len(gone) :]
+    d["checkpoint"] = {
+        "at": line,
+        "score": score + sum(e["delta"] for e in gone),
+        "open": open_,
+        "last_lifted": last_lifted,
+    }
+    d["blacklist"] = blacklist_periods(d["ledger"], d["checkpoint"]["score"], rules, open_)
     return d
 
 
@@ -250,9 +414,10 @@ def fold_all(events: Iterable[Event], rules: Rulebook | None = None) -> dict[str
 
 
 def explained_ledger(double: Double, rules: Rulebook | None = None) -> list[dict[str, Any]]:
-    """The ledger with the score before and after each entry and the rule's explanation."""
+    """The held ledger with the score before and after each entry and the rule's
+    explanation (from the checkpoint's score when part of it was evicted)."""
     rules = rules or default_rules()
-    score = double["base_score"]
+    score = _checkpoint_start(double)[0]
     out = []
     for e in double["ledger"]:
         rule = rules.rule(e["rule_id"])

@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from processors.fold import Double, Event, default_rules, fold
+from processors.fold import Double, Event, default_rules, fold_entries
 from processors.privacy import Privacy
 from processors.scoring import Rulebook
 from schemas.codec import SENSOR_SCHEMAS, CodecError, Reason, decode
@@ -52,6 +52,7 @@ class Rejection(StrEnum):
     NOT_HARVESTED = "not-harvested"
     DUPLICATE = "duplicate"
     OFFSETS_MISSING = "offsets-missing"  # a range of a partition never delivered
+    TOO_LATE = "too-late"  # older than the allowed lateness behind its partition's watermark
 
     @property
     def dead_letter(self) -> bool:
@@ -102,6 +103,10 @@ class Outcome:
     citizen_id: str | None = None
     rejected: Rejection | None = None
     detail: str = ""
+    #: When a valid event happened (its partition's watermark moves on with it).
+    occurred_at: datetime | None = None
+    #: The ledger entries the event added (what the ledger topic gets).
+    entries: tuple[dict[str, Any], ...] = ()
 
 
 DEFAULT_LIMITS = Limits()
@@ -117,11 +122,14 @@ def apply_message(
     rules: Rulebook | None = None,
     privacy: Privacy | None = None,
     limits: Limits = DEFAULT_LIMITS,
+    not_before: datetime | None = None,
 ) -> Outcome:
     """Merge one sensor message into ``current`` (the double stored under its key).
 
     ``expected_kind`` is the kind the topic carries; None accepts any sensor kind.
     ``current`` is the double stored under the (possibly pseudonymised) citizen id.
+    ``not_before`` is the partition's watermark minus the allowed lateness: an event
+    that happened before it is refused as too late (README: Lateness).
     """
     if value is None:
         return Outcome(rejected=Rejection.NOT_SINGLE_OBJECT, detail="no value (a tombstone)")
@@ -151,15 +159,29 @@ def apply_message(
         return Outcome(
             rejected=Rejection.KEY_MISMATCH, detail=f"key {key!r} but citizen_id {cid!r}"
         )
+    at = record["occurred_at"]
     if privacy is not None:
         if not privacy.harvests(kind):
-            return Outcome(citizen_id=cid, rejected=Rejection.NOT_HARVESTED, detail=kind)
+            return Outcome(
+                citizen_id=cid, rejected=Rejection.NOT_HARVESTED, detail=kind, occurred_at=at
+            )
         record = dict(privacy.apply(record))
         cid = str(record["citizen_id"])
-    new = fold(current, Event(kind, record), rules)
+    if not_before is not None and at < not_before:
+        return Outcome(
+            citizen_id=cid,
+            rejected=Rejection.TOO_LATE,
+            detail=f"occurred_at {at.isoformat()} is before {not_before.isoformat()}",
+        )
+    new, entries = fold_entries(current, Event(kind, record), rules)
     if new is current:
-        return Outcome(citizen_id=cid, rejected=Rejection.DUPLICATE, detail=str(record["event_id"]))
-    return Outcome(double=new, citizen_id=cid)
+        return Outcome(
+            citizen_id=cid,
+            rejected=Rejection.DUPLICATE,
+            detail=str(record["event_id"]),
+            occurred_at=at,
+        )
+    return Outcome(double=new, citizen_id=cid, occurred_at=at, entries=tuple(entries))
 
 
 def sanction_for(
@@ -183,8 +205,11 @@ def sanction_state(double: Double, rules: Rulebook | None = None) -> dict[str, A
         trigger = period["event_id"]
         reason = f"score {period['score_at_entry']} fell under {threshold}"
     else:
-        closed = [p for p in double["blacklist"] if p["lifted_at"] is not None]
-        at = closed[-1]["lifted_at"] if closed else double["last_seen"]
+        closed = [p["lifted_at"] for p in double["blacklist"] if p["lifted_at"] is not None]
+        cp = double.get("checkpoint")
+        if not closed and cp is not None and cp["last_lifted"] is not None:
+            closed = [cp["last_lifted"]]  # the last period was sealed into the checkpoint
+        at = closed[-1] if closed else double["last_seen"]
         threshold = rules.recovery_threshold
         trigger = "lifted"
         reason = f"score {double['score']} climbed back to {threshold} or more"

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Literal
 
 from processors.batch import Source
@@ -30,7 +31,19 @@ class Progress:
     delivered: dict[Source, float] = field(default_factory=dict)
     committed: dict[Source, int] = field(default_factory=dict)
     lag: dict[Source, int] = field(default_factory=dict)
+    #: source -> the watermark last written to its position, not yet acknowledged
+    written: dict[Source, datetime | None] = field(default_factory=dict)
+    #: source -> the watermark its stored position is known to hold durably: a crash
+    #: replays from there at the earliest, so eviction may rely on it (and no further)
+    durable: dict[Source, datetime | None] = field(default_factory=dict)
     _logged: tuple[float, int] = (float("-inf"), 0)
+
+    def flushed(self, written: dict[Source, datetime | None]) -> None:
+        """The positions ``written`` (a snapshot taken before a flush) have landed."""
+        self.durable.update(written)
+        for src, wm in written.items():
+            if self.written.get(src) == wm:
+                del self.written[src]
 
     def moved(self, src: Source, position: int, now: float) -> None:
         held = self.since.get(src)
@@ -88,7 +101,16 @@ class Progress:
 
     def forget(self, sources: set[Source]) -> None:
         """Drop what is known of partitions this worker no longer owns."""
-        for table in (self.since, self.seeks, self.delivered, self.committed, self.lag):
+        tables = (
+            self.since,
+            self.seeks,
+            self.delivered,
+            self.committed,
+            self.lag,
+            self.written,
+            self.durable,
+        )
+        for table in tables:
             for src in sources & set(table):
                 del table[src]
 

@@ -20,7 +20,7 @@ COMPACTED = {"cleanup.policy": "compact"}
 
 
 def ensure_topics(settings: Settings, extra: Iterable[str] = ()) -> list[str]:
-    """Create the sensor, doubles and sanctions topics (and ``extra`` ones) when missing;
+    """Create the sensor, doubles, sanctions, ledger and blacklist topics (and ``extra`` ones) when missing;
     return those created.
 
     faust creates only its internal topics, so the source topics are ours to create,
@@ -32,6 +32,8 @@ def ensure_topics(settings: Settings, extra: Iterable[str] = ()) -> list[str]:
         wanted[name] = {}
     wanted[topics.doubles] = COMPACTED
     wanted[topics.sanctions] = COMPACTED
+    wanted[topics.ledger] = {}
+    wanted[topics.blacklist] = COMPACTED
     wanted[topics.dlq] = {}
     for name in extra:
         wanted.setdefault(name, {})

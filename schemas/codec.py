@@ -112,6 +112,8 @@ BOOK = registry["org.moisson.sensors.BookPurchase"]
 CAMERA = registry["org.moisson.sensors.CameraSighting"]
 DOUBLE = registry["org.moisson.double.DigitalDouble"]
 SANCTION = registry["org.moisson.double.Sanction"]
+LEDGER = registry["org.moisson.ledger.LedgerEntry"]
+BLACKLIST = registry["org.moisson.ledger.BlacklistUpdate"]
 
 #: The sensor schemas by sensor kind; the kind also names the topic suffix.
 SENSOR_SCHEMAS: dict[str, Schema] = {

@@ -3,7 +3,7 @@ sanctions a re-delivered batch sends again."""
 
 from __future__ import annotations
 
-from processors.batch import Folding, Incoming, plan_batch
+from processors.batch import Folding, Incoming, Position, plan_batch
 from processors.fold import fold_all
 from schemas.codec import SENSOR_SCHEMAS, encode
 from tests.factories import ev
@@ -29,8 +29,17 @@ def plan(batch, at=None, stored=None, assigned=None):
     at = at or {}
     stored = stored or {}
     return plan_batch(
-        batch, lambda src: at.get(src, 0), lambda c, _i: stored.get(c), FOLDING, assigned
+        batch,
+        lambda src: Position(at.get(src, 0)),
+        lambda c, _i: stored.get(c),
+        FOLDING,
+        assigned,
     )
+
+
+def stands(p):
+    """source -> (next offset, index of the last message applied there)."""
+    return {src: (pos.next, i) for src, (pos, i) in p.positions.items()}
 
 
 def protests(n, citizen="c0000001", start=0.0):
@@ -43,7 +52,7 @@ def test_a_batch_folds_like_the_oracle_and_writes_each_citizen_once():
     want = fold_all(events)
     assert {c: d for c, (d, _) in p.doubles.items()} == want
     assert p.doubles["c0000001"][1] == 6, "the last message of the citizen picks the partition"
-    assert p.positions == {("sensors.camera", 0): (7, 6)}
+    assert stands(p) == {("sensors.camera", 0): (7, 6)}
     assert p.applied == 7 and not p.holes and not p.sanctions
 
 
@@ -52,14 +61,14 @@ def test_below_the_position_is_a_redelivery_and_skipped():
     p = plan(messages(events), at={("sensors.camera", 0): 2})
     assert p.redelivered == 2 and p.applied == 2
     assert p.doubles["c0000001"][0]["version"] == 2
-    assert p.positions[("sensors.camera", 0)] == (4, 3)
+    assert stands(p)[("sensors.camera", 0)] == (4, 3)
 
 
 def test_above_the_position_is_a_hole_and_nothing_after_it_is_applied():
     batch = messages(protests(6))
     del batch[2]  # offset 2 never delivered
     p = plan(batch)
-    assert p.positions[("sensors.camera", 0)] == (2, 1)
+    assert stands(p)[("sensors.camera", 0)] == (2, 1)
     hole = p.holes[("sensors.camera", 0)]
     assert (hole.expected, hole.found, hole.index) == (2, 3, 2)
     assert p.doubles["c0000001"][0]["version"] == 2, "offsets 3.. wait for the seek"
@@ -69,7 +78,7 @@ def test_a_hole_in_one_partition_does_not_hold_back_another():
     a = messages(protests(3), partition=0)
     b = messages(protests(3, citizen="c0000002"), partition=1)
     p = plan([a[0], b[0], a[2], b[1], b[2]])
-    assert p.positions == {("sensors.camera", 0): (1, 0), ("sensors.camera", 1): (3, 4)}
+    assert stands(p) == {("sensors.camera", 0): (1, 0), ("sensors.camera", 1): (3, 4)}
     assert set(p.holes) == {("sensors.camera", 0)}
 
 
@@ -85,7 +94,7 @@ def test_garbage_is_applied_in_order_and_dead_lettered():
     batch = [first, garbage, Incoming("sensors.camera", 0, 2, second.key, second.value)]
     p = plan(batch)
     assert [(d.index, d.reason) for d in p.dead_letters] == [(1, "not-single-object")]
-    assert p.positions[("sensors.camera", 0)] == (3, 2)
+    assert stands(p)[("sensors.camera", 0)] == (3, 2)
 
 
 def test_a_blacklisting_is_decided_once():

@@ -84,9 +84,9 @@ def test_fingerprint_matches_the_avro_spec_reference_value():
 
 
 def test_every_schema_file_loads_with_a_namespace():
-    assert len(registry.by_name) == 6
+    assert len(registry.by_name) == 8
     assert all(name.startswith("org.moisson.") for name in registry.by_name)
-    assert len(registry.by_fingerprint) == 6
+    assert len(registry.by_fingerprint) == 8
 
 
 @pytest.mark.parametrize(

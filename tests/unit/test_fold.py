@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from processors.fold import Event, explained_ledger, fold, fold_all, new_double
+from processors.fold import HELD, Event, explained_ledger, fold, fold_all, new_double
 from processors.scoring import RulesError, load_rules
 from producers.city import InlineOracle, generate_events
 from tests.factories import ev
@@ -199,7 +199,7 @@ def test_score_is_base_plus_the_ledger():
         assert d["score"] == d["base_score"] + sum(e["delta"] for e in d["ledger"])
         assert (
             d["version"]
-            == len(d["seen_event_ids"])
+            == len(d["recent_events"]) // HELD
             == sum(d[f"{k}_count"] for k in ("metro", "payment", "book", "camera"))
         )
 

@@ -30,8 +30,14 @@ def test_every_poison_gets_its_reason():
             seen.add(p.reason)
     # Not bytes-borne: a registry outage (tests/unit/test_codec_registry.py) and the
     # fallback for a codec reason the processor does not know yet; offsets a partition
-    # never delivered (tests/unit/test_progress.py, the agent's give-up).
-    elsewhere = {Rejection.REGISTRY_UNAVAILABLE, Rejection.UNDECODABLE, Rejection.OFFSETS_MISSING}
+    # never delivered (tests/unit/test_progress.py, the agent's give-up); events too
+    # late for their partition's watermark (tests/unit/test_lateness.py).
+    elsewhere = {
+        Rejection.REGISTRY_UNAVAILABLE,
+        Rejection.UNDECODABLE,
+        Rejection.OFFSETS_MISSING,
+        Rejection.TOO_LATE,
+    }
     dead_letter_reasons = {r for r in Rejection if r.dead_letter} - elsewhere
     assert seen == dead_letter_reasons, "the corpus must cover every dead-letter reason"
 
