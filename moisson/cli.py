@@ -1100,7 +1100,9 @@ def process(kafka: str, partitions: int, topic_prefix: str, app_id: str, logleve
 def sink(
     kafka: str, topic_prefix: str, database_url: str | None, group_id: str, batch_size: int
 ) -> None:
-    """Upsert doubles from Kafka into PostgreSQL (`citizen_profiles`), idempotently."""
+    """Write the processor's outputs into PostgreSQL, idempotently: doubles into
+    `citizen_profiles`, the ledger stream into `score_ledger`, period updates into
+    `blacklist`."""
     from sqlalchemy.exc import OperationalError
 
     from sinks.base import make_consumer, run_sink
@@ -1119,7 +1121,8 @@ def sink(
             "start it (moisson stack up) or set DATABASE_URL",
         )
         return
-    consumer = make_consumer(s.topics.doubles, group_id, **s.kafka.client_kwargs())
+    topics = [s.topics.doubles, s.topics.ledger, s.topics.blacklist]
+    consumer = make_consumer(topics, group_id, **s.kafka.client_kwargs())
     stopping = False
 
     def stop(*_: Any) -> None:
@@ -1128,11 +1131,14 @@ def sink(
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
-    console.print(f"sink: {s.topics.doubles} → citizen_profiles (group {group_id})")
+    console.print(
+        f"sink: {s.topics.doubles}, {s.topics.ledger}, {s.topics.blacklist} → citizen_profiles,"
+        f" score_ledger, blacklist (group {group_id})"
+    )
     stats = run_sink(consumer, pg, batch_size, s.sink.poll_timeout_ms, lambda: stopping)
     consumer.close()
     pg.close()
-    console.print(f"sink stopped: {stats.consumed:,} doubles consumed in {stats.batches:,} batches")
+    console.print(f"sink stopped: {stats.consumed:,} records consumed in {stats.batches:,} batches")
 
 
 # --- demo ------------------------------------------------------------------

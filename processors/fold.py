@@ -370,9 +370,16 @@ def evict(
     cp = double.get("checkpoint")
     if cp is not None and line - cp["at"] < horizon.step:
         return double
-    d = dict(double)
     held = double["recent_events"]
     keep_from = _MS.pack(_ms(line + horizon.window))
+    marks, ledger = double["marks"], double["ledger"]
+    if (
+        (not held or held[:8] >= keep_from)
+        and (not marks or marks[0]["occurred_at"] >= line - horizon.window)
+        and (not ledger or ledger[0]["occurred_at"] >= line)
+    ):
+        return double  # nothing is old enough yet (a sealed period ends on an old entry)
+    d = dict(double)
     n = len(held) // HELD
     lo, hi = 0, n
     while lo < hi:  # the first held event at or after the id line

@@ -1,8 +1,10 @@
 """The sink contract, and the Kafka loop that feeds any sink.
 
-Offsets are committed only after ``write`` returns, i.e. after the database
-transaction committed: a crash in between replays the batch, and the sink's
-version guard makes the replay a no-op.
+The processor's outputs arrive on three topics: ``doubles`` (profiles, upserted by
+version), ``ledger`` (entries, appended once per (event, rule)) and ``blacklist``
+(the latest state of each period, upserted or deleted by version). Offsets are
+committed only after ``write`` returns, i.e. after the database transaction
+committed: a crash in between replays the batch, and the guards make it a no-op.
 """
 
 from __future__ import annotations
@@ -10,26 +12,60 @@ from __future__ import annotations
 import logging
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from kafka import KafkaConsumer
 from kafka.errors import KafkaError
 
-from schemas.codec import DOUBLE, CodecError, decode
+from schemas.codec import BLACKLIST, DOUBLE, LEDGER, CodecError, decode
 
 log = logging.getLogger(__name__)
 
 Double = dict[str, Any]
+Record = dict[str, Any]
+
+
+@dataclass
+class Harvest:
+    """One batch of the processor's outputs: profiles, ledger entries, period updates."""
+
+    doubles: list[Double] = field(default_factory=list)
+    ledger: list[Record] = field(default_factory=list)
+    blacklist: list[Record] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.doubles) + len(self.ledger) + len(self.blacklist)
+
+    @classmethod
+    def of(cls, doubles: Iterable[Double]) -> Harvest:
+        """Whole doubles (an oracle's, a test's) with the ledger entries and periods they
+        hold, as the processor would have sent them."""
+        out = cls()
+        for d in doubles:
+            cid = d["citizen_id"]
+            out.doubles.append(d)
+            out.ledger += [{"citizen_id": cid, **e} for e in d["ledger"]]
+            out.blacklist += [
+                {
+                    "citizen_id": cid,
+                    **p,
+                    "removed": False,
+                    "double_version": d["version"],
+                }
+                for p in d["blacklist"]
+            ]
+        return out
 
 
 class Sink(ABC):
-    """Somewhere doubles are persisted."""
+    """Somewhere the processor's outputs are persisted."""
 
     @abstractmethod
-    def write(self, batch: Sequence[Double]) -> int:
-        """Persist a batch atomically; return how many rows changed."""
+    def write(self, batch: Harvest | Sequence[Double]) -> int:
+        """Persist a batch atomically (whole doubles: see :meth:`Harvest.of`); return
+        how many profiles advanced."""
 
     def close(self) -> None:  # noqa: B027 (optional hook)
         """Release connections."""
@@ -57,14 +93,14 @@ class SinkStats:
     errors: list[str] = field(default_factory=list)
 
 
-def make_consumer(topic: str, group_id: str, **client: Any) -> KafkaConsumer:
+def make_consumer(topics: str | Sequence[str], group_id: str, **client: Any) -> KafkaConsumer:
     """A consumer that commits only when told; ``client`` holds the connection arguments.
 
     The session timeout is 10 s (Kafka's default is 45 s): a sink that was killed
     holds its partitions until it expires, so a restarted sink waits that long.
     """
     return KafkaConsumer(
-        topic,
+        *([topics] if isinstance(topics, str) else topics),
         **client,
         group_id=group_id,
         enable_auto_commit=False,
@@ -114,16 +150,25 @@ def run_sink(
         kafka_delay = min(0.5, retry_max_s)
         if not polled:
             continue
-        batch: list[Double] = []
+        batch = Harvest()
+        into = {
+            DOUBLE.name: batch.doubles,
+            LEDGER.name: batch.ledger,
+            BLACKLIST.name: batch.blacklist,
+        }
         for records in polled.values():
             for rec in records:
                 stats.consumed += 1
                 try:
-                    batch.append(decode(rec.value, DOUBLE)[1])
-                except CodecError as exc:
+                    schema, record = decode(rec.value)
+                    found = into.get(schema.name)
+                    if found is None:
+                        raise ValueError(f"a {schema.name} is none of the sink's records")
+                    found.append(record)
+                except (CodecError, ValueError) as exc:
                     stats.undecodable += 1
                     log.warning(
-                        "skipping undecodable double at %s[%d]@%d: %s",
+                        "skipping an undecodable record at %s[%d]@%d: %s",
                         rec.topic,
                         rec.partition,
                         rec.offset,
@@ -159,7 +204,7 @@ def pause(seconds: float, should_stop: Callable[[], bool], sleep: Callable[[floa
 
 def write_with_retry(
     sink: Sink,
-    batch: Sequence[Double],
+    batch: Harvest | Sequence[Double],
     stats: SinkStats,
     retry_max_s: float,
     should_stop: Callable[[], bool],

@@ -2,10 +2,12 @@
 
 - ``citizen_profiles``: the double, upserted with a version guard, so an older or
   replayed double is a no-op;
-- ``score_ledger``: append-only, one row per (event, rule), ``ON CONFLICT DO NOTHING``;
-  the view ``score_ledger_explained`` adds the score before and after each entry;
-- ``blacklist``: every period on the blacklist (open ones have no ``lifted_at``),
-  replaced per citizen whenever that citizen's double advances.
+- ``score_ledger``: append-only, one row per (event, rule), ``ON CONFLICT DO NOTHING``,
+  from the ledger topic; the view ``score_ledger_explained`` adds the score before and
+  after each entry;
+- ``blacklist``: every period on the blacklist (open ones have no ``lifted_at``), from
+  the blacklist topic: upserted when its ``version`` is newer, deleted when a late
+  event removed it.
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ from sqlalchemy.dialects.postgresql import JSONB, insert
 from sqlalchemy.schema import CreateSchema
 
 from processors.scoring import Rulebook, load_rules
-from sinks.base import Double, Sink, latest_per_citizen
+from sinks.base import Double, Harvest, Record, Sink, latest_per_citizen
 
 metadata = MetaData()
 
@@ -84,6 +86,7 @@ blacklist = Table(
     Column("lifted_at", DateTime(timezone=True)),
     Column("score_at_entry", Integer, nullable=False),
     Column("event_id", String, nullable=False),
+    Column("version", BigInteger, nullable=False, comment="The double's version that said so"),
 )
 
 citizens = Table(
@@ -146,68 +149,99 @@ class PostgresSink(Sink):
                 conn.execute(CreateSchema(schema, if_not_exists=True))
                 metadata.create_all(conn)
                 quoted = conn.dialect.identifier_preparer.quote_schema(schema)
+                conn.execute(  # tables made before the blacklist topic existed
+                    text(
+                        f"ALTER TABLE {quoted}.blacklist"
+                        " ADD COLUMN IF NOT EXISTS version bigint NOT NULL DEFAULT 0"
+                    )
+                )
                 conn.execute(text(LEDGER_VIEW.format(schema=quoted)))
 
-    def write(self, batch: Sequence[Double]) -> int:
-        """Upsert the batch's latest doubles, their ledger and blacklist, in one transaction.
+    def write(self, batch: Harvest | Sequence[Double]) -> int:
+        """Upsert the batch's latest profiles, append its ledger entries and apply its
+        period updates, in one transaction; how many profiles advanced.
 
         Rows travel by COPY into session temp tables, then one set-based statement per
         table merges them (much cheaper than row-by-row parameter binding).
         """
-        latest = latest_per_citizen(batch)
-        if not latest:
+        if not isinstance(batch, Harvest):
+            batch = Harvest.of(batch)
+        if not batch:
             return 0
+        latest = latest_per_citizen(batch.doubles)
         s = self._schema_sql()
         with self.engine.begin() as conn:
             raw = conn.connection.driver_connection
             assert raw is not None
             with raw.cursor() as cur:
                 self._staging(cur, s)
-                with cur.copy(f"COPY moisson_profiles_in ({PROFILE_COLUMNS}) FROM STDIN") as cp:
-                    for d in latest:
-                        cp.write_row(
-                            [Jsonb(d[f]) if f in JSON_FIELDS else d[f] for f in PROFILE_FIELDS]
-                        )
-                cur.execute(self._upsert_sql)
-                advanced = {row[0] for row in cur.fetchall()}
-                if not advanced:
-                    return 0
-                fresh = [d for d in latest if d["citizen_id"] in advanced]
-                explanation = self._explanations
-                with cur.copy(
-                    "COPY moisson_ledger_in (event_id, rule_id, citizen_id, occurred_at, delta,"
-                    " explanation) FROM STDIN"
-                ) as cp:
-                    for d in fresh:
-                        cid = d["citizen_id"]
-                        for e in d["ledger"]:
-                            rid = e["rule_id"]
-                            row = (e["event_id"], rid, cid, e["occurred_at"], e["delta"])
-                            cp.write_row((*row, explanation(rid)))
-                cur.execute(
-                    f"INSERT INTO {s}.score_ledger SELECT event_id, rule_id, citizen_id,"
-                    " occurred_at, delta, explanation FROM moisson_ledger_in"
-                    " ON CONFLICT DO NOTHING"
-                )
-                cur.execute(
-                    f"DELETE FROM {s}.blacklist WHERE citizen_id = ANY(%s)", (list(advanced),)
-                )
-                with cur.copy(
-                    f"COPY {s}.blacklist (citizen_id, entered_at, lifted_at, score_at_entry,"
-                    " event_id) FROM STDIN"
-                ) as cp:
-                    for d in fresh:
-                        for p in d["blacklist"]:
+                advanced: set[str] = set()
+                if latest:
+                    with cur.copy(f"COPY moisson_profiles_in ({PROFILE_COLUMNS}) FROM STDIN") as cp:
+                        for d in latest:
                             cp.write_row(
-                                (
-                                    d["citizen_id"],
-                                    p["entered_at"],
-                                    p["lifted_at"],
-                                    p["score_at_entry"],
-                                    p["event_id"],
-                                )
+                                [Jsonb(d[f]) if f in JSON_FIELDS else d[f] for f in PROFILE_FIELDS]
                             )
+                    cur.execute(self._upsert_sql)
+                    advanced = {row[0] for row in cur.fetchall()}
+                if batch.ledger:
+                    self._append_ledger(cur, s, batch.ledger)
+                if batch.blacklist:
+                    self._apply_periods(cur, s, batch.blacklist)
         return len(advanced)
+
+    def _append_ledger(self, cur: Any, s: str, entries: Sequence[Record]) -> None:
+        explanation = self._explanations
+        with cur.copy(
+            "COPY moisson_ledger_in (event_id, rule_id, citizen_id, occurred_at, delta,"
+            " explanation) FROM STDIN"
+        ) as cp:
+            for e in entries:
+                rid = e["rule_id"]
+                row = (e["event_id"], rid, e["citizen_id"], e["occurred_at"], e["delta"])
+                cp.write_row((*row, explanation(rid)))
+        cur.execute(
+            f"INSERT INTO {s}.score_ledger SELECT DISTINCT ON (event_id, rule_id) event_id,"
+            " rule_id, citizen_id, occurred_at, delta, explanation FROM moisson_ledger_in"
+            " ON CONFLICT DO NOTHING"
+        )
+
+    def _apply_periods(self, cur: Any, s: str, updates: Sequence[Record]) -> None:
+        """The newest update of each period wins: an upsert, or a delete when removed."""
+        newest: dict[tuple[str, Any], Record] = {}
+        for u in updates:
+            key = (u["citizen_id"], u["entered_at"])
+            if key not in newest or u["double_version"] >= newest[key]["double_version"]:
+                newest[key] = u
+        with cur.copy(
+            "COPY moisson_periods_in (citizen_id, entered_at, lifted_at, score_at_entry,"
+            " event_id, version, removed) FROM STDIN"
+        ) as cp:
+            for u in newest.values():
+                cp.write_row(
+                    (
+                        u["citizen_id"],
+                        u["entered_at"],
+                        u["lifted_at"],
+                        u["score_at_entry"],
+                        u["event_id"],
+                        u["double_version"],
+                        u["removed"],
+                    )
+                )
+        cur.execute(
+            f"DELETE FROM {s}.blacklist b USING moisson_periods_in i"
+            " WHERE i.removed AND b.citizen_id = i.citizen_id"
+            " AND b.entered_at = i.entered_at AND b.version <= i.version"
+        )
+        cur.execute(
+            f"INSERT INTO {s}.blacklist (citizen_id, entered_at, lifted_at, score_at_entry,"
+            " event_id, version) SELECT citizen_id, entered_at, lifted_at, score_at_entry,"
+            " event_id, version FROM moisson_periods_in WHERE NOT removed"
+            " ON CONFLICT (citizen_id, entered_at) DO UPDATE SET lifted_at = EXCLUDED.lifted_at,"
+            " score_at_entry = EXCLUDED.score_at_entry, event_id = EXCLUDED.event_id,"
+            f" version = EXCLUDED.version WHERE {s}.blacklist.version < EXCLUDED.version"
+        )
 
     def _staging(self, cur: Any, s: str) -> None:
         """Per-session temp tables for COPY, emptied at every commit."""
@@ -215,7 +249,9 @@ class PostgresSink(Sink):
             f"CREATE TEMP TABLE IF NOT EXISTS moisson_profiles_in"
             f" (LIKE {s}.citizen_profiles INCLUDING DEFAULTS) ON COMMIT DELETE ROWS;"
             f" CREATE TEMP TABLE IF NOT EXISTS moisson_ledger_in"
-            f" (LIKE {s}.score_ledger) ON COMMIT DELETE ROWS"
+            f" (LIKE {s}.score_ledger) ON COMMIT DELETE ROWS;"
+            f" CREATE TEMP TABLE IF NOT EXISTS moisson_periods_in"
+            f" (LIKE {s}.blacklist, removed boolean) ON COMMIT DELETE ROWS"
         )
 
     @cached_property

@@ -9,7 +9,6 @@ import pytest
 
 from processors.fold import Event, fold_all
 from producers.city import generate_events
-from schemas.codec import DOUBLE, decode
 
 
 @pytest.fixture
@@ -23,33 +22,36 @@ async def harvester():
     app.flow_control.resume()
     app_module.doubles.data.clear()  # one table per test: offsets restart in each test_context
     app_module.positions.data.clear()
-    sent: list[tuple[bytes, bytes]] = []
+    sent: list[tuple[bytes, dict]] = []  # (key, double) written to the table: `doubles`
     dead: list[tuple[bytes, bytes, dict]] = []
+    emitted: list[tuple[str, bytes, bytes, list | None]] = []
 
     def delivered():
         fut = asyncio.get_running_loop().create_future()
         fut.set_result(None)
         return fut
 
-    async def fake_send(*, key, value, **_):
-        sent.append((key, value))
-        return delivered()
+    def fake_changelog(partition, key, value, *_, **__):
+        sent.append((key.encode(), value))
+        return mock.Mock(message=mock.Mock(partition=partition or 0))
 
-    async def fake_dead(*, key, value, headers, **_):
-        dead.append((key, value, dict(headers)))
+    async def fake_emit(topic, key, value, headers=None):
+        emitted.append((topic, key, value, headers))
+        if topic == app_module.settings.topics.dlq:
+            dead.append((key, value, dict(headers)))
         return delivered()
 
     async def nothing(*_, **__):
         return delivered()
 
     with (
-        mock.patch.object(app_module.doubles_topic, "send", side_effect=fake_send),
-        mock.patch.object(app_module.dlq_topic, "send", side_effect=fake_dead),
-        mock.patch.object(app_module.sanctions_topic, "send", side_effect=nothing),
+        mock.patch.object(app_module.doubles, "send_changelog", side_effect=fake_changelog),
+        mock.patch.object(agents, "emit", side_effect=fake_emit),
         mock.patch.object(agents, "flush_outputs", side_effect=nothing),
     ):
         async with agents.harvest.test_context() as agent:
             agent.dead = dead
+            agent.emitted = emitted
             yield agent, app_module.doubles, sent
 
 
@@ -62,7 +64,7 @@ async def test_agent_folds_events_like_the_oracle(harvester):
     # The last double sent for each citizen is the oracle's.
     last = {}
     for key, value in sent:
-        last[key.decode()] = decode(value, DOUBLE)[1]
+        last[key.decode()] = value
     assert set(last) == set(expected)
     for cid, double in expected.items():
         got = {k: v for k, v in last[cid].items() if k != "source_offsets"}
@@ -78,7 +80,7 @@ async def test_agent_survives_garbage(harvester):
     await agent.put(key=ev.citizen_id.encode(), value=ev.encode()[:-4])
     await agent.put(key=ev.citizen_id.encode(), value=ev.encode())
     assert len(sent) == 1
-    assert decode(sent[0][1], DOUBLE)[1]["version"] == 1
+    assert sent[0][1]["version"] == 1
     # Nothing is lost: both refused messages are in the dead-letter topic, unchanged.
     assert [d[1] for d in agent.dead] == [b"definitely not avro", ev.encode()[:-4]]
     assert [d[2]["moisson.reason"] for d in agent.dead] == [b"not-single-object", b"truncated-body"]
@@ -92,4 +94,4 @@ async def test_a_redelivered_event_publishes_the_double_again(harvester):
     await agent.put(key=ev.citizen_id.encode(), value=ev.encode())
     await agent.put(key=ev.citizen_id.encode(), value=ev.encode())
     assert len(sent) == 2 and sent[0] == sent[1]
-    assert decode(sent[1][1], DOUBLE)[1]["version"] == 1  # the same double, not applied twice
+    assert sent[1][1]["version"] == 1  # the same double, not applied twice
