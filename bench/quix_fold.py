@@ -1,10 +1,15 @@
 """The Quix Streams baseline of P2: the same keyed stateful fold as the faust harvester.
 
 Run by bench/run.py as a child process (Quix wants the main thread for its signal
-handlers), consuming the same pre-loaded sensor topics: decode, ``apply_message`` on
-the double held in Quix's RocksDB state (stored as the Avro single object that is also
-produced: one encoding per event, like the harvester), the new double produced to an
-output topic. Rejections are only counted.
+handlers), consuming the same pre-loaded sensor topics. Each message goes through the
+harvester's own planner (``processors.batch.plan_batch``, a batch of one): the same
+validation, lateness against its partition's watermark, fold and eviction. The double
+is held in Quix's RocksDB state as the Avro single object that is also produced (one
+encoding per event), and the planner's other outputs are produced as the harvester
+sends them: ledger entries, blacklist updates, dead letters and sanctions.
+
+Quix keeps the watermarks in memory (the harvester stores them with its positions), and
+its state has its own changelog topic, as Quix always does.
 
     python bench/quix_fold.py BOOTSTRAP TOPIC_PREFIX GROUP STATE_DIR
 """
@@ -13,14 +18,16 @@ from __future__ import annotations
 
 import json
 import sys
+from datetime import datetime
 from typing import Any
 
 from quixstreams import Application, message_context
 from quixstreams.state.rocksdb import RocksDBOptions
 
-from processors.harvest import apply_message
+from processors.batch import Folding, Incoming, Position, period_key, plan_batch
+from processors.fold import Horizon
 from processors.scoring import load_rules
-from schemas.codec import DOUBLE, MAGIC, decode, encode
+from schemas.codec import BLACKLIST, DOUBLE, LEDGER, MAGIC, SANCTION, decode, encode
 
 KINDS = ("metro", "payment", "book", "camera")
 
@@ -40,6 +47,7 @@ def main() -> None:
     bootstrap, prefix, group, state_dir = sys.argv[1:5]
     rules = load_rules()
     kind_by_topic = {f"{prefix}sensors.{k}": k for k in KINDS}
+    folding = Folding(kinds=kind_by_topic, rules=rules, horizon=Horizon.of(rules))
     app = Application(
         broker_address=bootstrap,
         consumer_group=group,
@@ -49,6 +57,9 @@ def main() -> None:
         rocksdb_options=RocksDBOptions(dumps=dumps, loads=loads),
     )
     out = app.topic(f"{prefix}quix.doubles", key_serializer="bytes", value_serializer="bytes")
+    outputs = {name: f"{prefix}quix.{name}" for name in ("ledger", "blacklist", "dlq", "sanctions")}
+    for name in outputs.values():
+        app.topic(name, key_serializer="bytes", value_serializer="bytes")
     frames = [
         app.dataframe(app.topic(t, key_deserializer="bytes", value_deserializer="bytes"))
         for t in kind_by_topic
@@ -56,29 +67,51 @@ def main() -> None:
     sdf = frames[0]
     for other in frames[1:]:
         sdf = sdf.concat(other)
+    watermarks: dict[tuple[str, int], datetime | None] = {}
+    producer = app.get_producer()
+
+    def floor(partition: int) -> datetime | None:
+        held = [watermarks.get((t, partition)) for t in kind_by_topic]
+        return None if any(w is None for w in held) else min(w for w in held if w is not None)
 
     def fold(value: bytes, key: bytes, timestamp: int, headers: Any, state: Any) -> Any:
-        topic = message_context().topic
+        ctx = message_context()
+        src = (ctx.topic, ctx.partition)
+        msg = Incoming(ctx.topic, ctx.partition, ctx.offset, key, value)
         held = state.get("double")
         current = decode(held, DOUBLE)[1] if held is not None else None
-        outcome = apply_message(
-            current,
-            expected_kind=kind_by_topic.get(topic),
-            topic=topic,
-            key=key,
-            value=value,
-            rules=rules,
+        plan = plan_batch(
+            [msg],
+            lambda _s: Position(ctx.offset, watermarks.get(src)),
+            lambda _c, _i: current,
+            folding,
+            floors=floor,
         )
-        if outcome.double is None:
+        if src in plan.positions:
+            watermarks[src] = plan.positions[src][0].watermark
+        for c, e, _ in plan.ledger:
+            producer.produce(outputs["ledger"], encode(LEDGER, {"citizen_id": c, **e}), c.encode())
+        for c, u in plan.blacklist:
+            producer.produce(outputs["blacklist"], encode(BLACKLIST, u), period_key(c, u).encode())
+        for dead in plan.dead_letters:
+            producer.produce(
+                outputs["dlq"], value, key, headers=[("moisson.reason", dead.reason.encode())]
+            )
+        for c, s in plan.sanctions:
+            producer.produce(outputs["sanctions"], encode(SANCTION, s), c.encode())
+        written = plan.doubles or plan.republish
+        if not written:
             return None
-        encoded = encode(DOUBLE, outcome.double)
+        ((double, _),) = written.values()
+        encoded = encode(DOUBLE, double)
         state.set("double", encoded)
         return encoded
 
     sdf = sdf.apply(fold, stateful=True, metadata=True)
     sdf = sdf.filter(lambda v: v is not None)
     sdf.to_topic(out)
-    app.run()
+    with producer:
+        app.run()
 
 
 if __name__ == "__main__":

@@ -286,11 +286,12 @@ class Pipeline:
 
 
 def send(
-    rec: Recording, settings: Settings, seconds: float = 0.0
+    rec: Recording, settings: Settings, seconds: float = 0.0, sensors: tuple[str, ...] = ()
 ) -> tuple[threading.Thread, dict[str, Any]]:
-    """Replay ``rec`` in a thread: at once, or spread over about ``seconds``."""
+    """Replay ``rec`` in a thread: at once, or spread over about ``seconds``; with
+    ``sensors``, only those kinds (``replay --sensor``)."""
     ensure_topics(settings)
-    plan = plan_replay(rec, settings)
+    plan = plan_replay(rec, settings, sensors=sensors)
     speed = plan.span_ms / 1000 / seconds if seconds > 0 else 0.0
     parts = {t: m["partitions"] for t, m in rec.topics.items()}
     outcome: dict[str, Any] = {}
