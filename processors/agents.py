@@ -48,7 +48,7 @@ from processors.harvest import Limits, Rejection
 from processors.privacy import Privacy
 from processors.progress import Progress
 from processors.scoring import load_rules
-from schemas.codec import BLACKLIST, LEDGER, SANCTION, encode
+from schemas.codec import BLACKLIST, DOUBLE, LEDGER, SANCTION, encode
 
 log = logging.getLogger(__name__)
 
@@ -129,10 +129,11 @@ async def emit(
     key: bytes | None,
     value: bytes | None,
     headers: list[tuple[str, bytes]] | None = None,
+    partition: int | None = None,
 ) -> Any:
     """Send through faust's aiokafka producer directly: a third of ``Topic.send``'s cost
     per message. Returns the future the broker's acknowledgement completes."""
-    return await app.producer.send(topic, key, value, None, None, headers)
+    return await app.producer.send(topic, key, value, partition, None, headers)
 
 
 def assigned_sources() -> set[Source] | None:
@@ -208,18 +209,18 @@ async def harvest_batch(events: Sequence[Any]) -> Plan:
 
     plan = plan_batch(batch, position_of, lookup, folding, assigned_sources(), floor_of)
     rejections.update(plan.rejections)
-    for citizen, (double, index) in plan.doubles.items():
-        write_double(citizen, double, events[index])
+    sent = [
+        await write_double(citizen, double, events[index])
+        for citizen, (double, index) in plan.doubles.items()
+    ]
     if settings.processor.fault == "exit-before-sanction" and any(
         s["active"] for _, s in plan.sanctions
     ):
         await inject_exit_before_sanction()
     for citizen, (double, index) in plan.republish.items():
-        write_double(citizen, double, events[index])
-    sent = [
-        await emit(topics.ledger, c.encode(), encode(LEDGER, {"citizen_id": c, **e}))
-        for c, e, _ in plan.ledger
-    ]
+        sent.append(await write_double(citizen, double, events[index]))
+    for c, e, _ in plan.ledger:
+        sent.append(await emit(topics.ledger, c.encode(), encode(LEDGER, {"citizen_id": c, **e})))
     for c, update in plan.blacklist:
         sent.append(
             await emit(topics.blacklist, period_key(c, update).encode(), encode(BLACKLIST, update))
@@ -267,10 +268,20 @@ async def harvest_batch(events: Sequence[Any]) -> Plan:
     return plan
 
 
-def write_double(citizen: str, double: Any, event: Any) -> None:
-    """Write ``double`` to the table (and so to ``doubles``), in ``event``'s partition."""
-    with processing(event):
-        doubles[citizen] = double
+async def write_double(citizen: str, double: Any, event: Any) -> Any:
+    """Write ``double`` to the table's store and send it to ``doubles``, its changelog,
+    in ``event``'s partition; the send's future (tracked by the table).
+
+    faust's own table write sends the changelog through ``send_soon`` (about 120 µs a
+    message here); the producer's ``send`` costs about a third of that.
+    """
+    with processing(event):  # RocksDB keeps one store per partition
+        doubles.data[citizen] = double
+    fut = await emit(
+        topics.doubles, citizen.encode(), encode(DOUBLE, double), partition=event.message.partition
+    )
+    doubles.track(fut)
+    return fut
 
 
 def write_position(src: Source, stands: Position, event: Any) -> None:

@@ -56,7 +56,10 @@ class TrackedTable(faust.Table):
         super()._verify_source_topic_partitions(source_topic)
 
     def send_changelog(self, *args: Any, **kwargs: Any) -> Any:
-        fut = super().send_changelog(*args, **kwargs)
+        return self.track(super().send_changelog(*args, **kwargs))
+
+    def track(self, fut: Any) -> Any:
+        """Count ``fut``, a changelog write, as unsent until the broker has it."""
         self.unsent.add(fut)
         fut.add_done_callback(self.unsent.discard)
         return fut

@@ -9,6 +9,7 @@ import pytest
 
 from processors.fold import Event, fold_all
 from producers.city import generate_events
+from schemas.codec import DOUBLE, decode
 
 
 @pytest.fixture
@@ -31,12 +32,10 @@ async def harvester():
         fut.set_result(None)
         return fut
 
-    def fake_changelog(partition, key, value, *_, **__):
-        sent.append((key.encode(), value))
-        return mock.Mock(message=mock.Mock(partition=partition or 0))
-
-    async def fake_emit(topic, key, value, headers=None):
+    async def fake_emit(topic, key, value, headers=None, partition=None):
         emitted.append((topic, key, value, headers))
+        if topic == app_module.settings.topics.doubles:  # the table's changelog
+            sent.append((key, decode(value, DOUBLE)[1]))
         if topic == app_module.settings.topics.dlq:
             dead.append((key, value, dict(headers)))
         return delivered()
@@ -45,7 +44,6 @@ async def harvester():
         return delivered()
 
     with (
-        mock.patch.object(app_module.doubles, "send_changelog", side_effect=fake_changelog),
         mock.patch.object(agents, "emit", side_effect=fake_emit),
         mock.patch.object(agents, "flush_outputs", side_effect=nothing),
     ):
