@@ -32,7 +32,7 @@ async def harvester():
         fut.set_result(None)
         return fut
 
-    async def fake_emit(topic, key, value, headers=None, partition=None):
+    def fake_emit(topic, key, value, headers=None, partition=None):
         emitted.append((topic, key, value, headers))
         if topic == app_module.settings.topics.doubles:  # the table's changelog
             sent.append((key, decode(value, DOUBLE)[1]))
