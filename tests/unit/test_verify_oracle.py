@@ -1,0 +1,59 @@
+"""The oracle of ``moisson verify``: what each destination partition receives from a
+replay, and the lateness rule applied to it, as the processor applies it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from moisson.recording import Message, RecordingWriter, open_recording, partition_for
+from moisson.verify import expected_plan, received
+from processors.fold import fold_all
+from schemas.codec import SENSOR_SCHEMAS, encode
+from tests.factories import ev
+
+DAY = 24.0
+
+
+def recording(tmp_path: Path, events, partitions: int = 2):
+    """``events`` recorded in this order on sensors.camera, timestamps in that order."""
+    w = RecordingWriter(
+        tmp_path / "rec",
+        {"sensors.camera": partitions},
+        kinds={"sensors.camera": "camera"},
+        source="test",
+    )
+    for i, e in enumerate(events):
+        value = encode(SENSOR_SCHEMAS["camera"], e.record)
+        key = e.citizen_id.encode()
+        w.write(Message("sensors.camera", partition_for(key, partitions), i, 1000 + i, key, value))
+    w.close()
+    return open_recording(tmp_path / "rec")
+
+
+def test_an_event_recorded_after_a_newer_one_by_more_than_the_lateness_is_too_late(tmp_path):
+    fresh = ev("camera", hours=30 * DAY, behaviour="GATHERING")
+    late = ev("camera", hours=20 * DAY, behaviour="GATHERING")
+    on_time = ev("camera", hours=25 * DAY, behaviour="JAYWALKING")
+    rec = recording(tmp_path, [fresh, late, on_time])
+    plan = expected_plan(rec)
+    assert plan.rejections["too-late"] == 1
+    assert plan.doubles["c0000001"][0] == fold_all([fresh, on_time])["c0000001"]
+    # Re-partitioned into another partition count, the key keeps them together: the same.
+    again = expected_plan(rec, partitions=3)
+    assert again.rejections["too-late"] == 1
+    # A longer lateness lets it in.
+    assert not expected_plan(rec, lateness_s=11 * 86400).rejections.get("too-late")
+
+
+def test_each_destination_partition_has_its_own_order_and_offsets(tmp_path):
+    events = [ev("camera", hours=i, citizen=f"c{i:07d}") for i in range(20)]
+    rec = recording(tmp_path, events)
+    kept = received(rec)
+    assert {m.partition for m in kept} == {0, 1}
+    moved = received(rec, partitions=5)
+    assert {m.partition for m in moved} <= set(range(5)) and len({m.partition for m in moved}) > 2
+    for msgs in (kept, moved):
+        by_part: dict[int, list[int]] = {}
+        for m in msgs:
+            by_part.setdefault(m.partition, []).append(m.offset)
+        assert all(offsets == list(range(len(offsets))) for offsets in by_part.values())
