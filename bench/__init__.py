@@ -1,0 +1,1 @@
+"""moisson's benchmarks (bench/README.md): a package so its parts can share code."""
