@@ -20,8 +20,8 @@ COMPACTED = {"cleanup.policy": "compact"}
 
 
 def ensure_topics(settings: Settings, extra: Iterable[str] = ()) -> list[str]:
-    """Create the sensor, doubles, sanctions, ledger and blacklist topics (and ``extra`` ones) when missing;
-    return those created.
+    """Create the sensor, doubles, sanctions, ledger and blacklist topics (and ``extra``
+    ones) when missing; return those created.
 
     faust creates only its internal topics, so the source topics are ours to create,
     all with the same partition count as the processor's table.
