@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal
 
-from processors.batch import Source
+from processors.batch import Position, Source
 
 HoleAction = Literal["seek", "wait", "give-up"]
 
@@ -31,6 +31,9 @@ class Progress:
     delivered: dict[Source, float] = field(default_factory=dict)
     committed: dict[Source, int] = field(default_factory=dict)
     lag: dict[Source, int] = field(default_factory=dict)
+    #: source -> where the last batch planned left it (its position may not be written
+    #: yet: the next batch is planned while the previous one is being acknowledged)
+    planned: dict[Source, Position] = field(default_factory=dict)
     #: source -> the watermark last written to its position, not yet acknowledged
     written: dict[Source, datetime | None] = field(default_factory=dict)
     #: source -> the watermark its stored position is known to hold durably: a crash
@@ -109,6 +112,7 @@ class Progress:
             self.lag,
             self.written,
             self.durable,
+            self.planned,
         )
         for table in tables:
             for src in sources & set(table):

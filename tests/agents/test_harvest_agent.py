@@ -23,6 +23,7 @@ async def harvester():
     app.flow_control.resume()
     app_module.doubles.data.clear()  # one table per test: offsets restart in each test_context
     app_module.positions.data.clear()
+    agents.progress.forget(set(agents.progress.planned) | set(agents.progress.durable))
     sent: list[tuple[bytes, dict]] = []  # (key, double) written to the table: `doubles`
     dead: list[tuple[bytes, bytes, dict]] = []
     emitted: list[tuple[str, bytes, bytes, list | None]] = []
