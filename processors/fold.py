@@ -267,7 +267,8 @@ def fold_entries(
     if base["citizen_id"] != cid:
         raise ValueError(f"event for {cid!r} folded into the double of {base['citizen_id']!r}")
     eid = event.event_id
-    ident = event_id_bytes(eid)
+    raw = event.record["event_id"]  # a UUID when decoded from Avro: no second parse
+    ident = raw.bytes if isinstance(raw, uuid.UUID) else event_id_bytes(eid)
     held = base["recent_events"]
     if _held_index(held, ident) != -1:
         return base, []

@@ -87,12 +87,20 @@ class Limits:
         conf = record.get("confidence")
         if isinstance(conf, float) and not 0.0 <= conf <= 1.0:  # NaN fails too
             return Outcome(rejected=Rejection.OUT_OF_RANGE, detail=f"confidence {conf}")
-        for name, value in record.items():
-            values = value if isinstance(value, list) else [value]
-            if any(isinstance(v, str) and "\x00" in v for v in values):
-                # PostgreSQL text and jsonb cannot hold U+0000.
-                return Outcome(rejected=Rejection.NUL_CHARACTER, detail=f"{name} contains U+0000")
+        for name, value in record.items():  # plain loops: this runs for every event
+            if type(value) is str:
+                if "\x00" in value:
+                    return _nul(name)
+            elif type(value) is list:
+                for v in value:
+                    if type(v) is str and "\x00" in v:
+                        return _nul(name)
         return None
+
+
+def _nul(name: str) -> Outcome:
+    # PostgreSQL text and jsonb cannot hold U+0000.
+    return Outcome(rejected=Rejection.NUL_CHARACTER, detail=f"{name} contains U+0000")
 
 
 @dataclass(frozen=True, slots=True)

@@ -38,12 +38,17 @@ class Condition:
     when_nonempty: tuple[str, ...] = ()
 
     def matches(self, kind: str, record: Mapping[str, Any]) -> bool:
-        if kind != self.kind:
-            return False
-        if any(record.get(k) != v for k, v in self.when.items()):
-            return False
-        if any(not record.get(k) for k in self.when_nonempty):
-            return False
+        return kind == self.kind and self.holds(record)
+
+    def holds(self, record: Mapping[str, Any]) -> bool:
+        """Whether ``record`` (of this condition's kind) meets it; plain loops, since
+        every rule is tried on every event."""
+        for k, v in self.when.items():
+            if record.get(k) != v:
+                return False
+        for k in self.when_nonempty:
+            if not record.get(k):
+                return False
         return self.when_hour_in is None or local_hour(record["occurred_at"]) in self.when_hour_in
 
 
@@ -113,10 +118,12 @@ class Rulebook:
 
     def hits(self, kind: str, record: Mapping[str, Any]) -> list[Rule]:
         """The single-event rules an event fires, in file order."""
-        return [r for r in self.by_kind.get(kind, ()) if r.matches(kind, record)]
+        return [r for r in self.by_kind.get(kind, ()) if r.condition.holds(record)]
 
     def marks_for(self, kind: str, record: Mapping[str, Any]) -> list[str]:
-        return [m.kind for m in self.marks if m.condition.matches(kind, record)]
+        return [
+            m.kind for m in self.marks if m.condition.kind == kind and m.condition.holds(record)
+        ]
 
     def rule(self, rule_id: str) -> Explained:
         for r in (*self.rules, *self.correlations):

@@ -33,19 +33,24 @@ async def harvester():
         fut.set_result(None)
         return fut
 
-    def fake_emit(topic, key, value, headers=None, partition=None):
-        emitted.append((topic, key, value, headers))
-        if topic == app_module.settings.topics.doubles:  # the table's changelog
-            sent.append((key, decode(value, DOUBLE)[1]))
-        if topic == app_module.settings.topics.dlq:
-            dead.append((key, value, dict(headers)))
-        return delivered()
+    class FakeOutbox:
+        """Records what the harvester sends; every batch is acknowledged at once."""
+
+        def add(self, topic, partition, key, value, headers=None):
+            emitted.append((topic, key, value, headers))
+            if topic == app_module.settings.topics.doubles:  # the table's changelog
+                sent.append((key, decode(value, DOUBLE)[1]))
+            if topic == app_module.settings.topics.dlq:
+                dead.append((key, value, dict(headers)))
+
+        def seal(self):
+            return [((app_module.settings.topics.doubles, 0), delivered())]
 
     async def nothing(*_, **__):
         return delivered()
 
     with (
-        mock.patch.object(agents, "emit", side_effect=fake_emit),
+        mock.patch.object(agents, "outbox", FakeOutbox()),
         mock.patch.object(agents, "flush_outputs", side_effect=nothing),
     ):
         async with agents.harvest.test_context() as agent:
