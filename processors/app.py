@@ -12,10 +12,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import ssl
+import types
 from typing import Any
 
 import faust
 from faust.serializers import codecs
+from mode import Service
+from mode.services import WaitResults
 
 from moisson.schema_registry import install_resolver
 from moisson.settings import KafkaSettings, get_settings
@@ -33,6 +36,7 @@ class DoubleCodec(codecs.Codec):
 
 
 codecs.register("moisson_double", DoubleCodec())
+SUSPEND_WAIT = asyncio.Event.wait.__code__  # faust's consumer.suspend_flow is an asyncio.Event
 log = logging.getLogger(__name__)
 
 
@@ -107,6 +111,29 @@ class ReadOffsets(dict[Any, Any]):
             self[tp] = offset
 
 
+async def wait_first_fast(consumer: Any, *coros: Any, timeout: Any = None) -> Any:
+    """faust's fetcher hands every message over with ``wait_first(callback(message),
+    suspend_flow.wait())`` (``transport/consumer.py:1220``): four tasks, a wait and three
+    cancellations per message, about a seventh of the harvester's time in py-spy.
+
+    When the flow is not suspended (and the consumer neither stopping nor crashed) the
+    callback is awaited directly. It only puts the event in its channel's queue without
+    blocking (``put_nowait_enhanced``), so it does not wait for a suspension to begin;
+    if one begins meanwhile the event is delivered anyway, which the harvester's
+    positions absorb (a re-delivery, or a hole it seeks back to). Any other call goes to
+    faust's own ``wait_first``.
+    """
+    if (
+        len(coros) == 2
+        and timeout is None
+        and getattr(coros[1], "cr_code", None) is SUSPEND_WAIT
+        and not (consumer.suspend_flow.is_set() or consumer.should_stop)
+    ):
+        coros[1].close()
+        return WaitResults([coros[0]], [await coros[0]], False)
+    return await Service.wait_first(consumer, *coros, timeout=timeout)
+
+
 class HarvestApp(faust.App):
     """faust's App, told when a rebalance starts and without read offsets for sensors."""
 
@@ -118,6 +145,7 @@ class HarvestApp(faust.App):
     def _new_consumer(self) -> Any:
         consumer = super()._new_consumer()
         consumer._read_offset = ReadOffsets(self.unfiltered_topics)  # type: ignore[attr-defined]
+        consumer.wait_first = types.MethodType(wait_first_fast, consumer)  # type: ignore[attr-defined]
         return consumer
 
     async def _on_partitions_revoked(self, revoked: Any) -> None:
