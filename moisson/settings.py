@@ -189,11 +189,6 @@ class ProcessorSettings(BaseModel):
     producer_batch_bytes: int = Field(
         524288, ge=16384, description="faust producer batch size (a double is a few KiB)"
     )
-    cython_optimizations: bool = Field(
-        False,
-        description="faust's opt-in Cython fast paths (the stream takes queued events "
-        "without awaiting the channel)",
-    )
     store: str = Field(
         "memory://",
         description="faust table store: memory:// or rocksdb:// (needs rocksdict; less RAM)",

@@ -183,7 +183,6 @@ app = HarvestApp(
     producer_linger=settings.processor.producer_linger_s,
     producer_max_batch_size=settings.processor.producer_batch_bytes,
     broker_credentials=broker_credentials(settings.kafka),
-    cython_optimizations=settings.processor.cython_optimizations,
 )
 
 
