@@ -36,7 +36,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.common import Result  # noqa: E402
-from processors.fold import HELD, Double, Event, Horizon, evict, fold_entries  # noqa: E402
+from processors.fold import Double, Event, fold_entries  # noqa: E402
+from processors.held import HELD  # noqa: E402
+from processors.horizon import Horizon, evict  # noqa: E402
 from processors.scoring import Rulebook, load_rules  # noqa: E402
 from schemas.codec import DOUBLE, LEDGER, encode  # noqa: E402
 

@@ -25,7 +25,7 @@ from quixstreams import Application, message_context
 from quixstreams.state.rocksdb import RocksDBOptions
 
 from processors.batch import Folding, Incoming, Position, period_key, plan_batch
-from processors.fold import Horizon
+from processors.horizon import Horizon
 from processors.scoring import load_rules
 from schemas.codec import BLACKLIST, DOUBLE, LEDGER, MAGIC, SANCTION, decode, encode
 

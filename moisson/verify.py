@@ -12,7 +12,8 @@ from typing import Any
 from moisson.recording import Recording, partition_for
 from moisson.settings import Settings
 from processors.batch import Folding, Incoming, Plan, Position, plan_batch
-from processors.fold import Double, Horizon, default_rules, explained_ledger
+from processors.fold import Double, default_rules, explained_ledger
+from processors.horizon import Horizon
 from processors.scoring import Rulebook
 from producers.sanction_book import Sanction, SanctionBook
 from sinks.postgres import PROFILE_FIELDS, PostgresSink
@@ -58,7 +59,7 @@ def expected_plan(
 ) -> Plan:
     """The processor's own planner over everything a replay delivers, in one batch:
     the same validation, lateness and fold (rejects and duplicates included). Nothing
-    is evicted, which changes no result (``processors.fold.Horizon``)."""
+    is evicted, which changes no result (``processors.horizon.Horizon``)."""
     kinds = {t: k for t in rec.topics if (k := rec.kind_of(t)) is not None}
     horizon = Horizon.of(rules or default_rules(), lateness_s)
     folding = Folding(kinds=kinds, rules=rules, horizon=horizon)

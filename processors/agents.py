@@ -44,8 +44,9 @@ from processors.batch import (
     period_key,
     plan_batch,
 )
-from processors.fold import Horizon, as_datetime
+from processors.fold import as_datetime
 from processors.harvest import Limits, Rejection
+from processors.horizon import Horizon
 from processors.outbox import Outbox
 from processors.privacy import Privacy
 from processors.progress import Progress

@@ -17,7 +17,7 @@ Each position also keeps its partition's *watermark*, the latest event time seen
 there, which depends only on that partition's order. An event more than the allowed
 lateness behind it is refused as too late, and the doubles of the partition forget
 what lies beyond the horizon of the lowest *durable* watermark of its co-partitioned
-sources (``processors.fold.Horizon``).
+sources (``processors.horizon.Horizon``).
 """
 
 from __future__ import annotations
@@ -28,8 +28,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from processors.fold import Double, Horizon, as_datetime, evict
+from processors.fold import Double, as_datetime
 from processors.harvest import Limits, Rejection, apply_message, sanction_for, sanction_state
+from processors.horizon import Horizon, evict
 from processors.privacy import Privacy
 from processors.scoring import Rulebook
 

@@ -17,25 +17,25 @@ differently with every partition and worker count):
   event lands where it happened, not where it arrived;
 - a re-delivered event (same ``event_id``) leaves the double unchanged.
 
-**Bounded state** (README: Bounded state). :func:`evict` drops what no event accepted
-from now on can change: the event ids, ledger entries and marks older than an eviction
-line, folded into a :data:`Checkpoint` (the score walked up to the line, and the
-blacklist period open there). The caller derives the line from the sources'
-watermarks and the allowed lateness (:class:`Horizon`), so eviction never changes a
-result: folding with or without it gives the same profile, ledger and periods.
+**Bounded state** (README: Bounded state and lateness). ``processors.horizon.evict``
+drops what no event accepted from now on can change: the event ids, ledger entries and
+marks older than an eviction line, folded into a checkpoint (the score walked up to the
+line, and the blacklist period open there). The caller derives the line from the
+sources' watermarks and the allowed lateness (``processors.horizon.Horizon``), so
+eviction never changes a result: folding with or without it gives the same profile,
+ledger and periods.
 """
 
 from __future__ import annotations
 
-import hashlib
-import struct
 import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
 
+from processors.held import MS, event_id_bytes, held_index, hold, ms
 from processors.scoring import Rulebook, load_rules
 
 Double = dict[str, Any]
@@ -46,9 +46,6 @@ AGGREGATES = {
     "camera": ("sightings", "behaviour"),
 }
 REFUSED = {"DENIED", "REFUSED"}
-#: One held event in ``recent_events``: occurred_at (ms, big-endian) then a 16-byte id.
-HELD = 24
-_MS = struct.Struct(">q")
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,51 +105,6 @@ def new_double(citizen_id: str, rules: Rulebook | None = None) -> Double:
         "recent_events": b"",
         "checkpoint": None,
     }
-
-
-def event_id_bytes(event_id: str) -> bytes:
-    """An event id in 16 bytes: the UUID itself, or a BLAKE2b digest of any other id."""
-    try:
-        return uuid.UUID(event_id).bytes
-    except ValueError:
-        return hashlib.blake2b(event_id.encode(), digest_size=16).digest()
-
-
-def _held_index(held: bytes, ident: bytes) -> int:
-    """Where ``ident`` sits in ``held`` (a record index), or -1."""
-    i = held.find(ident, 8)
-    while i != -1:
-        if i % HELD == 8:
-            return i // HELD
-        i = held.find(ident, i + 1)
-    return -1
-
-
-def _hold(held: bytes, record: bytes) -> bytes:
-    """``held`` with ``record`` inserted in sorted place (nearly always at the end)."""
-    n = len(held) // HELD
-    if n == 0 or held[-HELD:] <= record:
-        return held + record
-    lo, hi = 0, n
-    while lo < hi:
-        mid = (lo + hi) // 2
-        if held[mid * HELD : (mid + 1) * HELD] <= record:
-            lo = mid + 1
-        else:
-            hi = mid
-    return held[: lo * HELD] + record + held[lo * HELD :]
-
-
-def held_events(double: Double) -> list[tuple[int, bytes]]:
-    """(occurred_at ms, 16-byte id) of every event the double holds, in order."""
-    held = double["recent_events"]
-    return [
-        (_MS.unpack_from(held, i)[0], held[i + 8 : i + HELD]) for i in range(0, len(held), HELD)
-    ]
-
-
-def _ms(at: datetime) -> int:
-    return int(at.timestamp() * 1000)
 
 
 def _bump(counts: Mapping[str, int], *keys: str) -> dict[str, int]:
@@ -250,7 +202,7 @@ def fold(double: Double | None, event: Event, rules: Rulebook | None = None) -> 
     return fold_entries(double, event, rules)[0]
 
 
-def _checkpoint_start(d: Double) -> tuple[int, Mapping[str, Any] | None, datetime | None]:
+def checkpoint_start(d: Double) -> tuple[int, Mapping[str, Any] | None, datetime | None]:
     cp = d.get("checkpoint")
     if cp is None:
         return d["base_score"], None, None
@@ -270,12 +222,12 @@ def fold_entries(
     raw = event.record["event_id"]  # a UUID when decoded from Avro: no second parse
     ident = raw.bytes if isinstance(raw, uuid.UUID) else event_id_bytes(eid)
     held = base["recent_events"]
-    if _held_index(held, ident) != -1:
+    if held_index(held, ident) != -1:
         return base, []
     rec = event.record
     at = as_datetime(rec["occurred_at"])
     d = dict(base)
-    d["recent_events"] = _hold(held, _MS.pack(_ms(at)) + ident)
+    d["recent_events"] = hold(held, MS.pack(ms(at)) + ident)
     d["version"] = base["version"] + 1
     d[f"{event.kind}_count"] = base[f"{event.kind}_count"] + 1
     d["first_seen"] = at if base["first_seen"] is None else min(base["first_seen"], at)
@@ -295,7 +247,7 @@ def fold_entries(
         if r.delta or r.record
     ]
     rule_hits = _bump(base["rule_hits"], *(r.id for r in hits))
-    start_score, start_open, since = _checkpoint_start(base)
+    start_score, start_open, since = checkpoint_start(base)
 
     mark_kinds = rules.marks_for(event.kind, rec)
     if mark_kinds:
@@ -329,88 +281,6 @@ def fold_entries(
     return d, new_entries
 
 
-@dataclass(frozen=True, slots=True)
-class Horizon:
-    """How far back in event time an accepted event can reach, and so what may go.
-
-    An event later than ``lateness`` behind its source partition's watermark is
-    refused (too late). Every other event is at or after ``floor - lateness``, where
-    ``floor`` is the lowest watermark of the co-partitioned sources, and it can touch
-    correlations ``window`` either side of it, whose own windows reach ``window``
-    further. So, below ``floor``:
-
-    - event ids older than ``lateness`` can never be seen again (a duplicate is too late);
-    - ledger entries older than ``lateness + window`` can never be added, or passed
-      by a new entry in the event-time walk: they fold into the checkpoint;
-    - marks older than ``lateness + 2 * window`` can never be in a window again.
-    """
-
-    lateness: timedelta
-    window: timedelta
-    step: timedelta = timedelta(hours=6)  # evict at most this often per double
-
-    @classmethod
-    def of(cls, rules: Rulebook, lateness_s: float | None = None) -> Horizon:
-        """The horizon of ``rules``; the lateness defaults to their longest window."""
-        window = timedelta(milliseconds=max((c.window_ms for c in rules.correlations), default=0))
-        lateness = window if lateness_s is None else timedelta(seconds=lateness_s)
-        return cls(lateness=lateness, window=window)
-
-    def line(self, floor: datetime) -> datetime:
-        """The checkpoint line for a floor watermark."""
-        return floor - self.lateness - self.window
-
-
-def evict(
-    double: Double, floor: datetime, horizon: Horizon, rules: Rulebook | None = None
-) -> Double:
-    """The double without what no event accepted from now on can change (see
-    :class:`Horizon`); ``double`` itself when the line has not moved a ``step``."""
-    rules = rules or default_rules()
-    line = horizon.line(floor)
-    cp = double.get("checkpoint")
-    if cp is not None and line - cp["at"] < horizon.step:
-        return double
-    held = double["recent_events"]
-    keep_from = _MS.pack(_ms(line + horizon.window))
-    marks, ledger = double["marks"], double["ledger"]
-    if (
-        (not held or held[:8] >= keep_from)
-        and (not marks or marks[0]["occurred_at"] >= line - horizon.window)
-        and (not ledger or ledger[0]["occurred_at"] >= line)
-    ):
-        return double  # nothing is old enough yet (a sealed period ends on an old entry)
-    d = dict(double)
-    n = len(held) // HELD
-    lo, hi = 0, n
-    while lo < hi:  # the first held event at or after the id line
-        mid = (lo + hi) // 2
-        if held[mid * HELD : mid * HELD + 8] < keep_from:
-            lo = mid + 1
-        else:
-            hi = mid
-    d["recent_events"] = held[lo * HELD :]
-    d["marks"] = [m for m in double["marks"] if m["occurred_at"] >= line - horizon.window]
-    gone = [e for e in double["ledger"] if e["occurred_at"] < line]
-    score, open_, _ = _checkpoint_start(double)
-    last_lifted = cp["last_lifted"] if cp is not None else None
-    for p in double["blacklist"]:
-        if p["lifted_at"] is not None and p["lifted_at"] < line:
-            last_lifted = p["lifted_at"]
-            open_ = None
-        elif p["entered_at"] < line:
-            open_ = {**p, "lifted_at": None}
-    d["ledger"] = double["ledger"][len(gone) :]
-    d["checkpoint"] = {
-        "at": line,
-        "score": score + sum(e["delta"] for e in gone),
-        "open": open_,
-        "last_lifted": last_lifted,
-    }
-    d["blacklist"] = blacklist_periods(d["ledger"], d["checkpoint"]["score"], rules, open_)
-    return d
-
-
 def fold_all(events: Iterable[Event], rules: Rulebook | None = None) -> dict[str, Double]:
     """The offline oracle: every citizen's double from a collection of events."""
     rules = rules or default_rules()
@@ -425,7 +295,7 @@ def explained_ledger(double: Double, rules: Rulebook | None = None) -> list[dict
     """The held ledger with the score before and after each entry and the rule's
     explanation (from the checkpoint's score when part of it was evicted)."""
     rules = rules or default_rules()
-    score = _checkpoint_start(double)[0]
+    score = checkpoint_start(double)[0]
     out = []
     for e in double["ledger"]:
         rule = rules.rule(e["rule_id"])

@@ -9,7 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from processors.fold import HELD, Event, explained_ledger, fold, fold_all, new_double
+from processors.fold import Event, explained_ledger, fold, fold_all, new_double
+from processors.held import HELD
 from processors.scoring import RulesError, load_rules
 from producers.city import InlineOracle, generate_events
 from tests.factories import ev

@@ -7,7 +7,9 @@ import random
 from datetime import timedelta
 
 from processors.batch import Folding, Incoming, Position, plan_batch
-from processors.fold import HELD, Horizon, default_rules
+from processors.fold import default_rules
+from processors.held import HELD
+from processors.horizon import Horizon
 from schemas.codec import SENSOR_SCHEMAS, encode
 from sinks.postgres import PROFILE_FIELDS
 from tests.factories import ev
