@@ -696,8 +696,11 @@ def p4(s: Settings, seconds: float, at: P4Rate, workdir: Path) -> Result:
     seen: dict[str, int] = {}
     schema = s.database.schema_name
 
+    polls: list[float] = []  # seconds each poll took: the poller shares the sender's loop
+
     def poll(conn: Any) -> None:
         now = time.time()
+        started = time.perf_counter()
         for cid, version in conn.execute(
             f"SELECT citizen_id, version FROM {schema}.citizen_profiles "
             "WHERE updated_at > now() - interval '5 seconds'"
@@ -706,6 +709,7 @@ def p4(s: Settings, seconds: float, at: P4Rate, workdir: Path) -> Result:
             if version > before:
                 latencies.extend(now - t for t in sends[cid][before:version])
                 seen[cid] = version
+        polls.append(time.perf_counter() - started)
 
     try:
         publisher = Publisher(s)
@@ -761,6 +765,8 @@ def p4(s: Settings, seconds: float, at: P4Rate, workdir: Path) -> Result:
             "gated": at.gated,
             "sent_rate": round(sent_rate),
             "seconds": seconds,
+            "poll_ms_mean": round(1000 * sum(polls) / max(1, len(polls)), 1),
+            "poll_ms_max": round(1000 * max(polls, default=0.0), 1),
             "note": "send time to the poll (every 0.1 s) that saw the row: an upper bound;"
             " null = not arrived within 60 s after the last send",
         },
