@@ -219,12 +219,6 @@ class Started:
     epoch: int  # ``app.revocations`` when it was planned
 
 
-async def harvest_batch(events: Sequence[Any]) -> Plan:
-    """Plan the batch, write its doubles, send, flush, then move the positions on."""
-    started = await start_batch(events)
-    return await finish_batch(started) if started is not None else Plan()
-
-
 async def start_batch(events: Sequence[Any]) -> Started | None:
     """Plan the batch, write its doubles to the store and schedule every send, in one
     step; None when a rebalance is under way (its events come back)."""
