@@ -46,6 +46,7 @@ from processors.batch import (
 )
 from processors.fold import as_datetime
 from processors.harvest import Limits, Rejection
+from processors.held import ms
 from processors.horizon import Horizon
 from processors.outbox import Outbox
 from processors.privacy import Privacy
@@ -108,9 +109,12 @@ def position_of(src: Source) -> Position:
     The first read of a source since it was assigned is a recovered, durable value:
     it seeds the durable watermark that eviction may rely on.
     """
+    planned = progress.planned.get(src)
+    if planned is not None and src in progress.durable:
+        return planned  # already seeded: the table need not be read again
     stored = stored_position(src)
     progress.durable.setdefault(src, stored.watermark)
-    return progress.planned.get(src, stored)
+    return planned or stored
 
 
 def floor_of(partition: int) -> datetime | None:
@@ -336,7 +340,7 @@ def write_position(src: Source, stands: Position, event: Any) -> None:
     with processing(event):
         positions[position_key(src)] = {
             "next": stands.next,
-            "wm": int(wm.timestamp() * 1000) if wm is not None else None,
+            "wm": ms(wm) if wm is not None else None,
         }
     progress.written[src] = wm
 

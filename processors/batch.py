@@ -30,6 +30,7 @@ from typing import Any
 
 from processors.fold import Double, as_datetime
 from processors.harvest import Limits, Rejection, apply_message, sanction_for, sanction_state
+from processors.held import ms
 from processors.horizon import Horizon, evict
 from processors.privacy import Privacy
 from processors.scoring import Rulebook
@@ -242,7 +243,7 @@ def _evict(
 
 def period_key(citizen: str, period: Mapping[str, Any]) -> str:
     """The blacklist topic's key of a period: ``citizen/entered_at ms``."""
-    return f"{citizen}/{int(period['entered_at'].timestamp() * 1000)}"
+    return f"{citizen}/{ms(period['entered_at'])}"
 
 
 def _update(citizen: str, period: Mapping[str, Any], version: int, removed: bool) -> dict[str, Any]:
@@ -273,19 +274,21 @@ def _blacklist_updates(plan: Plan, first: Mapping[str, Double | None]) -> None:
         for at, p in new.items():
             if old.get(at) != p:
                 plan.blacklist.append((citizen, _update(citizen, p, double["version"], False)))
+    if not plan.restate:
+        return
+    changed = {(c, u["entered_at"]) for c, u in plan.blacklist if c in plan.restate}
+    sent = {(c, e["event_id"], e["rule_id"]) for c, e, _ in plan.ledger if c in plan.restate}
     for citizen in sorted(plan.restate):
         double, index = plan.doubles.get(citizen) or plan.republish[citizen]
-        changed = {u["entered_at"] for c, u in plan.blacklist if c == citizen}
         plan.blacklist += [
             (citizen, _update(citizen, p, double["version"], False))
             for p in double["blacklist"]
-            if p["entered_at"] not in changed
+            if (citizen, p["entered_at"]) not in changed
         ]
-        sent = {(e["event_id"], e["rule_id"]) for c, e, _ in plan.ledger if c == citizen}
         plan.ledger += [
             (citizen, e, index)
             for e in double["ledger"]
-            if (e["event_id"], e["rule_id"]) not in sent
+            if (citizen, e["event_id"], e["rule_id"]) not in sent
         ]
 
 
