@@ -27,9 +27,9 @@ from quixstreams.state.rocksdb import RocksDBOptions
 from processors.batch import Folding, Incoming, Position, period_key, plan_batch
 from processors.horizon import Horizon
 from processors.scoring import load_rules
+from schemas import dead_letters
 from schemas.codec import BLACKLIST, DOUBLE, LEDGER, MAGIC, SANCTION, decode, encode
-
-KINDS = ("metro", "payment", "book", "camera")
+from schemas.topics import Topics
 
 
 def dumps(value: Any) -> bytes:
@@ -46,7 +46,7 @@ def loads(data: bytes) -> Any:
 def main() -> None:
     bootstrap, prefix, group, state_dir = sys.argv[1:5]
     rules = load_rules()
-    kind_by_topic = {f"{prefix}sensors.{k}": k for k in KINDS}
+    kind_by_topic = Topics(prefix).kind_of
     folding = Folding(kinds=kind_by_topic, rules=rules, horizon=Horizon.of(rules))
     app = Application(
         broker_address=bootstrap,
@@ -95,7 +95,7 @@ def main() -> None:
             producer.produce(outputs["blacklist"], encode(BLACKLIST, u), period_key(c, u).encode())
         for dead in plan.dead_letters:
             producer.produce(
-                outputs["dlq"], value, key, headers=[("moisson.reason", dead.reason.encode())]
+                outputs["dlq"], value, key, headers=[(dead_letters.REASON, dead.reason.encode())]
             )
         for c, s in plan.sanctions:
             producer.produce(outputs["sanctions"], encode(SANCTION, s), c.encode())

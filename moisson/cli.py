@@ -17,7 +17,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from moisson import __version__
-from moisson.settings import SENSOR_KINDS, Settings, configure
+from moisson.settings import Settings, configure
+from schemas.kinds import SENSOR_KINDS
 
 if TYPE_CHECKING:
     from processors.scoring import Rulebook

@@ -16,6 +16,7 @@ from typing import Any
 from rich.console import Console
 
 from moisson.settings import Settings, configure
+from schemas.kinds import SENSOR_KINDS
 
 
 @contextlib.contextmanager
@@ -173,7 +174,7 @@ def run_demo(
                 for col in ("sensor", "events", "ev/s"):
                     t.add_column(col, justify="right")
                 took = max(time.monotonic() - started, 1e-6)
-                for kind in ("metro", "payment", "book", "camera"):
+                for kind in SENSOR_KINDS:
                     n = counts.get(kind, 0)
                     t.add_row(kind, f"{n:,}", f"{n / took:,.0f}")
                 t.caption = (

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from moisson.settings import Settings
+from schemas import dead_letters as dl
 
 
 @dataclass
@@ -32,16 +33,16 @@ def read_dead_letters(settings: Settings, keep: int = 10, idle_ms: int = 2000) -
         consumer.assign([TopicPartition(settings.topics.dlq, p) for p in sorted(parts)])
         consumer.seek_to_beginning()
         for r in consumer:
-            headers = {k: (v or b"").decode("utf-8", "replace") for k, v in r.headers or []}
-            reason = headers.get("moisson.reason", "unknown")
+            headers = dl.read(r.headers or [])
+            reason = headers[dl.REASON]
             out.total += 1
             out.by_reason[reason] += 1
             out.latest.append(
                 {
                     "reason": reason,
-                    "detail": headers.get("moisson.detail", ""),
-                    "source": f"{headers.get('moisson.topic')}[{headers.get('moisson.partition')}]"
-                    f"@{headers.get('moisson.offset')}",
+                    "detail": headers.get(dl.DETAIL, ""),
+                    "source": f"{headers.get(dl.TOPIC)}[{headers.get(dl.PARTITION)}]"
+                    f"@{headers.get(dl.OFFSET)}",
                     "key": r.key,
                     "bytes": len(r.value or b""),
                     "value": r.value,

@@ -9,12 +9,12 @@ from pathlib import Path
 from typing import Any
 
 from moisson.recording import Message, Recording, RecordingWriter
-from moisson.settings import SENSOR_KINDS, Settings
+from moisson.settings import Settings
 
 
 def sensor_kinds(settings: Settings) -> dict[str, str]:
     """Sensor topic name → sensor kind, for the configured topic names."""
-    return {settings.topics.sensor(k): k for k in SENSOR_KINDS}
+    return settings.topics.kind_of
 
 
 # --- record ---------------------------------------------------------------------------

@@ -14,7 +14,10 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-SENSOR_KINDS = ("metro", "payment", "book", "camera")
+from schemas.kinds import SENSOR_KINDS
+from schemas.topics import Topics
+
+__all__ = ["SENSOR_KINDS", "Settings"]  # SENSOR_KINDS: re-exported from schemas.kinds
 
 
 class KafkaSettings(BaseModel):
@@ -50,37 +53,44 @@ class KafkaSettings(BaseModel):
 
 
 class TopicSettings(BaseModel):
+    """The topics' prefix; the names and compaction policy live in :mod:`schemas.topics`."""
+
     prefix: str = Field("", description="Prepended to every topic name (fresh topics per test)")
 
+    @property
+    def names(self) -> Topics:
+        return Topics(self.prefix)
+
     def sensor(self, kind: str) -> str:
-        return f"{self.prefix}sensors.{kind}"
+        return self.names.sensor(kind)
 
     @property
     def sensors(self) -> list[str]:
-        return [self.sensor(k) for k in SENSOR_KINDS]
+        return self.names.sensors
+
+    @property
+    def kind_of(self) -> dict[str, str]:
+        return self.names.kind_of
 
     @property
     def doubles(self) -> str:
-        return f"{self.prefix}doubles"
+        return self.names.doubles
 
     @property
     def sanctions(self) -> str:
-        return f"{self.prefix}sanctions"
+        return self.names.sanctions
 
     @property
     def ledger(self) -> str:
-        """Every score change, appended once per (event, rule), keyed by citizen."""
-        return f"{self.prefix}ledger"
+        return self.names.ledger
 
     @property
     def blacklist(self) -> str:
-        """The latest state of each blacklist period (compacted), keyed citizen/entered_at."""
-        return f"{self.prefix}blacklist"
+        return self.names.blacklist
 
     @property
     def dlq(self) -> str:
-        """Dead letters: sensor messages the processor could not apply, with the reason."""
-        return f"{self.prefix}sensors.dlq"
+        return self.names.dlq
 
 
 class RegistrySettings(BaseModel):

@@ -52,6 +52,7 @@ from processors.outbox import Outbox
 from processors.privacy import Privacy
 from processors.progress import Progress
 from processors.scoring import load_rules
+from schemas import dead_letters
 from schemas.codec import BLACKLIST, DOUBLE, LEDGER, SANCTION, encode
 
 log = logging.getLogger(__name__)
@@ -59,7 +60,7 @@ log = logging.getLogger(__name__)
 secret = settings.processor.pseudonymise_key
 rules = load_rules(settings.processor.rules_path)
 folding = Folding(
-    kinds={settings.topics.sensor(k): k for k in ("metro", "payment", "book", "camera")},
+    kinds=settings.topics.kind_of,
     rules=rules,
     privacy=Privacy.of(
         settings.processor.harvest_kinds, secret.get_secret_value() if secret else None
@@ -75,19 +76,6 @@ progress = Progress(
     give_up_after=settings.processor.gap_seeks,
 )
 FAULT_EXIT_CODE = 70
-
-
-def dead_letter_headers(
-    reason: str, detail: str, topic: str, partition: int, offset: int
-) -> list[tuple[str, bytes]]:
-    """Where a dead letter came from and why it was refused."""
-    return [
-        ("moisson.reason", reason.encode()),
-        ("moisson.detail", detail[:500].encode("utf-8", "replace")),
-        ("moisson.topic", topic.encode()),
-        ("moisson.partition", str(partition).encode()),
-        ("moisson.offset", str(offset).encode()),
-    ]
 
 
 def position_key(src: Source) -> str:
@@ -275,7 +263,7 @@ async def start_batch(events: Sequence[Any]) -> Started | None:
             dead.reason,
             dead.detail,
         )
-        headers = dead_letter_headers(
+        headers = dead_letters.headers(
             dead.reason, dead.detail, msg.topic, msg.partition, msg.offset
         )
         # Nothing is lost: the original bytes, with the reason.
@@ -364,7 +352,7 @@ async def on_hole(src: Source, hole: Hole, found: Any, now: float) -> None:
             "markers or retention); the harvester goes on from the next one"
         )
         log.warning("%s", detail)
-        headers = dead_letter_headers(
+        headers = dead_letters.headers(
             Rejection.OFFSETS_MISSING.value, detail, src[0], src[1], hole.expected
         )
         outbox.add(topics.dlq, src[1], None, b"", headers)

@@ -12,8 +12,10 @@ from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
+from schemas.kinds import SENSOR_KINDS
+
 DEFAULT_RULES_PATH = Path(__file__).with_name("rules.toml")
-KINDS = ("metro", "payment", "book", "camera")
+KINDS = SENSOR_KINDS
 #: Beijing time, for rules about hours of the day (China has no daylight saving).
 BEIJING = timezone(timedelta(hours=8))
 

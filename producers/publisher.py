@@ -16,8 +16,6 @@ from schemas.codec import SENSOR_SCHEMAS
 
 log = logging.getLogger(__name__)
 
-COMPACTED = {"cleanup.policy": "compact"}
-
 
 def ensure_topics(settings: Settings, extra: Iterable[str] = ()) -> list[str]:
     """Create the sensor, doubles, sanctions, ledger and blacklist topics (and ``extra``
@@ -26,15 +24,7 @@ def ensure_topics(settings: Settings, extra: Iterable[str] = ()) -> list[str]:
     faust creates only its internal topics, so the source topics are ours to create,
     all with the same partition count as the processor's table.
     """
-    topics = settings.topics
-    wanted: dict[str, dict[str, str]] = {}
-    for name in topics.sensors:
-        wanted[name] = {}
-    wanted[topics.doubles] = COMPACTED
-    wanted[topics.sanctions] = COMPACTED
-    wanted[topics.ledger] = {}
-    wanted[topics.blacklist] = COMPACTED
-    wanted[topics.dlq] = {}
+    wanted = {spec.name: spec.configs for spec in settings.topics.names.specs()}
     for name in extra:
         wanted.setdefault(name, {})
     admin = KafkaAdminClient(**settings.kafka.client_kwargs())

@@ -21,9 +21,11 @@ from typing import Any
 from aiohttp import web
 from sqlalchemy import func, or_, select
 
-from moisson.settings import SENSOR_KINDS, Settings
+from moisson.settings import Settings
 from processors.scoring import Rulebook, load_rules
+from schemas import dead_letters
 from schemas.codec import CodecError, decode
+from schemas.kinds import SENSOR_KINDS
 from sinks.postgres import PostgresSink, blacklist, citizen_profiles, citizens
 
 log = logging.getLogger(__name__)
@@ -55,7 +57,7 @@ class Harvest:
         self.first_event_at: float | None = None
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="harvest-tail", daemon=True)
-        self.kind_of = {settings.topics.sensor(k): k for k in SENSOR_KINDS}
+        self.kind_of = settings.topics.kind_of
 
     def start(self) -> Harvest:
         self._thread.start()
@@ -112,8 +114,8 @@ class Harvest:
         self.feed.append({"kind": kind, **_jsonable(record)})
 
     def _dead_letter(self, headers: list[tuple[str, bytes | None]]) -> None:
-        reason = dict(headers).get("moisson.reason") or b"unknown"
-        self.dead_letters[reason.decode("utf-8", "replace")] += 1
+        reason = dead_letters.read(headers).get(dead_letters.REASON) or "unknown"
+        self.dead_letters[reason] += 1
 
     def rates(self, window: float = 5.0) -> dict[str, float]:
         cutoff = time.monotonic() - window
