@@ -23,24 +23,19 @@ from __future__ import annotations
 import argparse
 import gc
 import random
-import sys
 import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from bench.common import Result  # noqa: E402
-from processors.fold import Double, Event, fold_entries  # noqa: E402
-from processors.held import HELD  # noqa: E402
-from processors.horizon import Horizon, evict  # noqa: E402
-from processors.scoring import Rulebook, load_rules  # noqa: E402
-from schemas.codec import DOUBLE, LEDGER, encode  # noqa: E402
+from bench.common import Result
+from processors.fold import Double, Event, fold_entries
+from processors.held import HELD
+from processors.horizon import Horizon, evict
+from processors.scoring import Rulebook, load_rules
+from schemas.codec import DOUBLE, LEDGER, encode
 
 #: Events per citizen per day (the city itself averages about 8).
 RATE = 50

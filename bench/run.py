@@ -40,18 +40,17 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from pydantic import SecretStr
 from rich.console import Console
 from rich.table import Table
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from bench.checks import require_applied
+from bench.common import Result
+from bench.growth import growth
+from moisson import pipeline
+from moisson.settings import SENSOR_KINDS, Settings
+from moisson.stack.provision import isolated, provide
 
-from bench.checks import require_applied  # noqa: E402
-from bench.common import Result  # noqa: E402
-from bench.growth import growth  # noqa: E402
-from moisson import pipeline  # noqa: E402
-from moisson.settings import SENSOR_KINDS, Settings  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 RESULTS = ROOT / "bench" / "results"
 console = Console()
@@ -101,42 +100,15 @@ def say(msg: str) -> None:
 @contextlib.contextmanager
 def services(workdir: Path) -> Iterator[Settings]:
     """Kafka and PostgreSQL: given by env vars, else started by moisson.stack."""
-    s = Settings()
-    stack = contextlib.ExitStack()
-    with stack:
-        kafka = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
-        if not kafka:
-            from moisson.stack import choose_broker
-
-            broker, why = choose_broker(
-                s.stack.broker, workdir / "kafka", s.stack.kafka_version, s.stack.cache_dir
-            )
-            kafka = broker.start()
-            stack.callback(broker.stop)
-            say(f"Kafka: {broker.describe()} ({why})")
-        db = os.environ.get("DATABASE_URL")
-        if not db:
-            from moisson.stack import EmbeddedPostgres
-
-            pg = EmbeddedPostgres(workdir / "postgres")
-            db = pg.start()
-            stack.callback(pg.stop)
-            say(f"PostgreSQL: {pg.describe()}")
-        s.kafka.bootstrap_servers = kafka
-        s.database.url = SecretStr(db)
+    with provide(Settings(), workdir, say=say) as s:
         s.processor.data_dir = workdir / "faust"
         yield s
 
 
 def fresh(s: Settings, name: str) -> Settings:
-    """A copy of ``s`` with its own topics, consumer groups and schema."""
-    run = uuid.uuid4().hex[:6]
-    c = s.model_copy(deep=True)
-    c.topics.prefix = f"bench-{name}-{run}."
-    c.processor.app_id = f"bench-{name}-{run}"
-    c.sink.group_id = f"bench-sink-{name}-{run}"
-    c.database.schema_name = f"bench_{name.lower()}_{run}"
-    return c  # the processor runs with the shipped defaults: what users run
+    """A copy of ``s`` with its own topics, consumer groups and schema; the processor
+    runs with the shipped defaults: what users run."""
+    return isolated(s, f"bench-{name}", uuid.uuid4().hex[:6])
 
 
 # --- helpers -------------------------------------------------------------------------
@@ -984,7 +956,10 @@ def main() -> None:
     )
     args = ap.parse_args()
     if args.markdown:
-        print(markdown(json.loads((RESULTS / "latest.json").read_text())))
+        latest = RESULTS / "latest.json"
+        if not latest.exists():
+            sys.exit(f"error: no {latest} yet\nfix: run a bench first (make bench ARGS=--quick)")
+        print(markdown(json.loads(latest.read_text())))
         return
     sizes = QUICK if args.quick else FULL
     if args.p2_events:

@@ -1136,7 +1136,14 @@ def sink(
         f"sink: {s.topics.doubles}, {s.topics.ledger}, {s.topics.blacklist} → citizen_profiles,"
         f" score_ledger, blacklist (group {group_id})"
     )
-    stats = run_sink(consumer, pg, batch_size, s.sink.poll_timeout_ms, lambda: stopping)
+    stats = run_sink(
+        consumer,
+        pg,
+        batch_size,
+        s.sink.poll_timeout_ms,
+        lambda: stopping,
+        retry_max_s=s.sink.retry_max_s,
+    )
     consumer.close()
     pg.close()
     console.print(f"sink stopped: {stats.consumed:,} records consumed in {stats.batches:,} batches")

@@ -19,6 +19,7 @@ from typing import Any
 from kafka import KafkaConsumer
 from kafka.errors import KafkaError
 
+from moisson.settings import SinkSettings
 from schemas.codec import BLACKLIST, DOUBLE, LEDGER, CodecError, decode
 
 log = logging.getLogger(__name__)
@@ -118,19 +119,15 @@ def run_sink(
     poll_timeout_ms: int = 500,
     should_stop: Callable[[], bool] = lambda: False,
     on_batch: Callable[[SinkStats], None] | None = None,
-    retry_max_s: float | None = None,
+    retry_max_s: float = SinkSettings().retry_max_s,
     sleep: Callable[[float], None] = time.sleep,
 ) -> SinkStats:
     """Poll doubles, write them in batches, commit offsets after each database commit.
 
     A failed write is retried with exponential backoff capped at ``retry_max_s``
-    (default: ``settings.sink.retry_max_s``), never skipped, so an outage of the
+    (the caller passes ``settings.sink.retry_max_s``), never skipped, so an outage of the
     database delays the batch and loses nothing.
     """
-    if retry_max_s is None:
-        from moisson.settings import get_settings
-
-        retry_max_s = get_settings().sink.retry_max_s
     stats = SinkStats()
     kafka_delay = min(0.5, retry_max_s)
     while not should_stop():
