@@ -55,7 +55,7 @@ drills: install
 # `make bench ARGS=--quick` for a short development run; results in bench/results/latest.json.
 bench: install
 	$(BIN)/pip install -q -c constraints.txt -e '.[bench]'
-	$(BIN)/python bench/run.py $(ARGS)
+	$(BIN)/python -m bench.run $(ARGS)
 
 # Known vulnerabilities in the installed dependencies (CI runs it after the tests).
 # Packages the vulnerability service cannot look up are listed, not hidden.

@@ -14,8 +14,8 @@ double). The ``N / 10`` figures are the baselines: ratios in the same run, never
 absolute timings. The baseline stretch should start once the horizon is full (lateness
 + two correlation windows: 21 days, 1,050 events at 50 a day), else it is still growing.
 
-    python bench/growth.py                     # 10k vs 100k events of history
-    python bench/growth.py --events 40000      # a quicker run (4k vs 40k)
+    python -m bench.growth                     # 10k vs 100k events of history
+    python -m bench.growth --events 40000      # a quicker run (4k vs 40k)
 """
 
 from __future__ import annotations
@@ -23,24 +23,19 @@ from __future__ import annotations
 import argparse
 import gc
 import random
-import sys
 import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from bench.common import Result  # noqa: E402
-from processors.fold import Double, Event, fold_entries  # noqa: E402
-from processors.held import HELD  # noqa: E402
-from processors.horizon import Horizon, evict  # noqa: E402
-from processors.scoring import Rulebook, load_rules  # noqa: E402
-from schemas.codec import DOUBLE, LEDGER, encode  # noqa: E402
+from bench.harness import Result
+from processors.fold import Double, Event, fold_entries
+from processors.held import HELD
+from processors.horizon import Horizon, evict
+from processors.scoring import Rulebook, load_rules
+from schemas.codec import DOUBLE, LEDGER, encode
 
 #: Events per citizen per day (the city itself averages about 8).
 RATE = 50
