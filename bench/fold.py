@@ -4,7 +4,7 @@ The baseline is the cheapest per-citizen work imaginable over the same events (o
 counter per citizen in a dict); the ratio says what the double, the rules, the ledger
 and the blacklist cost on top. Not a test: numbers depend on the machine.
 
-    .venv/bin/python bench/fold.py [--citizens 1000] [--days 2] [--repeat 5]
+    .venv/bin/python -m bench.fold [--citizens 1000] [--days 2] [--repeat 5]
 """
 
 from __future__ import annotations

@@ -14,8 +14,8 @@ double). The ``N / 10`` figures are the baselines: ratios in the same run, never
 absolute timings. The baseline stretch should start once the horizon is full (lateness
 + two correlation windows: 21 days, 1,050 events at 50 a day), else it is still growing.
 
-    python bench/growth.py                     # 10k vs 100k events of history
-    python bench/growth.py --events 40000      # a quicker run (4k vs 40k)
+    python -m bench.growth                     # 10k vs 100k events of history
+    python -m bench.growth --events 40000      # a quicker run (4k vs 40k)
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from bench.common import Result
+from bench.harness import Result
 from processors.fold import Double, Event, fold_entries
 from processors.held import HELD
 from processors.horizon import Horizon, evict

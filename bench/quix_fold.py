@@ -1,6 +1,6 @@
 """The Quix Streams baseline of P2: the same keyed stateful fold as the faust harvester.
 
-Run by bench/run.py as a child process (Quix wants the main thread for its signal
+Run by bench/p2_fold.py as a child process (Quix wants the main thread for its signal
 handlers), consuming the same pre-loaded sensor topics. Each message goes through the
 harvester's own planner (``processors.batch.plan_batch``, a batch of one): the same
 validation, lateness against its partition's watermark, fold and eviction. The double
@@ -11,7 +11,7 @@ sends them: ledger entries, blacklist updates, dead letters and sanctions.
 Quix keeps the watermarks in memory (the harvester stores them with its positions), and
 its state has its own changelog topic, as Quix always does.
 
-    python bench/quix_fold.py BOOTSTRAP TOPIC_PREFIX GROUP STATE_DIR
+    python -m bench.quix_fold BOOTSTRAP TOPIC_PREFIX GROUP STATE_DIR
 """
 
 from __future__ import annotations

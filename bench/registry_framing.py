@@ -6,7 +6,7 @@ real :class:`SchemaRegistryClient` with its cache already filled, as in a worker
 that has seen each id once). The raw baseline is fastavro's schemaless writer and
 reader on the same records. Not a test: numbers depend on the machine.
 
-    .venv/bin/python bench/registry_framing.py [--events 20000] [--repeat 5]
+    .venv/bin/python -m bench.registry_framing [--events 20000] [--repeat 5]
 """
 
 from __future__ import annotations

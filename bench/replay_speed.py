@@ -1,11 +1,11 @@
 """Benchmark: does `replay --speed N` keep the recorded order and take span / N?
 
-Replays the golden recording into a real broker (started like the tests: Apache Kafka
-when Java and Maven are present, else the embedded one) at a speed that should take
+Replays the golden recording, on topics of its own, into a real broker (the configured
+one, else one started by ``moisson.stack.provision.provide``) at a speed that should take
 about five seconds, then reads the topics back. Reports the measured span against the
 expected one (ratio ≈ 1 is right) and whether every partition kept timestamp order.
 
-    .venv/bin/python bench/replay_speed.py [--seconds 5]
+    .venv/bin/python -m bench.replay_speed [--seconds 5]
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from kafka import KafkaConsumer, TopicPartition
 from moisson.recording import open_recording
 from moisson.replay import plan_replay, replay
 from moisson.settings import Settings
-from moisson.stack import choose_broker
+from moisson.stack.provision import isolated, provide
 
 GOLDEN = Path(__file__).parents[1] / "tests" / "golden" / "recording"
 
@@ -29,14 +29,15 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seconds", type=float, default=5.0, help="Expected replay duration.")
     args = ap.parse_args()
-    s = Settings()
-    broker, why = choose_broker(
-        s.stack.broker, Path(tempfile.mkdtemp()), s.stack.kafka_version, s.stack.cache_dir
-    )
-    s.kafka.bootstrap_servers = broker.start()
-    try:
+    said: list[str] = []
+    with (
+        tempfile.TemporaryDirectory(
+            prefix="moisson-replay-speed-", ignore_cleanup_errors=True
+        ) as d,
+        provide(Settings(), Path(d), database=False, say=said.append) as given,
+    ):
+        s = isolated(given, "bench-replay")
         rec = open_recording(GOLDEN)
-        s.topics.prefix = "bench."
         plan = plan_replay(rec, s)
         speed = plan.span_ms / 1000 / args.seconds
         summary = replay(
@@ -60,8 +61,7 @@ def main() -> None:
             ordered &= r.timestamp >= last.get(k, 0)
             last[k] = r.timestamp
         consumer.close()
-    finally:
-        broker.stop()
+    broker = said[-1].removeprefix("Kafka: ")  # provide's last line describes the broker
     result = {
         "id": "replay-speed",
         "value": round(summary.seconds, 3),
@@ -74,7 +74,7 @@ def main() -> None:
         "read_back": n,
         "ordered": ordered,
         "speed": round(speed, 1),
-        "broker": broker.describe(),
+        "broker": broker,
     }
     out = Path(__file__).parent / "results" / "replay_speed.json"
     out.parent.mkdir(exist_ok=True)
@@ -82,7 +82,7 @@ def main() -> None:
     print(
         f"replay at {speed:,.0f}×: {summary.seconds:.2f}s for an expected {expected:.2f}s "
         f"(ratio {result['ratio']}); {n:,}/{summary.sent:,} read back, ordered={ordered} "
-        f"[{why}]"
+        f"[{broker}]"
     )
 
 

@@ -1,8 +1,12 @@
 """Shared fixtures. Services are chosen in this order, per service:
 
 1. an env var (``KAFKA_BOOTSTRAP_SERVERS``, ``DATABASE_URL``, ``REGISTRY_URL``);
-2. testcontainers, when a Docker engine answers;
-3. services the project starts itself (moisson.stack).
+2. testcontainers, when a Docker engine answers (tests only);
+3. services the project starts itself (``moisson.stack.provision.provide``, as the
+   demo and the bench do).
+
+Each test's ``settings`` has its own topics, groups and schema on them
+(``moisson.stack.provision.isolated``).
 
 Failing to obtain a service is a test error, never a skip.
 """
@@ -10,7 +14,6 @@ Failing to obtain a service is a test error, never a skip.
 from __future__ import annotations
 
 import contextlib
-import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,6 +21,7 @@ from pathlib import Path
 import pytest
 
 from moisson.settings import Settings
+from moisson.stack.provision import isolated, provide
 
 _SERVICES: list[str] = []
 
@@ -49,13 +53,22 @@ def services_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("services")
 
 
+def _started(line: str) -> None:
+    """What :func:`provide` says of a service it started, as the summary has always put it."""
+    if line.startswith("starting "):
+        return
+    if not line.startswith("PostgreSQL:"):
+        line = line.replace(", started in ", ", started by the project in ", 1)
+    _SERVICES.append(line)
+
+
 @pytest.fixture(scope="session")
 def kafka_bootstrap(request: pytest.FixtureRequest, services_dir: Path) -> Iterator[str]:
     """A real Kafka broker for the whole session."""
-    given = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")  # the documented override
-    if given:
-        _say(request.config, f"Kafka: KAFKA_BOOTSTRAP_SERVERS={given}")
-        yield given
+    s = Settings()
+    if s.kafka_given:  # KAFKA_BOOTSTRAP_SERVERS, the documented override
+        _say(request.config, f"Kafka: KAFKA_BOOTSTRAP_SERVERS={s.kafka.bootstrap_servers}")
+        yield s.kafka.bootstrap_servers
         return
     if docker_answers():
         from testcontainers.community.kafka import KafkaContainer
@@ -64,31 +77,17 @@ def kafka_bootstrap(request: pytest.FixtureRequest, services_dir: Path) -> Itera
             _say(request.config, "Kafka: testcontainers (Docker)")
             yield kafka.get_bootstrap_server()
         return
-    from moisson.stack import choose_broker
-
-    s = Settings()
-    broker, why = choose_broker(
-        s.stack.broker, services_dir / "kafka", s.stack.kafka_version, s.stack.cache_dir
-    )
-    bootstrap = broker.start()
-    _say(
-        request.config,
-        f"Kafka: {broker.describe()}, started by the project"
-        f" in {broker.start_seconds:.1f}s ({why})",
-    )
-    try:
-        yield bootstrap
-    finally:
-        broker.stop()
+    with provide(s, services_dir, kafka=True, database=False, say=_started) as s:
+        yield s.kafka.bootstrap_servers
 
 
 @pytest.fixture(scope="session")
 def database_url(request: pytest.FixtureRequest, services_dir: Path) -> Iterator[str]:
     """A real PostgreSQL for the whole session."""
-    given = os.environ.get("DATABASE_URL")
-    if given:
+    s = Settings()
+    if s.database_given:
         _say(request.config, "PostgreSQL: DATABASE_URL")
-        yield given
+        yield s.database.sqlalchemy_url()
         return
     if docker_answers():
         from testcontainers.community.postgres import PostgresContainer
@@ -97,15 +96,8 @@ def database_url(request: pytest.FixtureRequest, services_dir: Path) -> Iterator
             _say(request.config, "PostgreSQL: testcontainers (Docker)")
             yield pg.get_connection_url()
         return
-    from moisson.stack import EmbeddedPostgres
-
-    pg = EmbeddedPostgres(services_dir / "postgres")
-    url = pg.start()
-    _say(request.config, f"PostgreSQL: {pg.describe()}, started in {pg.start_seconds:.1f}s")
-    try:
-        yield url
-    finally:
-        pg.stop()
+    with provide(s, services_dir, kafka=False, database=True, say=_started) as s:
+        yield s.database.sqlalchemy_url()
 
 
 @pytest.fixture(scope="session")
@@ -114,25 +106,14 @@ def schema_registry_url(request: pytest.FixtureRequest, services_dir: Path) -> I
 
     No testcontainers tier: Apicurio from Maven Central starts in seconds without Docker.
     """
-    given = os.environ.get("REGISTRY_URL")
-    if given:
-        _say(request.config, f"Schema registry: REGISTRY_URL={given}")
-        yield given
-        return
-    from moisson.stack import ApicurioRegistry
-
     s = Settings()
-    registry = ApicurioRegistry(services_dir / "registry", s.stack.cache_dir)
-    url = registry.start()
-    _say(
-        request.config,
-        f"Schema registry: {registry.describe()}, started by the project in"
-        f" {registry.start_seconds:.1f}s (fetch/unpack {registry.fetch_seconds:.1f}s)",
-    )
-    try:
-        yield url
-    finally:
-        registry.stop()
+    if s.registry.url:
+        _say(request.config, f"Schema registry: REGISTRY_URL={s.registry.url}")
+        yield s.registry.url
+        return
+    with provide(s, services_dir, kafka=False, database=False, registry=True, say=_started) as s:
+        assert s.registry.url is not None
+        yield s.registry.url
 
 
 @pytest.fixture
@@ -142,18 +123,17 @@ def run_id() -> str:
 
 @pytest.fixture
 def settings(kafka_bootstrap: str, database_url: str, run_id: str, tmp_path: Path) -> Settings:
-    """Settings for one test: fresh topics, consumer groups and database schema."""
+    """Settings for one test: fresh topics, consumer groups and database schema
+    (``t-{run_id}.`` topics, ``t_{run_id}`` schema, ``moisson-t-{run_id}`` app id)."""
     from pydantic import SecretStr
 
-    s = Settings()
-    s.kafka.bootstrap_servers = kafka_bootstrap
-    s.database.url = SecretStr(database_url)
-    s.database.schema_name = f"t_{run_id}"
-    s.topics.prefix = f"t-{run_id}."
-    s.processor.app_id = f"moisson-t-{run_id}"
+    shared = Settings()
+    shared.kafka.bootstrap_servers = kafka_bootstrap
+    shared.database.url = SecretStr(database_url)
+    s = isolated(shared, "t", run_id)
+    s.sink.group_id = f"sink-{run_id}"
     s.processor.data_dir = tmp_path / "faust"
     s.processor.rebalance_timeout_s = 3.0
-    s.sink.group_id = f"sink-{run_id}"
     return s
 
 

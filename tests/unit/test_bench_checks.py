@@ -63,7 +63,7 @@ def test_a_record_that_is_not_a_double_is_refused() -> None:
 
 
 def test_p4_gates_at_half_of_p2s_one_worker_and_refuses_without_p2() -> None:
-    from bench.run import P4_LOW, p4_rate
+    from bench.p4_latency import P4_LOW, p4_rate
 
     derived = p4_rate(2058.4, fallback=5000)
     assert (derived.rate, derived.gated) == (1029, True)
