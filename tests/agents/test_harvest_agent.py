@@ -13,18 +13,17 @@ from schemas.codec import DOUBLE, decode
 
 
 @pytest.fixture
-async def harvester(tmp_path):
-    """A fresh app per test (its own tables and harvester state), with a fake outbox."""
-    from moisson.settings import Settings
-    from processors.agents import register
-    from processors.app import create_app
-    from processors.worker import folding_of
+async def harvester():
+    from processors import agents
+    from processors import app as app_module
 
-    settings = Settings()
-    settings.processor.data_dir = tmp_path / "faust"
-    topics = settings.topics
-    app = create_app(settings)
+    app = app_module.app
     app.loop = asyncio.get_running_loop()
+    app.finalize()
+    app.flow_control.resume()
+    app_module.doubles.data.clear()  # one table per test: offsets restart in each test_context
+    app_module.positions.data.clear()
+    agents.progress.forget(set(agents.progress.planned) | set(agents.progress.durable))
     sent: list[tuple[bytes, dict]] = []  # (key, double) written to the table: `doubles`
     dead: list[tuple[bytes, bytes, dict]] = []
     emitted: list[tuple[str, bytes, bytes, list | None]] = []
@@ -39,25 +38,25 @@ async def harvester(tmp_path):
 
         def add(self, topic, partition, key, value, headers=None):
             emitted.append((topic, key, value, headers))
-            if topic == topics.doubles:  # the table's changelog
+            if topic == app_module.settings.topics.doubles:  # the table's changelog
                 sent.append((key, decode(value, DOUBLE)[1]))
-            if topic == topics.dlq:
+            if topic == app_module.settings.topics.dlq:
                 dead.append((key, value, dict(headers)))
 
         def seal(self):
-            return [((topics.doubles, 0), delivered())]
+            return [((app_module.settings.topics.doubles, 0), delivered())]
 
     async def nothing(*_, **__):
         return delivered()
 
-    harvester = register(app, settings, folding_of(settings), FakeOutbox())
-    app.finalize()
-    app.flow_control.resume()
-    with mock.patch.object(harvester, "flush_outputs", side_effect=nothing):
-        async with harvester.agent.test_context() as agent:
+    with (
+        mock.patch.object(agents, "outbox", FakeOutbox()),
+        mock.patch.object(agents, "flush_outputs", side_effect=nothing),
+    ):
+        async with agents.harvest.test_context() as agent:
             agent.dead = dead
             agent.emitted = emitted
-            yield agent, app.doubles, sent
+            yield agent, app_module.doubles, sent
 
 
 async def test_agent_folds_events_like_the_oracle(harvester):

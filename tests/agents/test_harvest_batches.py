@@ -12,9 +12,9 @@ from tests.agents.test_harvest_agent import harvester  # noqa: F401  (the fixtur
 async def test_a_batch_folds_like_the_oracle_and_sends_each_citizen_once(
     harvester,  # noqa: F811
 ):
-    from moisson.settings import Settings
+    from processors.app import settings
 
-    assert Settings().processor.batch_size > 1, "batches are the default"
+    assert settings.processor.batch_size > 1, "batches are the default"
     agent, _table, sent = harvester
     events = list(generate_events(8, 6, 120))
     # Without waiting, the events queue up and the agent takes them in batches.
