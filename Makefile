@@ -28,7 +28,7 @@ browser:
 	@command -v chromium >/dev/null 2>&1 || { apt-get update -q && apt-get install -y -q chromium; }
 
 unit: install
-	$(BIN)/pytest tests/unit tests/agents
+	$(BIN)/pytest -m "not integration and not drills and not browser"
 
 lint: install
 	$(BIN)/ruff check .

@@ -147,3 +147,25 @@ def procs() -> Iterator[list]:
     for proc in started:
         with contextlib.suppress(Exception):
             stop(proc)
+
+
+SERVICE_FIXTURES = frozenset({"kafka_bootstrap", "database_url", "schema_registry_url"})
+SERVICE_MARKERS = ("integration", "drills", "browser")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """A test that needs a real service must say so with a marker, so that ``make unit``
+    (``-m "not integration and not drills and not browser"``) never starts one."""
+    unmarked = [
+        item.nodeid
+        for item in items
+        if SERVICE_FIXTURES & set(getattr(item, "fixturenames", ()))
+        and not any(item.get_closest_marker(m) for m in SERVICE_MARKERS)
+    ]
+    if unmarked:
+        raise pytest.UsageError(
+            "these tests use a real service but carry none of the markers "
+            f"{', '.join(SERVICE_MARKERS)}: {', '.join(unmarked[:5])}"
+            f"{' …' if len(unmarked) > 5 else ''}\n"
+            "fix: add `pytestmark = pytest.mark.integration` (or drills, browser) to the module"
+        )

@@ -10,6 +10,8 @@ import pytest
 from moisson.verify import tally
 from sinks.base import Double, Sink, SinkStats, write_with_retry
 
+pytestmark = pytest.mark.drills
+
 
 class DownFor(Sink):
     """A database that refuses the first ``n`` writes."""

@@ -24,7 +24,7 @@ from moisson.stack.kafka import ApacheKafka
 from tests.drills.harness import Pipeline, kill_points, send, sent, size
 
 SIZE = size()
-pytestmark = pytest.mark.timeout(SIZE.timeout_s + 300)
+pytestmark = [pytest.mark.drills, pytest.mark.timeout(SIZE.timeout_s + 300)]
 
 
 def test_processor_killed_at_random_points(drill: Pipeline):

@@ -20,7 +20,7 @@ from producers.publisher import ensure_topics
 from tests.drills.harness import Pipeline, send, sent, size
 
 SIZE = size()
-pytestmark = pytest.mark.timeout(SIZE.timeout_s + 300)
+pytestmark = [pytest.mark.drills, pytest.mark.timeout(SIZE.timeout_s + 300)]
 
 
 @pytest.mark.parametrize(

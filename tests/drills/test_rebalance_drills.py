@@ -14,7 +14,7 @@ from processors.agents import FAULT_EXIT_CODE
 from tests.drills.harness import Pipeline, send, sent, size
 
 SIZE = size()
-pytestmark = pytest.mark.timeout(SIZE.timeout_s + 300)
+pytestmark = [pytest.mark.drills, pytest.mark.timeout(SIZE.timeout_s + 300)]
 CYCLES = 4
 
 

@@ -8,6 +8,7 @@ import sys
 from collections import Counter
 from pathlib import Path
 
+import pytest
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
 from moisson import pipeline
@@ -20,6 +21,8 @@ from producers.publisher import KafkaSanctions, Pacer, Publisher, ensure_topics
 from schemas.codec import SANCTION, decode
 from sinks.postgres import PROFILE_FIELDS, PostgresSink
 from tests.poison import corpus
+
+pytestmark = pytest.mark.integration
 
 
 def bad_messages(settings, good_event) -> list[tuple[str, bytes | None, bytes, str]]:

@@ -31,7 +31,9 @@ from sinks.postgres import PostgresSink
 from tests.factories import ev
 from tests.poison import samples
 
-ARTIFACTS = Path(__file__).parents[1] / "artifacts"
+pytestmark = pytest.mark.browser
+
+ARTIFACTS = Path(__file__).parents[2] / "artifacts"
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMIUM_ARGS = [
     "--no-sandbox",

@@ -26,7 +26,9 @@ from schemas.codec import (
     use_id_resolver,
 )
 from sinks.postgres import PostgresSink
-from tests.integration.test_pipeline import assert_postgres_equals_oracle, start, wait_applied
+from tests.moisson.ops.test_pipeline import assert_postgres_equals_oracle, start, wait_applied
+
+pytestmark = pytest.mark.integration
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 from tests.golden.make_golden import EXPECTED, RECORDING, profiles, simulate
-from tests.unit.test_recording import tree_digest
+from tests.moisson.ops.test_recording import tree_digest
 
 
 def test_simulation_reproduces_the_golden_recording(tmp_path: Path):

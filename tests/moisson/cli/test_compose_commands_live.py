@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import yaml
 from kafka import KafkaAdminClient
 
@@ -15,7 +16,9 @@ from moisson.cli import wanted_topics
 from moisson.settings import Settings, settings_env
 from moisson.stack.base import free_port
 
-COMPOSE = yaml.safe_load((Path(__file__).parents[2] / "docker-compose.yml").read_text())
+pytestmark = pytest.mark.integration
+
+COMPOSE = yaml.safe_load((Path(__file__).parents[3] / "docker-compose.yml").read_text())
 
 
 def probe(service: str, port_in_compose: int, port: int) -> list[str]:

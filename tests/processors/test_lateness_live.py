@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from kafka import KafkaProducer
 
 from moisson import pipeline
@@ -14,7 +15,9 @@ from producers.publisher import ensure_topics
 from schemas.codec import DOUBLE, SENSOR_SCHEMAS, encode
 from sinks.postgres import PROFILE_FIELDS, PostgresSink
 from tests.factories import ev
-from tests.integration.test_pipeline import latest_per_citizen, start, wait_applied
+from tests.moisson.ops.test_pipeline import latest_per_citizen, start, wait_applied
+
+pytestmark = pytest.mark.integration
 
 DAY = 24.0
 

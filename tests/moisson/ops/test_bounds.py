@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from kafka import KafkaProducer
 from sqlalchemy import select
 
@@ -13,8 +14,10 @@ from producers.population import Citizen
 from producers.publisher import ensure_topics
 from schemas.codec import SENSOR_SCHEMAS, encode
 from sinks.postgres import PostgresSink, citizens
-from tests.integration.test_pipeline import assert_postgres_equals_oracle, start, wait_applied
+from tests.moisson.ops.test_pipeline import assert_postgres_equals_oracle, start, wait_applied
 from tests.poison import samples
+
+pytestmark = pytest.mark.integration
 
 HOSTILE = [
     "三体：黑暗森林",  # CJK

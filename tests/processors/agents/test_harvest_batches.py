@@ -6,7 +6,7 @@ import asyncio
 
 from processors.fold import Event, fold_all
 from producers.city import generate_events
-from tests.agents.test_harvest_agent import harvester  # noqa: F401  (the fixture)
+from tests.processors.agents.test_harvest_agent import harvester  # noqa: F401  (the fixture)
 
 
 async def test_a_batch_folds_like_the_oracle_and_sends_each_citizen_once(

@@ -8,7 +8,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from moisson.stack.base import free_port, pid_alive
+
+pytestmark = pytest.mark.integration
 
 MOISSON = [sys.executable, "-m", "moisson"]
 

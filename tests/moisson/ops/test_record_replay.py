@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from sqlalchemy import update
 
@@ -21,6 +22,8 @@ from schemas.codec import SANCTION, encode
 from sinks.postgres import PostgresSink, citizen_profiles
 from tests.factories import sanction
 from tests.golden.make_golden import RECORDING
+
+pytestmark = pytest.mark.integration
 
 MOISSON = [sys.executable, "-m", "moisson"]
 
@@ -111,7 +114,7 @@ def golden_run(settings: Settings, procs: list, tmp_path: Path, workers: int, pa
 GOLDEN_BLACKLISTED = sorted(
     cid
     for cid, p in json.loads(
-        (Path(__file__).parents[1] / "golden" / "expected_profiles.json").read_text()
+        (Path(__file__).parents[2] / "golden" / "expected_profiles.json").read_text()
     ).items()
     if p["blacklisted"]
 )

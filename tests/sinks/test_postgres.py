@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import pytest
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
 from processors.fold import new_double
@@ -11,6 +12,8 @@ from producers.publisher import ensure_topics
 from schemas.codec import DOUBLE, encode
 from sinks.base import Sink, make_consumer, run_sink
 from sinks.postgres import PostgresSink
+
+pytestmark = pytest.mark.integration
 
 
 def double(cid: str, version: int, score: int):

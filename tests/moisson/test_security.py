@@ -16,7 +16,9 @@ from processors.fold import Event, fold_all
 from producers.city import InlineOracle, generate_events
 from producers.publisher import Publisher, ensure_topics
 from schemas.codec import DOUBLE
-from tests.integration.test_pipeline import latest_per_citizen
+from tests.moisson.ops.test_pipeline import latest_per_citizen
+
+pytestmark = pytest.mark.integration
 
 USERS = {"admin": "admin-dev-secret", "moisson": "moisson-dev-secret"}
 
