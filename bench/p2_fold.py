@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from bench.checks import require_applied
 from bench.harness import ROOT, Result, isolate, say
 from bench.measure import CommitWatch, alive_check, end_offsets, preload, rss_bytes
-from moisson import pipeline
+from moisson.ops import pipeline
 
 if TYPE_CHECKING:
     from moisson.settings import Settings

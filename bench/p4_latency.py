@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from bench.harness import Result, isolate, say
 from bench.measure import alive_check
-from moisson import pipeline
+from moisson.ops import pipeline
 
 if TYPE_CHECKING:
     from moisson.settings import Settings

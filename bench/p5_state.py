@@ -21,7 +21,7 @@ from bench.measure import (
     preload,
     rss_bytes,
 )
-from moisson import pipeline
+from moisson.ops import pipeline
 
 if TYPE_CHECKING:
     from moisson.settings import Settings

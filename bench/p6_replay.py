@@ -13,8 +13,8 @@ if TYPE_CHECKING:
 
 def p6(s: Settings, n: int, raw_rate: float, workdir: Path) -> Result:
     """P6 on a recording of ``n`` events, against ``raw_rate`` (P1's raw limit)."""
-    from moisson.recording import open_recording, write_simulation
-    from moisson.replay import plan_replay, replay
+    from moisson.ops.recording import open_recording, write_simulation
+    from moisson.ops.replay import plan_replay, replay
     from producers.city import generate_events
     from schemas.kinds import SENSOR_KINDS
 

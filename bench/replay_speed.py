@@ -17,8 +17,8 @@ from pathlib import Path
 
 from kafka import KafkaConsumer, TopicPartition
 
-from moisson.recording import open_recording
-from moisson.replay import plan_replay, replay
+from moisson.ops.recording import open_recording
+from moisson.ops.replay import plan_replay, replay
 from moisson.settings import Settings
 from moisson.stack.provision import isolated, provide
 

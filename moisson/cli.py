@@ -479,7 +479,7 @@ def parse_time(value: str | None) -> int | None:
 
 
 def open_or_fail(directory: Path) -> Any:
-    from moisson.recording import RecordingError, open_recording
+    from moisson.ops.recording import RecordingError, open_recording
 
     try:
         rec = open_recording(directory)
@@ -522,7 +522,7 @@ def simulate(
     fold computes it, so the recording is what a live run would publish if every
     sanction arrived at once. Replay it with `moisson replay`, check with `moisson verify`.
     """
-    from moisson.recording import RecordingError, write_simulation
+    from moisson.ops.recording import RecordingError, write_simulation
     from producers.city import InlineOracle, generate_events
 
     s = settings_from(partitions=partitions, topic_prefix=topic_prefix)
@@ -594,8 +594,8 @@ def record(
     """
     from kafka.errors import KafkaError
 
-    from moisson import replay as rp
-    from moisson.recording import RecordingError
+    from moisson.ops import replay as rp
+    from moisson.ops.recording import RecordingError
 
     s = settings_from(kafka=kafka, topic_prefix=topic_prefix)
     names = [t.strip() for t in topics.split(",")] if topics else s.topics.sensors
@@ -702,7 +702,7 @@ def replay(
     """Publish a recording in recorded timestamp order, gaps divided by --speed."""
     from kafka.errors import KafkaError
 
-    from moisson import replay as rp
+    from moisson.ops import replay as rp
 
     rec = open_or_fail(recording)
     recorded = {t: m["partitions"] for t, m in rec.topics.items()}
@@ -806,7 +806,7 @@ def verify(
     from kafka.errors import KafkaError
     from sqlalchemy.exc import OperationalError, ProgrammingError
 
-    from moisson import verify as vf
+    from moisson.ops import verify as vf
     from processors.harvest import Rejection
     from processors.scoring import load_rules
 
@@ -925,7 +925,7 @@ def dlq(kafka: str, topic_prefix: str, last: int) -> None:
     """Count what the processor refused, per reason (read from the dead-letter topic)."""
     from kafka.errors import KafkaError
 
-    from moisson.dlq import read_dead_letters
+    from moisson.ops.dlq import read_dead_letters
 
     s = settings_from(kafka=kafka, topic_prefix=topic_prefix)
     try:
@@ -1072,7 +1072,7 @@ def process(kafka: str, partitions: int, topic_prefix: str, app_id: str, logleve
     load_rules_or_fail(s.processor.rules_path)
     from faust.cli.faust import cli as faust_cli
 
-    from moisson.pipeline import worker_args
+    from moisson.ops.pipeline import worker_args
     from processors.app import app
 
     faust_cli.main(args=worker_args(s, loglevel), app=app, prog_name="moisson process")

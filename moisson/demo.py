@@ -72,8 +72,8 @@ def run_demo(
     from rich.live import Live
     from rich.table import Table
 
-    from moisson import pipeline
     from moisson.cli import citizen_panel, tmpdir
+    from moisson.ops import pipeline
     from moisson.stack.base import port_open
     from producers.city import City
     from producers.publisher import KafkaSanctions, Pacer, Publisher, ensure_topics

@@ -140,7 +140,7 @@ def settings(kafka_bootstrap: str, database_url: str, run_id: str, tmp_path: Pat
 @pytest.fixture
 def procs() -> Iterator[list]:
     """Child processes a test started; stopped (and their logs shown) at teardown."""
-    from moisson.pipeline import stop
+    from moisson.ops.pipeline import stop
 
     started: list = []
     yield started

@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from moisson.recording import Recording, open_recording, write_simulation
+from moisson.ops.recording import Recording, open_recording, write_simulation
+from moisson.ops.verify import expected_doubles
 from moisson.settings import SENSOR_KINDS, Settings
-from moisson.verify import expected_doubles
 from producers.city import InlineOracle, generate_events
 from tests.drills.harness import RESULTS, SEED, Pipeline, Size, results_table, size, write_results
 

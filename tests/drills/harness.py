@@ -15,11 +15,11 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from moisson import pipeline
-from moisson.recording import Recording
-from moisson.replay import ReplaySummary, plan_replay, replay
+from moisson.ops import pipeline
+from moisson.ops.recording import Recording
+from moisson.ops.replay import ReplaySummary, plan_replay, replay
+from moisson.ops.verify import caught_up, compare, tally, wait_sanctions
 from moisson.settings import Settings
-from moisson.verify import caught_up, compare, tally, wait_sanctions
 from producers.publisher import ensure_topics
 from sinks.postgres import PostgresSink
 

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 import pytest
 
-from moisson.verify import tally
+from moisson.ops.verify import tally
 from sinks.base import Double, Sink, SinkStats, write_with_retry
 
 pytestmark = pytest.mark.drills

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from pydantic import SecretStr
 
-from moisson import pipeline
+from moisson.ops import pipeline
 from moisson.settings import Settings
 from moisson.stack import EmbeddedPostgres
 from moisson.stack.kafka import ApacheKafka

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from moisson.recording import open_recording, write_simulation
+from moisson.ops.recording import open_recording, write_simulation
+from moisson.ops.verify import expected_doubles
 from moisson.settings import SENSOR_KINDS, Settings
-from moisson.verify import expected_doubles
 from producers.city import InlineOracle, generate_events
 from producers.publisher import ensure_topics
 from tests.drills.harness import Pipeline, send, sent, size

@@ -9,7 +9,7 @@ import time
 import pytest
 from kafka import KafkaConsumer, TopicPartition
 
-from moisson import pipeline
+from moisson.ops import pipeline
 from processors.agents import FAULT_EXIT_CODE
 from tests.drills.harness import Pipeline, send, sent, size
 

@@ -9,9 +9,9 @@ import json
 import shutil
 from pathlib import Path
 
-from moisson.recording import open_recording, write_simulation
+from moisson.ops.recording import open_recording, write_simulation
+from moisson.ops.verify import expected_doubles
 from moisson.settings import SENSOR_KINDS
-from moisson.verify import expected_doubles
 from producers.city import InlineOracle, generate_events
 
 HERE = Path(__file__).parent

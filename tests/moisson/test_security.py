@@ -9,7 +9,7 @@ import pytest
 from kafka.errors import KafkaError
 from pydantic import SecretStr
 
-from moisson import pipeline
+from moisson.ops import pipeline
 from moisson.settings import Settings, settings_env
 from moisson.stack import ApacheKafka
 from processors.fold import Event, fold_all

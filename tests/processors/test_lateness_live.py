@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from kafka import KafkaProducer
 
-from moisson import pipeline
-from moisson.dlq import read_dead_letters
+from moisson.ops import pipeline
+from moisson.ops.dlq import read_dead_letters
 from processors.fold import fold_all
 from producers.publisher import ensure_topics
 from schemas.codec import DOUBLE, SENSOR_SCHEMAS, encode

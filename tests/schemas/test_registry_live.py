@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from kafka import KafkaConsumer, TopicPartition
 
-from moisson import pipeline
-from moisson.dlq import read_dead_letters
+from moisson.ops import pipeline
+from moisson.ops.dlq import read_dead_letters
 from moisson.schema_registry import SchemaRegistryClient, install_resolver, subject_for
 from moisson.settings import Settings
 from processors.fold import Event, fold_all

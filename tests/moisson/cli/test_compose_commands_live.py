@@ -11,8 +11,8 @@ import pytest
 import yaml
 from kafka import KafkaAdminClient
 
-from moisson import pipeline
 from moisson.cli import wanted_topics
+from moisson.ops import pipeline
 from moisson.settings import Settings, settings_env
 from moisson.stack.base import free_port
 

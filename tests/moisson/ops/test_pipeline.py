@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
-from moisson import pipeline
-from moisson.dlq import read_dead_letters
+from moisson.ops import pipeline
+from moisson.ops.dlq import read_dead_letters
 from moisson.settings import settings_env
 from processors.fold import Event, explained_ledger, fold_all
 from processors.harvest import apply_message

@@ -12,10 +12,10 @@ import pytest
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from sqlalchemy import update
 
-from moisson import pipeline
-from moisson.replay import record
+from moisson.ops import pipeline
+from moisson.ops.replay import record
+from moisson.ops.verify import last_sanctions
 from moisson.settings import SENSOR_KINDS, Settings, settings_env
-from moisson.verify import last_sanctions
 from producers.city import InlineOracle, generate_events
 from producers.publisher import ensure_topics
 from schemas.codec import SANCTION, encode
@@ -210,7 +210,7 @@ def test_record_stops_cleanly_on_ctrl_c(settings, tmp_path: Path):
     import signal
     import time
 
-    from moisson.recording import open_recording
+    from moisson.ops.recording import open_recording
 
     ensure_topics(settings)
     producer = KafkaProducer(bootstrap_servers=settings.kafka.bootstrap_servers)

@@ -10,14 +10,14 @@ from pathlib import Path
 
 import pytest
 
-from moisson.recording import (
+from moisson.ops.recording import (
     Message,
     RecordingError,
     RecordingWriter,
     open_recording,
     write_simulation,
 )
-from moisson.replay import plan_replay, schedule
+from moisson.ops.replay import plan_replay, schedule
 from moisson.settings import SENSOR_KINDS, Settings
 from producers.city import InlineOracle, generate_events
 

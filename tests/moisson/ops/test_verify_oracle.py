@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from moisson.recording import Message, RecordingWriter, open_recording, partition_for
-from moisson.verify import expected_plan, received
+from moisson.ops.recording import Message, RecordingWriter, open_recording, partition_for
+from moisson.ops.verify import expected_plan, received
 from processors.fold import fold_all
 from schemas.codec import SENSOR_SCHEMAS, encode
 from tests.factories import ev

@@ -6,9 +6,9 @@ from collections import namedtuple
 
 import pytest
 
-from moisson import verify as vf
+from moisson.ops import verify as vf
+from moisson.ops.verify import Diff, compare_sanctions
 from moisson.settings import Settings
-from moisson.verify import Diff, compare_sanctions
 from schemas.codec import SANCTION, encode
 from tests.factories import sanction
 

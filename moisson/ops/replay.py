@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from moisson.recording import Message, Recording, RecordingWriter
+from moisson.ops.recording import Message, Recording, RecordingWriter
 from moisson.settings import Settings
 
 

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from moisson.recording import Recording, partition_for
+from moisson.ops.recording import Recording, partition_for
 from moisson.settings import Settings
 from processors.batch import Folding, Incoming, Plan, Position, plan_batch
 from processors.fold import Double, default_rules, explained_ledger
