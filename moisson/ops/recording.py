@@ -36,7 +36,7 @@ MESSAGE_SCHEMA = fastavro.parse_schema(
     {
         "type": "record",
         "name": "RecordedMessage",
-        "namespace": "org.moisson.ops.recording",
+        "namespace": "org.moisson.recording",
         "doc": "One Kafka message as it was consumed (or as the simulation would have sent it).",
         "fields": [
             {"name": "topic", "type": "string"},
