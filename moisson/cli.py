@@ -1066,16 +1066,16 @@ def top(counts: dict[str, int], n: int = 4) -> str:
 )
 @option("--loglevel", envvar="PROCESSOR_LOGLEVEL", default="info", help="faust log level.")
 def process(kafka: str, partitions: int, topic_prefix: str, app_id: str, loglevel: str) -> None:
-    """Run a faust worker: the same as `faust -A processors.app worker`."""
+    """Run a faust worker: the same as `faust -A processors.worker worker`."""
     s = settings_from(kafka=kafka, partitions=partitions, topic_prefix=topic_prefix)
     s.processor.app_id = app_id
     load_rules_or_fail(s.processor.rules_path)
     from faust.cli.faust import cli as faust_cli
 
     from moisson.ops.pipeline import worker_args
-    from processors.app import app
+    from processors.worker import build
 
-    faust_cli.main(args=worker_args(s, loglevel), app=app, prog_name="moisson process")
+    faust_cli.main(args=worker_args(s, loglevel), app=build(s), prog_name="moisson process")
 
 
 # --- sink ------------------------------------------------------------------

@@ -1,4 +1,5 @@
-"""The faust app: ``faust -A processors.app worker`` (or ``moisson process``).
+"""The faust app, built by :func:`create_app` (run by ``faust -A processors.worker worker``
+or ``moisson process``); importing this module builds nothing.
 
 It consumes the four sensor topics and keeps one digital double per citizen in a
 table whose changelog *is* the compacted ``doubles`` topic (one send per touched
@@ -12,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import ssl
-import types
 from typing import Any
 
 import faust
@@ -20,9 +20,16 @@ from faust.serializers import codecs
 from mode import Service
 from mode.services import WaitResults
 
-from moisson.schema_registry import install_resolver
-from moisson.settings import KafkaSettings, get_settings
+from moisson.settings import KafkaSettings, Settings
+from processors.faust_internals import (
+    SUSPEND_WAIT,
+    set_read_offsets,
+    set_serializers,
+    set_wait_first,
+)
 from schemas.codec import DOUBLE, decode, encode
+
+DOUBLE_CODEC = "moisson_double"
 
 
 class DoubleCodec(codecs.Codec):
@@ -35,8 +42,13 @@ class DoubleCodec(codecs.Codec):
         return decode(s, DOUBLE)[1]
 
 
-codecs.register("moisson_double", DoubleCodec())
-SUSPEND_WAIT = asyncio.Event.wait.__code__  # faust's consumer.suspend_flow is an asyncio.Event
+def register_codec() -> None:
+    """Register the doubles' codec with faust, once: without it a recovering worker
+    cannot decode the ``doubles`` changelog (the table's)."""
+    if DOUBLE_CODEC not in codecs.codecs:
+        codecs.register(DOUBLE_CODEC, DoubleCodec())
+
+
 log = logging.getLogger(__name__)
 
 
@@ -141,11 +153,15 @@ class HarvestApp(faust.App):
     revocations: int = 0
     tracked: tuple[TrackedTable, ...] = ()
     unfiltered_topics: frozenset[str] = frozenset()
+    #: Set by :func:`create_app`: the sensor topics the harvester consumes, and its tables.
+    sensor_topics: Any = None
+    doubles: TrackedTable
+    positions: TrackedTable
 
     def _new_consumer(self) -> Any:
         consumer = super()._new_consumer()
-        consumer._read_offset = ReadOffsets(self.unfiltered_topics)  # type: ignore[attr-defined]
-        consumer.wait_first = types.MethodType(wait_first_fast, consumer)  # type: ignore[attr-defined]
+        set_read_offsets(consumer, ReadOffsets(self.unfiltered_topics))
+        set_wait_first(consumer, wait_first_fast)
         return consumer
 
     async def _on_partitions_revoked(self, revoked: Any) -> None:
@@ -160,33 +176,7 @@ class HarvestApp(faust.App):
         await super()._on_partitions_revoked(revoked)
 
 
-settings = get_settings()
-install_resolver(settings)  # registry mode: sensor messages may name their schema by id
-partitions = settings.kafka.partitions
-datadir = settings.processor.data_dir / settings.processor.app_id
-datadir.mkdir(parents=True, exist_ok=True)  # faust expects it to exist
-
-app = HarvestApp(
-    settings.processor.app_id,
-    broker=[f"kafka://{hp.strip()}" for hp in settings.kafka.bootstrap_servers.split(",")],
-    store=settings.processor.store,
-    topic_partitions=partitions,
-    topic_replication_factor=settings.kafka.replication_factor,
-    broker_rebalance_timeout=settings.processor.rebalance_timeout_s,
-    broker_session_timeout=settings.processor.session_timeout_s,
-    consumer_auto_offset_reset="earliest",
-    datadir=str(datadir),
-    web_enabled=settings.processor.web_enabled,
-    web_port=settings.processor.web_port,
-    table_standby_replicas=0,
-    producer_acks=-1,
-    producer_linger=settings.processor.producer_linger_s,
-    producer_max_batch_size=settings.processor.producer_batch_bytes,
-    broker_credentials=broker_credentials(settings.kafka),
-)
-
-
-def raw_topic(*names: str, **options: Any) -> Any:
+def raw_topic(app: faust.App, *names: str, **options: Any) -> Any:
     """A topic whose keys and values pass through as bytes (we frame them ourselves)."""
     return app.topic(
         *names,
@@ -198,14 +188,8 @@ def raw_topic(*names: str, **options: Any) -> Any:
     )
 
 
-# No acks: faust neither tracks nor commits sensor offsets; the harvester keeps its own
-# positions in the ``positions`` table and commits those (processors/batch.py).
-sensor_topics = raw_topic(*settings.topics.sensors, partitions=partitions, acks=False)
-app.unfiltered_topics = frozenset(settings.topics.sensors)
-
-
 def tracked_table(
-    name: str, value_serializer: str, changelog_name: str | None = None
+    app: HarvestApp, name: str, value_serializer: str, changelog_name: str | None = None
 ) -> TrackedTable:
     """A table keyed by raw str, of the tracked kind, with its changelog declared here
     (``{app_id}-{name}-changelog`` unless named).
@@ -214,6 +198,7 @@ def tracked_table(
     changelog topic is declared explicitly; without it, recovery after a rebalance fails
     to decode the changelog and loses the table.
     """
+    partitions = app.conf.topic_partitions
     changelog = app.topic(
         changelog_name or f"{app.conf.id}-{name}-changelog",
         key_type=str,
@@ -235,19 +220,47 @@ def tracked_table(
         changelog_topic=changelog,
     )
     # ...and the table writes its changelog with its own serializer attributes.
-    table.key_serializer = "raw"
-    table.value_serializer = value_serializer
+    set_serializers(table, "raw", value_serializer)
     app.tables.add(table)
     return table
 
 
-# The compacted doubles topic is the table's changelog: the profile the sink upserts
-# and the bounded state a new owner recovers are one message.
-doubles = tracked_table("doubles", "moisson_double", settings.topics.doubles)
-# Where each sensor partition stands: "topic/partition" -> {"next": offset to apply,
-# "wm": its watermark in ms}.
-# Co-partitioned with the sensors: a partition's position lives beside its doubles.
-positions = tracked_table("positions", "json")
-app.tracked = (doubles, positions)
-
-import processors.agents  # noqa: E402, F401  (registers the agents on the app)
+def create_app(settings: Settings) -> HarvestApp:
+    """The harvester's faust app from ``settings``: its sensor topics and its two tables,
+    no agent yet (:func:`processors.agents.register` adds them). Registers the doubles'
+    codec and creates the data directory."""
+    register_codec()
+    partitions = settings.kafka.partitions
+    datadir = settings.processor.data_dir / settings.processor.app_id
+    datadir.mkdir(parents=True, exist_ok=True)  # faust expects it to exist
+    app = HarvestApp(
+        settings.processor.app_id,
+        broker=[f"kafka://{hp.strip()}" for hp in settings.kafka.bootstrap_servers.split(",")],
+        store=settings.processor.store,
+        topic_partitions=partitions,
+        topic_replication_factor=settings.kafka.replication_factor,
+        broker_rebalance_timeout=settings.processor.rebalance_timeout_s,
+        broker_session_timeout=settings.processor.session_timeout_s,
+        consumer_auto_offset_reset="earliest",
+        datadir=str(datadir),
+        web_enabled=settings.processor.web_enabled,
+        web_port=settings.processor.web_port,
+        table_standby_replicas=0,
+        producer_acks=-1,
+        producer_linger=settings.processor.producer_linger_s,
+        producer_max_batch_size=settings.processor.producer_batch_bytes,
+        broker_credentials=broker_credentials(settings.kafka),
+    )
+    # No acks: faust neither tracks nor commits sensor offsets; the harvester keeps its
+    # own positions in the ``positions`` table and commits those (processors/batch.py).
+    app.sensor_topics = raw_topic(app, *settings.topics.sensors, partitions=partitions, acks=False)
+    app.unfiltered_topics = frozenset(settings.topics.sensors)
+    # The compacted doubles topic is the table's changelog: the profile the sink upserts
+    # and the bounded state a new owner recovers are one message.
+    app.doubles = tracked_table(app, "doubles", DOUBLE_CODEC, settings.topics.doubles)
+    # Where each sensor partition stands: "topic/partition" -> {"next": offset to apply,
+    # "wm": its watermark in ms}.
+    # Co-partitioned with the sensors: a partition's position lives beside its doubles.
+    app.positions = tracked_table(app, "positions", "json")
+    app.tracked = (app.doubles, app.positions)
+    return app

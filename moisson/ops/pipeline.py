@@ -50,9 +50,9 @@ def worker_args(settings: Settings, loglevel: str = "info") -> list[str]:
 
 
 def start_worker(settings: Settings, log: Path) -> subprocess.Popen[bytes]:
-    """A faust worker: exactly ``faust -A processors.app worker``."""
+    """A faust worker: exactly ``faust -A processors.worker worker``."""
     return spawn(
-        [sys.executable, "-m", "faust", "-A", "processors.app", *worker_args(settings)],
+        [sys.executable, "-m", "faust", "-A", "processors.worker", *worker_args(settings)],
         settings,
         log,
     )

@@ -2,61 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
-from unittest import mock
-
-import pytest
-
 from processors.fold import Event, fold_all
 from producers.city import generate_events
-from schemas.codec import DOUBLE, decode
-
-
-@pytest.fixture
-async def harvester():
-    from processors import agents
-    from processors import app as app_module
-
-    app = app_module.app
-    app.loop = asyncio.get_running_loop()
-    app.finalize()
-    app.flow_control.resume()
-    app_module.doubles.data.clear()  # one table per test: offsets restart in each test_context
-    app_module.positions.data.clear()
-    agents.progress.forget(set(agents.progress.planned) | set(agents.progress.durable))
-    sent: list[tuple[bytes, dict]] = []  # (key, double) written to the table: `doubles`
-    dead: list[tuple[bytes, bytes, dict]] = []
-    emitted: list[tuple[str, bytes, bytes, list | None]] = []
-
-    def delivered():
-        fut = asyncio.get_running_loop().create_future()
-        fut.set_result(None)
-        return fut
-
-    class FakeOutbox:
-        """Records what the harvester sends; every batch is acknowledged at once."""
-
-        def add(self, topic, partition, key, value, headers=None):
-            emitted.append((topic, key, value, headers))
-            if topic == app_module.settings.topics.doubles:  # the table's changelog
-                sent.append((key, decode(value, DOUBLE)[1]))
-            if topic == app_module.settings.topics.dlq:
-                dead.append((key, value, dict(headers)))
-
-        def seal(self):
-            return [((app_module.settings.topics.doubles, 0), delivered())]
-
-    async def nothing(*_, **__):
-        return delivered()
-
-    with (
-        mock.patch.object(agents, "outbox", FakeOutbox()),
-        mock.patch.object(agents, "flush_outputs", side_effect=nothing),
-    ):
-        async with agents.harvest.test_context() as agent:
-            agent.dead = dead
-            agent.emitted = emitted
-            yield agent, app_module.doubles, sent
 
 
 async def test_agent_folds_events_like_the_oracle(harvester):

@@ -6,16 +6,11 @@ import asyncio
 
 from processors.fold import Event, fold_all
 from producers.city import generate_events
-from tests.processors.agents.test_harvest_agent import harvester  # noqa: F401  (the fixture)
 
 
-async def test_a_batch_folds_like_the_oracle_and_sends_each_citizen_once(
-    harvester,  # noqa: F811
-):
-    from processors.app import settings
-
-    assert settings.processor.batch_size > 1, "batches are the default"
+async def test_a_batch_folds_like_the_oracle_and_sends_each_citizen_once(harvester):
     agent, _table, sent = harvester
+    assert agent.harvester.deps.batch_size > 1, "batches are the default"
     events = list(generate_events(8, 6, 120))
     # Without waiting, the events queue up and the agent takes them in batches.
     for ev in events:

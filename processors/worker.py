@@ -1,0 +1,70 @@
+"""The worker's entry point, the one module ``faust -A`` names:
+``faust -A processors.worker worker`` (``moisson process`` calls :func:`build`).
+
+The only place the processor is built from the environment: :func:`build` turns
+settings into a ready app; ``app`` is built from ``Settings()`` when faust first asks
+for it, not at import.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from moisson.schema_registry import install_resolver
+from moisson.settings import Settings
+from processors.agents import register
+from processors.app import HarvestApp, create_app
+from processors.batch import Folding
+from processors.harvest import Limits
+from processors.harvester import Deps
+from processors.horizon import Horizon
+from processors.privacy import Privacy
+from processors.scoring import load_rules
+
+app: HarvestApp  # built on first access, by __getattr__
+
+
+def folding_of(settings: Settings) -> Folding:
+    """What the planner needs: the kinds, the rules, the ethics toggles, the limits."""
+    p = settings.processor
+    rules = load_rules(p.rules_path)
+    secret = p.pseudonymise_key.get_secret_value() if p.pseudonymise_key else None
+    return Folding(
+        kinds=settings.topics.kind_of,
+        rules=rules,
+        privacy=Privacy.of(p.harvest_kinds, secret),
+        limits=Limits(max_message_bytes=p.max_message_bytes),
+        horizon=Horizon.of(rules, p.lateness_s),
+    )
+
+
+def deps_of(settings: Settings) -> Deps:
+    """The harvester's dependencies from ``settings``."""
+    p = settings.processor
+    return Deps(
+        folding=folding_of(settings),
+        topics=settings.topics.names,
+        batch_size=p.batch_size,
+        batch_within_s=p.batch_within_s,
+        seek_every_s=p.seek_every_s,
+        stall_s=p.stall_s,
+        gap_seeks=p.gap_seeks,
+        fault=p.fault,
+    )
+
+
+def build(settings: Settings) -> HarvestApp:
+    """The harvester's app from ``settings``, its agents registered."""
+    install_resolver(settings)  # registry mode: sensor messages may name their schema by id
+    built = create_app(settings)
+    register(built, deps_of(settings))
+    return built
+
+
+def __getattr__(name: str) -> Any:
+    """``app``, for faust's ``-A processors.worker``: built from the environment once."""
+    if name == "app":
+        global app
+        app = build(Settings())
+        return app
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
