@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 
@@ -125,3 +127,42 @@ class Service:
             )
         self.pid = proc.pid
         return proc
+
+
+def java_major_of(java: str) -> int | None:
+    """The major version of the ``java`` binary at ``java``, None if it does not run."""
+    try:
+        out = subprocess.run(
+            [java, "-XshowSettings:properties", "-version"],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        ).stderr
+    except (OSError, subprocess.SubprocessError):
+        return None
+    for line in out.splitlines():
+        if "java.specification.version" in line:
+            try:
+                return int(line.split("=")[1].strip().split(".")[0])
+            except ValueError:
+                return None
+    return None
+
+
+def fetch_with_maven(
+    argv: list[str], what: str, into: Path, fetched: Callable[[], bool], cwd: Path | None = None
+) -> float:
+    """Run Maven (``argv``) to fetch ``what`` into ``into``; the seconds it took.
+
+    On failure ``into`` is removed, so the next try starts clean, and the error carries
+    Maven's last output.
+    """
+    started = time.monotonic()
+    res = subprocess.run(argv, capture_output=True, text=True, cwd=cwd)
+    if res.returncode != 0 or not fetched():
+        shutil.rmtree(into, ignore_errors=True)
+        raise ServiceError(
+            f"could not fetch {what} with Maven (exit {res.returncode}):\n"
+            f"{(res.stdout + res.stderr)[-2000:]}"
+        )
+    return time.monotonic() - started

