@@ -16,6 +16,7 @@ from processors.fold import Double, default_rules, explained_ledger
 from processors.horizon import Horizon
 from processors.scoring import Rulebook
 from producers.sanction_book import Sanction, SanctionBook
+from schemas.codec import IdResolver
 from sinks.postgres import PROFILE_FIELDS, PostgresSink
 
 log = logging.getLogger(__name__)
@@ -56,13 +57,14 @@ def expected_plan(
     rules: Rulebook | None = None,
     lateness_s: float | None = None,
     partitions: int | None = None,
+    resolver: IdResolver | None = None,
 ) -> Plan:
     """The processor's own planner over everything a replay delivers, in one batch:
     the same validation, lateness and fold (rejects and duplicates included). Nothing
     is evicted, which changes no result (``processors.horizon.Horizon``)."""
     kinds = {t: k for t in rec.topics if (k := rec.kind_of(t)) is not None}
     horizon = Horizon.of(rules or default_rules(), lateness_s)
-    folding = Folding(kinds=kinds, rules=rules, horizon=horizon)
+    folding = Folding(kinds=kinds, rules=rules, horizon=horizon, resolver=resolver)
     return plan_batch(
         received(rec, partitions), lambda _src: Position(), lambda c, i: None, folding
     )
@@ -73,9 +75,11 @@ def expected_doubles(
     rules: Rulebook | None = None,
     lateness_s: float | None = None,
     partitions: int | None = None,
+    resolver: IdResolver | None = None,
 ) -> dict[str, Double]:
-    """The doubles the pipeline must end with after a replay of ``rec``."""
-    plan = expected_plan(rec, rules, lateness_s, partitions)
+    """The doubles the pipeline must end with after a replay of ``rec``
+    (``resolver``: for a recording of Confluent-framed sensor messages)."""
+    plan = expected_plan(rec, rules, lateness_s, partitions, resolver)
     return {c: d for c, (d, _) in plan.doubles.items()}
 
 

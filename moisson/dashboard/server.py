@@ -21,10 +21,11 @@ from typing import Any
 from aiohttp import web
 from sqlalchemy import func, or_, select
 
+from moisson.registry import id_resolver
 from moisson.settings import Settings
 from processors.scoring import Rulebook, load_rules
 from schemas import dead_letters
-from schemas.codec import CodecError, decode
+from schemas.codec import CodecError, IdResolver, decode
 from schemas.kinds import SENSOR_KINDS
 from sinks.postgres import PostgresSink, blacklist, citizen_profiles, citizens
 
@@ -48,8 +49,11 @@ def _jsonable(value: Any) -> Any:
 class Harvest:
     """Tails the sensor topics (rates, latest events) and the dead letters (counts per reason)."""
 
-    def __init__(self, settings: Settings, feed_size: int = 60) -> None:
+    def __init__(
+        self, settings: Settings, feed_size: int = 60, resolver: IdResolver | None = None
+    ) -> None:
         self.settings = settings
+        self.resolver = resolver  # registry mode: sensor messages may name a schema id
         self.totals: Counter[str] = Counter()
         self.dead_letters: Counter[str] = Counter()
         self.recent: deque[tuple[float, str]] = deque(maxlen=50_000)
@@ -107,7 +111,7 @@ class Harvest:
         if self.first_event_at is None:
             self.first_event_at = time.time()
         try:
-            _, record = decode(value)
+            _, record = decode(value, resolver=self.resolver)
         except CodecError as exc:
             self.feed.append({"kind": kind, "error": exc.reason.value})
             return
@@ -135,7 +139,7 @@ class Dashboard:
         self.pg = PostgresSink(
             settings.database.sqlalchemy_url(), settings.database.schema_name, self.rules
         )
-        self.harvest = Harvest(settings)
+        self.harvest = Harvest(settings, resolver=id_resolver(settings))
         self.spotlight = spotlight or {}
         self.started_at = time.time()
 

@@ -11,7 +11,7 @@ from kafka import KafkaConsumer, TopicPartition
 
 from moisson import pipeline
 from moisson.dlq import read_dead_letters
-from moisson.schema_registry import SchemaRegistryClient, install_resolver, subject_for
+from moisson.registry import id_resolver
 from moisson.settings import Settings
 from processors.fold import Event, fold_all
 from producers.city import InlineOracle, generate_events
@@ -23,8 +23,8 @@ from schemas.codec import (
     encode_confluent,
     schema_from_json,
     schema_id_of,
-    use_id_resolver,
 )
+from schemas.registry import SchemaRegistryClient, subject_for
 from sinks.postgres import PostgresSink
 from tests.integration.test_pipeline import assert_postgres_equals_oracle, start, wait_applied
 
@@ -77,12 +77,9 @@ def test_publisher_registers_topic_value_subjects(registry_settings: Settings):
     values = sensor_values(registry_settings)
     assert len(values) == len(events)
     assert all(schema_id_of(v) is not None for v in values), "registry mode writes Confluent"
-    previous = use_id_resolver(None)
-    try:
-        assert install_resolver(registry_settings) is not None
-        decoded = sorted(str(decode(v)[1]["event_id"]) for v in values)
-    finally:
-        use_id_resolver(previous)
+    resolver = id_resolver(registry_settings)
+    assert resolver is not None
+    decoded = sorted(str(decode(v, resolver=resolver)[1]["event_id"]) for v in values)
     assert decoded == sorted(str(e.record["event_id"]) for e in events)
 
 
