@@ -11,9 +11,9 @@ from typing import Any
 
 from moisson.recording import Recording, partition_for
 from moisson.settings import Settings
-from processors.batch import Folding, Incoming, Plan, Position, plan_batch
-from processors.fold import Double, default_rules, explained_ledger
-from processors.horizon import Horizon
+from processors.batch import Incoming, Plan
+from processors.fold import Double, explained_ledger
+from processors.oracle import Oracle
 from processors.scoring import Rulebook
 from producers.sanction_book import Sanction, SanctionBook
 from schemas.codec import IdResolver
@@ -52,6 +52,11 @@ def received(rec: Recording, partitions: int | None = None) -> list[Incoming]:
     return out
 
 
+def recorded_kinds(rec: Recording) -> dict[str, str]:
+    """Topic -> the sensor kind it carries, for the recording's sensor topics."""
+    return {t: k for t in rec.topics if (k := rec.kind_of(t)) is not None}
+
+
 def expected_plan(
     rec: Recording,
     rules: Rulebook | None = None,
@@ -59,14 +64,10 @@ def expected_plan(
     partitions: int | None = None,
     resolver: IdResolver | None = None,
 ) -> Plan:
-    """The processor's own planner over everything a replay delivers, in one batch:
-    the same validation, lateness and fold (rejects and duplicates included). Nothing
-    is evicted, which changes no result (``processors.horizon.Horizon``)."""
-    kinds = {t: k for t in rec.topics if (k := rec.kind_of(t)) is not None}
-    horizon = Horizon.of(rules or default_rules(), lateness_s)
-    folding = Folding(kinds=kinds, rules=rules, horizon=horizon, resolver=resolver)
-    return plan_batch(
-        received(rec, partitions), lambda _src: Position(), lambda c, i: None, folding
+    """The oracle's plan for everything a replay of ``rec`` delivers
+    (:meth:`processors.oracle.Oracle.expected_plan`)."""
+    return Oracle(rules).expected_plan(
+        received(rec, partitions), recorded_kinds(rec), lateness_s, resolver
     )
 
 
@@ -79,8 +80,9 @@ def expected_doubles(
 ) -> dict[str, Double]:
     """The doubles the pipeline must end with after a replay of ``rec``
     (``resolver``: for a recording of Confluent-framed sensor messages)."""
-    plan = expected_plan(rec, rules, lateness_s, partitions, resolver)
-    return {c: d for c, (d, _) in plan.doubles.items()}
+    return Oracle(rules).expected_doubles(
+        received(rec, partitions), recorded_kinds(rec), lateness_s, resolver
+    )
 
 
 def _ledger_rows(double: Double, rules: Rulebook | None) -> dict[tuple[str, str], tuple]:

@@ -15,7 +15,8 @@ from moisson.dlq import read_dead_letters
 from moisson.settings import settings_env
 from processors.fold import Event, explained_ledger, fold_all
 from processors.harvest import apply_message
-from producers.city import InlineOracle, generate_events
+from processors.oracle import Oracle
+from producers.city import generate_events
 from producers.publisher import KafkaSanctions, Pacer, Publisher, ensure_topics
 from schemas.codec import SANCTION, decode
 from sinks.postgres import PROFILE_FIELDS, PostgresSink
@@ -125,7 +126,7 @@ def assert_postgres_equals_oracle(pg: PostgresSink, expected: dict) -> None:
 
 
 def test_every_profile_equals_the_pure_fold_despite_garbage(settings, procs, tmp_path: Path):
-    events = list(generate_events(2026, 250, 3000, sanctions=InlineOracle()))
+    events = list(generate_events(2026, 250, 3000, sanctions=Oracle()))
     expected = fold_all(Event(e.kind, e.record) for e in events)
     assert len(expected) >= 200
 

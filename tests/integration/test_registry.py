@@ -14,7 +14,8 @@ from moisson.dlq import read_dead_letters
 from moisson.registry import id_resolver
 from moisson.settings import Settings
 from processors.fold import Event, fold_all
-from producers.city import InlineOracle, generate_events
+from processors.oracle import Oracle
+from producers.city import generate_events
 from producers.publisher import Publisher, ensure_topics
 from schemas.codec import (
     SENSOR_SCHEMAS,
@@ -88,7 +89,7 @@ def test_a_topic_with_both_framings_is_applied_exactly_once(
 ):
     """Half the events registry-framed, half single objects, interleaved on the same
     topics; plus messages naming a schema id the registry never issued (dead letters)."""
-    events = list(generate_events(2027, 200, 2400, sanctions=InlineOracle()))
+    events = list(generate_events(2027, 200, 2400, sanctions=Oracle()))
     expected = fold_all(Event(e.kind, e.record) for e in events)
 
     ensure_topics(registry_settings)
