@@ -17,7 +17,8 @@ from processors.oracle import Oracle
 from processors.scoring import Rulebook
 from producers.sanction_book import Sanction, SanctionBook
 from schemas.codec import IdResolver
-from sinks.postgres import PROFILE_FIELDS, PostgresSink
+from sinks.postgres.reader import PostgresReader
+from sinks.postgres.tables import PROFILE_FIELDS
 
 log = logging.getLogger(__name__)
 
@@ -98,7 +99,7 @@ def _ledger_rows(double: Double, rules: Rulebook | None) -> dict[tuple[str, str]
 
 
 def compare(
-    expected: dict[str, Double], pg: PostgresSink, rules: Rulebook | None = None
+    expected: dict[str, Double], pg: PostgresReader, rules: Rulebook | None = None
 ) -> list[Diff]:
     """Every difference between the oracle and PostgreSQL, citizen by citizen."""
     diffs: list[Diff] = []
@@ -176,7 +177,7 @@ def tally(expected: dict[str, Double], profiles: dict[str, dict[str, Any]]) -> T
     return Tally(events, stored, lost, duplicated)
 
 
-def caught_up(expected: dict[str, Double], pg: PostgresSink) -> tuple[int, int]:
+def caught_up(expected: dict[str, Double], pg: PostgresReader) -> tuple[int, int]:
     """(citizens whose stored version reached the oracle's, citizens expected).
 
     Tables that do not exist yet (the sink has not started) count as nothing stored.
@@ -184,20 +185,18 @@ def caught_up(expected: dict[str, Double], pg: PostgresSink) -> tuple[int, int]:
     from sqlalchemy.exc import ProgrammingError
 
     try:
-        profiles = pg.profiles()
+        versions = pg.versions()
     except ProgrammingError:
         return 0, len(expected)
     done = sum(
-        1
-        for cid, d in expected.items()
-        if cid in profiles and profiles[cid]["version"] >= d["version"]
+        1 for cid, d in expected.items() if cid in versions and versions[cid] >= d["version"]
     )
     return done, len(expected)
 
 
 def wait_caught_up(
     expected: dict[str, Double],
-    pg: PostgresSink,
+    pg: PostgresReader,
     timeout: float,
     progress: Callable[[int, int], None] | None = None,
 ) -> bool:

@@ -19,7 +19,8 @@ from processors.oracle import Oracle
 from producers.city import generate_events
 from producers.publisher import ensure_topics
 from schemas.codec import SANCTION, encode
-from sinks.postgres import PostgresSink, citizen_profiles
+from sinks.postgres.tables import citizen_profiles
+from sinks.postgres.writer import PostgresSink
 from tests.factories import sanction
 from tests.golden.make_golden import RECORDING
 

@@ -26,7 +26,7 @@ from schemas.codec import (
     schema_id_of,
 )
 from schemas.registry import SchemaRegistryClient, subject_for
-from sinks.postgres import PostgresSink
+from tests.factories import pg_reader
 from tests.integration.test_pipeline import assert_postgres_equals_oracle, start, wait_applied
 
 
@@ -120,7 +120,7 @@ def test_a_topic_with_both_framings_is_applied_exactly_once(
     assert framings.count(False) == len(events) - len(events) // 2
 
     _, sink, alive = start(registry_settings, procs, tmp_path)
-    pg = PostgresSink(
+    pg = pg_reader(
         registry_settings.database.sqlalchemy_url(), registry_settings.database.schema_name
     )
     assert wait_applied(pg, len(events), alive) == len(events), "an event was applied twice"
