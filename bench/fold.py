@@ -15,7 +15,8 @@ import time
 from pathlib import Path
 
 from processors.fold import Event, fold_all
-from producers.city import InlineOracle, generate_events
+from processors.oracle import Oracle
+from producers.city import generate_events
 
 
 def best_of(repeat: int, fn) -> float:
@@ -37,7 +38,7 @@ def main() -> None:
     started = time.perf_counter()
     events = [
         Event(e.kind, e.record)
-        for e in generate_events(1, args.citizens, days=args.days, sanctions=InlineOracle())
+        for e in generate_events(1, args.citizens, days=args.days, sanctions=Oracle())
     ]
     generation = time.perf_counter() - started
 

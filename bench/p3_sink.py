@@ -17,7 +17,7 @@ def raw_upsert(url: str, schema: str, batches: list[list[dict[str, Any]]]) -> fl
     import psycopg
     from psycopg.types.json import Jsonb
 
-    from sinks.postgres import PROFILE_FIELDS
+    from sinks.postgres.tables import PROFILE_FIELDS
 
     url = url.replace("postgresql+psycopg://", "postgresql://")
     cols = ", ".join(PROFILE_FIELDS)
@@ -49,7 +49,7 @@ def p3(s: Settings, n: int) -> Result:
     """P3 on the doubles of ``n`` citizens."""
     from processors.fold import Event, fold
     from producers.city import generate_events
-    from sinks.postgres import PostgresSink
+    from sinks.postgres.writer import PostgresSink
 
     say(f"P3: folding doubles for {n:,} citizens")
     doubles: dict[str, Any] = {}

@@ -57,7 +57,7 @@ def p4(s: Settings, seconds: float, at: P4Rate, workdir: Path) -> Result:
 
     from producers.city import generate_events
     from producers.publisher import Pacer, Publisher, ensure_topics
-    from sinks.postgres import PostgresSink
+    from sinks.postgres.writer import PostgresSink
 
     s = isolate(s, "p4")
     ensure_topics(s)

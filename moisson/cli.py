@@ -17,7 +17,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from moisson import __version__
-from moisson.settings import Settings, configure
+from moisson.settings import Settings
 from schemas.kinds import SENSOR_KINDS
 
 if TYPE_CHECKING:
@@ -105,10 +105,6 @@ def settings_from(**flags: Any) -> Settings:
         from pydantic import SecretStr
 
         s.database.url = SecretStr(flags["database_url"])
-    from moisson.schema_registry import install_resolver
-
-    install_resolver(s)  # registry mode: every decode() here resolves Confluent schema ids
-    configure(s)
     if flags.get("kafka") and not flags.get("offline"):
         try:
             preflight.kafka(s.kafka)
@@ -363,7 +359,8 @@ def sensors(
       moisson sensors --days 1 --speed 3600               # one simulated hour per second
       moisson sensors --count 5 --dry-run                 # look at five events
     """
-    from producers.city import InlineOracle, generate_events
+    from processors.oracle import Oracle
+    from producers.city import generate_events
 
     pace = parse_speed(speed)
     if days is None and count is None:
@@ -372,13 +369,13 @@ def sensors(
         kafka=kafka, partitions=partitions, topic_prefix=topic_prefix, offline=dry_run
     )
     if dry_run:
-        for ev in generate_events(seed, citizens, count, kinds or None, days, InlineOracle()):
+        for ev in generate_events(seed, citizens, count, kinds or None, days, Oracle()):
             out.print({"kind": ev.kind, **ev.record})
         return
     listener = None
     source: Any = None
     if sanction_source == "oracle":
-        source = InlineOracle()
+        source = Oracle()
     elif sanction_source == "none":
         source = _Nobody()
     events = generate_events(seed, citizens, count, kinds or None, days, source)
@@ -425,8 +422,8 @@ def publish(
     """Create the topics, then publish ``events`` with a progress bar."""
     from kafka.errors import KafkaError
 
-    from moisson.schema_registry import RegistryError
     from producers.publisher import Pacer, Publisher, ensure_topics
+    from schemas.registry import RegistryError
 
     try:
         created = ensure_topics(s)
@@ -523,10 +520,11 @@ def simulate(
     sanction arrived at once. Replay it with `moisson replay`, check with `moisson verify`.
     """
     from moisson.ops.recording import RecordingError, write_simulation
-    from producers.city import InlineOracle, generate_events
+    from processors.oracle import Oracle
+    from producers.city import generate_events
 
     s = settings_from(partitions=partitions, topic_prefix=topic_prefix)
-    events = generate_events(seed, citizens, days=days, sanctions=InlineOracle())
+    events = generate_events(seed, citizens, days=days, sanctions=Oracle())
     extra = {"seed": seed, "citizens": citizens, "days": days}
     started = time.monotonic()
     try:
@@ -807,13 +805,15 @@ def verify(
     from sqlalchemy.exc import OperationalError, ProgrammingError
 
     from moisson.ops import verify as vf
+    from moisson.registry import id_resolver
     from processors.harvest import Rejection
     from processors.scoring import load_rules
+    from sinks.postgres.reader import PostgresReader
 
     rec = open_or_fail(recording)
     s = settings_from(database_url=database_url, kafka=kafka, topic_prefix=topic_prefix)
     rules = load_rules(rules_path or s.processor.rules_path)
-    plan = vf.expected_plan(rec, rules, s.processor.lateness_s, s.kafka.partitions)
+    plan = vf.expected_plan(rec, rules, s.processor.lateness_s, s.kafka.partitions, id_resolver(s))
     expected = {c: d for c, (d, _) in plan.doubles.items()}
     if late := plan.rejections.get(Rejection.TOO_LATE.value, 0):
         console.print(
@@ -823,9 +823,7 @@ def verify(
         )
     deadline = time.monotonic() + timeout
     try:
-        pg = vf.PostgresSink(
-            s.database.sqlalchemy_url(), s.database.schema_name, rules, create=False
-        )
+        pg = PostgresReader(s.database.sqlalchemy_url(), s.database.schema_name)
         with console.status("waiting for the pipeline to catch up…") as status:
             ok = vf.wait_caught_up(
                 expected,
@@ -996,11 +994,11 @@ def citizen(citizen_id: str, database_url: str | None, last: int) -> None:
     """Print what the harvester knows about CITIZEN_ID, read from PostgreSQL."""
     from sqlalchemy.exc import OperationalError
 
-    from sinks.postgres import PostgresSink
+    from sinks.postgres.reader import PostgresReader
 
     s = settings_from(database_url=database_url)
     try:
-        pg = PostgresSink(s.database.sqlalchemy_url(), s.database.schema_name, create=False)
+        pg = PostgresReader(s.database.sqlalchemy_url(), s.database.schema_name)
         profile = pg.profiles([citizen_id]).get(citizen_id)
         ledger = pg.ledger(citizen_id) if profile else []
         periods = pg.blacklist_rows(citizen_id)
@@ -1106,8 +1104,8 @@ def sink(
     `blacklist`."""
     from sqlalchemy.exc import OperationalError
 
-    from sinks.base import make_consumer, run_sink
-    from sinks.postgres import PostgresSink
+    from sinks.postgres.writer import PostgresSink
+    from sinks.runner import make_consumer, run_sink
 
     s = settings_from(kafka=kafka, topic_prefix=topic_prefix, database_url=database_url)
     try:

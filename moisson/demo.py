@@ -15,7 +15,7 @@ from typing import Any
 
 from rich.console import Console
 
-from moisson.settings import Settings, configure
+from moisson.settings import Settings
 from schemas.kinds import SENSOR_KINDS
 
 
@@ -78,11 +78,12 @@ def run_demo(
     from producers.city import City
     from producers.publisher import KafkaSanctions, Pacer, Publisher, ensure_topics
     from producers.scenarios import SCENARIOS
-    from sinks.postgres import PostgresSink
+    from sinks.postgres.reader import PostgresReader
+    from sinks.postgres.writer import PostgresSink
 
     if port_open(host, port):
         fail(f"port {port} on {host} is taken", "pass --port with a free one (or DEMO_PORT)")
-    settings = configure(Settings())
+    settings = Settings()
     run = uuid.uuid4().hex[:8]
     settings.topics.prefix = f"demo-{run}."
     settings.processor.app_id = f"moisson-demo-{run}"
@@ -104,8 +105,10 @@ def run_demo(
     with services(settings, broker, workdir, console):
         ensure_topics(settings)
         city = City(seed, citizens, scenario=scenario)
-        pg = PostgresSink(settings.database.sqlalchemy_url(), settings.database.schema_name)
-        pg.register(city.people)
+        writer = PostgresSink(settings.database.sqlalchemy_url(), settings.database.schema_name)
+        writer.register(city.people)
+        writer.close()
+        pg = PostgresReader(settings.database.sqlalchemy_url(), settings.database.schema_name)
         listener = KafkaSanctions(settings).start()
         try:
             with console.status(
@@ -290,9 +293,7 @@ def _privacy(settings: Settings) -> Any:
 
 
 def _oracle(published: list[Any], privacy: Any) -> dict[str, Any]:
-    """What the pipeline must end with: the fold, under the same ethics toggles."""
-    from processors.fold import Event, fold_all
+    """What the pipeline must end with: the oracle, under the same ethics toggles."""
+    from processors.oracle import Oracle
 
-    return fold_all(
-        Event(e.kind, privacy.apply(e.record)) for e in published if privacy.harvests(e.kind)
-    )
+    return Oracle(privacy=privacy).observe_all(published)

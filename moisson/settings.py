@@ -7,7 +7,6 @@ as seen from the host.
 
 from __future__ import annotations
 
-from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
@@ -257,23 +256,6 @@ class Settings(BaseSettings):
     def database_given(self) -> bool:
         """Whether a database was configured (else the local stack may start one)."""
         return bool({"url", "host"} & self.database.model_fields_set)
-
-
-@lru_cache(maxsize=1)
-def get_settings() -> Settings:
-    """The process-wide settings: those given to :func:`configure`, else read from the env."""
-    return _override[-1] if _override else Settings()
-
-
-_override: list[Settings] = []
-
-
-def configure(settings: Settings) -> Settings:
-    """Make ``settings`` the process-wide settings (the CLI applies its flags this way)."""
-    get_settings.cache_clear()
-    _override.clear()
-    _override.append(settings)
-    return settings
 
 
 def settings_env(settings: Settings) -> dict[str, str]:

@@ -34,6 +34,7 @@ from processors.held import ms
 from processors.horizon import Horizon, evict
 from processors.privacy import Privacy
 from processors.scoring import Rulebook
+from schemas.codec import IdResolver
 
 #: A source partition: (topic, partition).
 Source = tuple[str, int]
@@ -122,6 +123,9 @@ class Folding:
     #: The allowed lateness and the eviction horizon; None keeps every event and all
     #: of the history (the oracle of a recording folded whole does without).
     horizon: Horizon | None = None
+    #: Resolves the schema ids of Confluent-framed messages (registry mode); None
+    #: rejects them as ``UNKNOWN_SCHEMA_ID``.
+    resolver: IdResolver | None = None
 
 
 def plan_batch(
@@ -205,6 +209,7 @@ def _fold_one(
         privacy=folding.privacy,
         limits=folding.limits,
         not_before=not_before,
+        resolver=folding.resolver,
     )
     when = as_datetime(outcome.occurred_at) if outcome.occurred_at is not None else None
     if outcome.double is None:

@@ -15,7 +15,7 @@ from typing import Any
 from processors.fold import Double, Event, default_rules, fold_entries
 from processors.privacy import Privacy
 from processors.scoring import Rulebook
-from schemas.codec import SENSOR_SCHEMAS, CodecError, Reason, decode
+from schemas.codec import SENSOR_SCHEMAS, CodecError, IdResolver, Reason, decode
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 AMOUNT_FIELDS = ("fare_cents", "amount_cents", "price_cents")
@@ -131,6 +131,7 @@ def apply_message(
     privacy: Privacy | None = None,
     limits: Limits = DEFAULT_LIMITS,
     not_before: datetime | None = None,
+    resolver: IdResolver | None = None,
 ) -> Outcome:
     """Merge one sensor message into ``current`` (the double stored under its key).
 
@@ -138,6 +139,7 @@ def apply_message(
     ``current`` is the double stored under the (possibly pseudonymised) citizen id.
     ``not_before`` is the partition's watermark minus the allowed lateness: an event
     that happened before it is refused as too late (README: Lateness).
+    ``resolver`` resolves the schema ids of Confluent-framed messages (registry mode).
     """
     if value is None:
         return Outcome(rejected=Rejection.NOT_SINGLE_OBJECT, detail="no value (a tombstone)")
@@ -147,7 +149,7 @@ def apply_message(
             detail=f"{len(value)} bytes, limit {limits.max_message_bytes}",
         )
     try:
-        schema, record = decode(value)
+        schema, record = decode(value, resolver=resolver)
     except CodecError as exc:
         try:
             reason = Rejection(exc.reason.value)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from moisson.schema_registry import install_resolver
+from moisson.registry import id_resolver
 from moisson.settings import Settings
 from processors.agents import register
 from processors.app import HarvestApp, create_app
@@ -35,6 +35,7 @@ def folding_of(settings: Settings) -> Folding:
         privacy=Privacy.of(p.harvest_kinds, secret),
         limits=Limits(max_message_bytes=p.max_message_bytes),
         horizon=Horizon.of(rules, p.lateness_s),
+        resolver=id_resolver(settings),  # registry mode: messages may name their schema by id
     )
 
 
@@ -55,7 +56,6 @@ def deps_of(settings: Settings) -> Deps:
 
 def build(settings: Settings) -> HarvestApp:
     """The harvester's app from ``settings``, its agents registered."""
-    install_resolver(settings)  # registry mode: sensor messages may name their schema by id
     built = create_app(settings)
     register(built, deps_of(settings))
     return built

@@ -9,9 +9,10 @@ order and observed one by one; at that moment the sensors obey the blacklist as 
 stands (a gate closes, a terminal refuses, a camera flags a companion) and a refused
 citizen's day changes: no more metro that day, and a camera sees them walk away.
 
-Offline (``moisson simulate``, tests) the blacklist comes from the pure fold run over
-the events emitted so far, so the feedback is exact and repeatable. Live, it comes
-from the ``sanctions`` topic and takes effect when the sanction arrives.
+Offline (``moisson simulate``, tests) the blacklist comes from the oracle
+(``processors.oracle.Oracle``: the pure fold) run over the events emitted so far, so
+the feedback is exact and repeatable. Live, it comes from the ``sanctions`` topic and
+takes effect when the sanction arrives.
 """
 
 from __future__ import annotations
@@ -25,8 +26,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
-from processors.fold import Double, Event, fold
-from processors.scoring import Rulebook
+from processors.oracle import Oracle
 from producers.base import BEIJING, Planned, Record, Sensor
 from producers.bookshop import BookshopTill
 from producers.cameras import StreetCamera
@@ -69,22 +69,6 @@ class SanctionSource(Protocol):
     def is_blacklisted(self, citizen_id: str) -> bool: ...
 
     def observe(self, event: SensorEvent) -> None: ...
-
-
-@dataclass
-class InlineOracle:
-    """The blacklist as the pure fold computes it from the events emitted so far."""
-
-    rules: Rulebook | None = None
-    doubles: dict[str, Double] = field(default_factory=dict)
-
-    def is_blacklisted(self, citizen_id: str) -> bool:
-        d = self.doubles.get(citizen_id)
-        return bool(d and d["blacklisted"])
-
-    def observe(self, event: SensorEvent) -> None:
-        cid = event.citizen_id
-        self.doubles[cid] = fold(self.doubles.get(cid), Event(event.kind, event.record), self.rules)
 
 
 def population(seed: int, size: int) -> list[Citizen]:
@@ -201,7 +185,7 @@ class City:
         self, days: int | None = None, sanctions: SanctionSource | None = None
     ) -> Iterator[SensorEvent]:
         """The city's events in time order, day after day (forever when ``days`` is None)."""
-        sanctions = sanctions if sanctions is not None else InlineOracle()
+        sanctions = sanctions if sanctions is not None else Oracle()
         day = 0
         while days is None or day < days:
             yield from self._run_day(self.plan_day(day, sanctions), sanctions)

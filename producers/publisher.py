@@ -8,11 +8,12 @@ from collections.abc import Callable, Iterable
 from kafka import KafkaAdminClient, KafkaProducer
 from kafka.errors import KafkaError
 
-from moisson.schema_registry import RegistryFramer, SchemaRegistryClient, subject_for
+from moisson.registry import registry_client
 from moisson.settings import Settings
 from producers.city import SensorEvent
 from producers.sanction_book import SanctionBook
 from schemas.codec import SENSOR_SCHEMAS
+from schemas.registry import RegistryFramer, subject_for
 
 log = logging.getLogger(__name__)
 
@@ -129,7 +130,7 @@ class Publisher:
 def _registry_framer(settings: Settings) -> RegistryFramer | None:
     """In registry mode, a framer with every sensor schema registered up front, so an
     unreachable registry fails here, before anything is sent."""
-    client = SchemaRegistryClient.from_settings(settings.registry)
+    client = registry_client(settings)
     if client is None:
         return None
     for kind, schema in SENSOR_SCHEMAS.items():

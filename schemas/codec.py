@@ -6,8 +6,8 @@
   helper for it (fastavro#501), hence this small module.
 - Confluent: ``00`` + 4-byte big-endian schema id + body, written in schema
   registry mode. :func:`decode` reads both, so a topic may carry both; a schema
-  id is turned into a writer schema by the resolver given to
-  :func:`use_id_resolver` (this package does no HTTP and reads no settings).
+  id is turned into a writer schema by the ``resolver`` passed to :func:`decode`
+  (this module does no HTTP and reads no settings; see :mod:`schemas.registry`).
 """
 
 from __future__ import annotations
@@ -131,18 +131,6 @@ It may raise :class:`CodecError` (e.g. ``REGISTRY_UNAVAILABLE``); any other exce
 it raises is reported as ``REGISTRY_UNAVAILABLE`` too.
 """
 
-_id_resolver: IdResolver | None = None
-
-
-def use_id_resolver(resolver: IdResolver | None) -> IdResolver | None:
-    """Make ``resolver`` resolve the schema ids of Confluent-framed messages (None: stop).
-
-    Returns the previous resolver, so a caller can put it back.
-    """
-    global _id_resolver
-    previous, _id_resolver = _id_resolver, resolver
-    return previous
-
 
 def _body(schema: Schema, record: Mapping[str, Any], header: bytes) -> bytes:
     buf = io.BytesIO()
@@ -192,8 +180,7 @@ def schema_of(data: bytes) -> Schema:
         ) from None
 
 
-def _resolve_id(schema_id: int) -> Schema:
-    resolver = _id_resolver
+def _resolve_id(schema_id: int, resolver: IdResolver | None) -> Schema:
     if resolver is None:
         raise CodecError(
             Reason.UNKNOWN_SCHEMA_ID,
@@ -212,8 +199,13 @@ def _resolve_id(schema_id: int) -> Schema:
     return schema
 
 
-def decode(data: bytes, reader: Schema | None = None) -> tuple[Schema, dict[str, Any]]:
+def decode(
+    data: bytes, reader: Schema | None = None, *, resolver: IdResolver | None = None
+) -> tuple[Schema, dict[str, Any]]:
     """Decode single-object or Confluent-framed bytes into ``(writer schema, record)``.
+
+    ``resolver`` turns the schema id of Confluent-framed bytes into its writer schema;
+    without one, such bytes raise ``UNKNOWN_SCHEMA_ID``.
 
     With ``reader``, the record is resolved from the writer schema to it (schema evolution).
     A registry schema that is none of ours but has the name of one of ours is read
@@ -223,7 +215,7 @@ def decode(data: bytes, reader: Schema | None = None) -> tuple[Schema, dict[str,
         raise CodecError(Reason.NOT_SINGLE_OBJECT, f"expected bytes, got {type(data).__name__}")
     schema_id = schema_id_of(data)
     if schema_id is not None:
-        writer, start = _resolve_id(schema_id), CONFLUENT_HEADER_LEN
+        writer, start = _resolve_id(schema_id, resolver), CONFLUENT_HEADER_LEN
         if reader is None and writer.fingerprint not in registry.by_fingerprint:
             reader = registry.by_name.get(writer.name)
     else:

@@ -75,3 +75,14 @@ def sanction(
         "double_version": version,
         **fields,
     }
+
+
+def pg_reader(url: str, schema: str = "public") -> Any:
+    """A ``PostgresReader`` on ``schema``, its tables created first (as the sink would)."""
+    from sinks.postgres.reader import PostgresReader
+    from sinks.postgres.tables import create_tables, engine_for
+
+    engine = engine_for(url, schema)
+    create_tables(engine, schema)
+    engine.dispose()
+    return PostgresReader(url, schema)

@@ -1,7 +1,8 @@
 """The dashboard: what the harvester sees, live, in a browser. Read-only.
 
-It reads PostgreSQL (profiles, ledger, blacklist, the name registry) and tails the
-sensor topics without a consumer group (so it commits nothing and changes nothing).
+It reads PostgreSQL (profiles, ledger, blacklist, the name registry: ``PostgresReader``)
+and tails the sensor topics without a consumer group (so it commits nothing and
+changes nothing).
 The page is one self-contained HTML file: no CDN, no web fonts, and every string from
 an event is set as text, never as HTML.
 """
@@ -19,14 +20,15 @@ from importlib import resources
 from typing import Any
 
 from aiohttp import web
-from sqlalchemy import func, or_, select
 
+from moisson.registry import id_resolver
 from moisson.settings import Settings
 from processors.scoring import Rulebook, load_rules
 from schemas import dead_letters
-from schemas.codec import CodecError, decode
+from schemas.codec import CodecError, IdResolver, decode
 from schemas.kinds import SENSOR_KINDS
-from sinks.postgres import PostgresSink, blacklist, citizen_profiles, citizens
+from sinks.postgres.reader import PostgresReader
+from sinks.postgres.tables import create_tables, engine_for
 
 log = logging.getLogger(__name__)
 
@@ -48,8 +50,11 @@ def _jsonable(value: Any) -> Any:
 class Harvest:
     """Tails the sensor topics (rates, latest events) and the dead letters (counts per reason)."""
 
-    def __init__(self, settings: Settings, feed_size: int = 60) -> None:
+    def __init__(
+        self, settings: Settings, feed_size: int = 60, resolver: IdResolver | None = None
+    ) -> None:
         self.settings = settings
+        self.resolver = resolver  # registry mode: sensor messages may name a schema id
         self.totals: Counter[str] = Counter()
         self.dead_letters: Counter[str] = Counter()
         self.recent: deque[tuple[float, str]] = deque(maxlen=50_000)
@@ -107,7 +112,7 @@ class Harvest:
         if self.first_event_at is None:
             self.first_event_at = time.time()
         try:
-            _, record = decode(value)
+            _, record = decode(value, resolver=self.resolver)
         except CodecError as exc:
             self.feed.append({"kind": kind, "error": exc.reason.value})
             return
@@ -132,60 +137,36 @@ class Dashboard:
     ) -> None:
         self.settings = settings
         self.rules = rules or load_rules(settings.processor.rules_path)
-        self.pg = PostgresSink(
-            settings.database.sqlalchemy_url(), settings.database.schema_name, self.rules
-        )
-        self.harvest = Harvest(settings)
+        url, schema = settings.database.sqlalchemy_url(), settings.database.schema_name
+        engine = engine_for(url, schema)
+        create_tables(engine, schema)  # it may start before the sink: empty tables, no errors
+        engine.dispose()
+        self.pg = PostgresReader(url, schema)
+        self.harvest = Harvest(settings, resolver=id_resolver(settings))
         self.spotlight = spotlight or {}
         self.started_at = time.time()
 
     # -- queries (synchronous; run in a thread) --------------------------------------
 
-    def _names(self, ids: list[str]) -> dict[str, str]:
-        if not ids:
-            return {}
-        with self.pg.engine.connect() as conn:
-            rows = conn.execute(
-                select(citizens.c.citizen_id, citizens.c.name).where(citizens.c.citizen_id.in_(ids))
-            )
-            return {r.citizen_id: r.name for r in rows}
-
     def overview(self) -> dict[str, Any]:
-        with self.pg.engine.connect() as conn:
-            scores = [r.score for r in conn.execute(select(citizen_profiles.c.score))]
-            listed = conn.execute(
-                select(
-                    citizen_profiles.c.citizen_id,
-                    citizen_profiles.c.score,
-                    func.max(blacklist.c.entered_at).label("since"),
-                )
-                .join(blacklist, blacklist.c.citizen_id == citizen_profiles.c.citizen_id)
-                .where(citizen_profiles.c.blacklisted, blacklist.c.lifted_at.is_(None))
-                .group_by(citizen_profiles.c.citizen_id, citizen_profiles.c.score)
-                .order_by(citizen_profiles.c.score)
-            ).all()
-        names = self._names([r.citizen_id for r in listed] + list(self.spotlight.values()))
-        bins: Counter[int] = Counter((s // 25) * 25 for s in scores)
-        with self.pg.engine.connect() as conn:
-            named = conn.execute(
-                select(func.count())
-                .select_from(citizen_profiles)
-                .join(citizens, citizens.c.citizen_id == citizen_profiles.c.citizen_id)
-            ).scalar_one()
+        count, bins = self.pg.score_histogram(25)
+        listed = self.pg.blacklisted_now()
+        names = self.pg.names([r["citizen_id"] for r in listed] + list(self.spotlight.values()))
+        named = self.pg.named_profiles()
         kinds = [k.strip() for k in self.settings.processor.harvest_kinds.split(",") if k.strip()]
         return {
             "rates": self.harvest.rates(),
             "totals": dict(self.harvest.totals),
             "dead_letters": dict(sorted(self.harvest.dead_letters.items())),
-            "citizens": len(scores),
+            "citizens": count,
             "threshold": self.rules.blacklist_threshold,
-            "histogram": [{"from": b, "count": bins[b]} for b in sorted(bins)],
+            "histogram": [{"from": b, "count": n} for b, n in bins.items()],
             "blacklist": [
                 {
-                    "id": r.citizen_id,
-                    "name": names.get(r.citizen_id, ""),
-                    "score": r.score,
-                    "since": _jsonable(r.since),
+                    "id": r["citizen_id"],
+                    "name": names.get(r["citizen_id"], ""),
+                    "score": r["score"],
+                    "since": _jsonable(r["since"]),
                 }
                 for r in listed
             ],
@@ -216,7 +197,7 @@ class Dashboard:
         return _jsonable(
             {
                 "profile": profile,
-                "name": self._names([cid]).get(cid, ""),
+                "name": self.pg.names([cid]).get(cid, ""),
                 "ledger": ledger,
                 "blacklist": periods,
                 "series": series,
@@ -225,20 +206,7 @@ class Dashboard:
         )
 
     def search(self, q: str) -> list[dict[str, Any]]:
-        like = f"%{q}%"
-        with self.pg.engine.connect() as conn:
-            rows = conn.execute(
-                select(citizens.c.citizen_id, citizens.c.name, citizen_profiles.c.score)
-                .join(
-                    citizen_profiles,
-                    citizen_profiles.c.citizen_id == citizens.c.citizen_id,
-                    isouter=True,
-                )
-                .where(or_(citizens.c.name.ilike(like), citizens.c.citizen_id.ilike(like)))
-                .order_by(citizens.c.citizen_id)
-                .limit(20)
-            ).all()
-        return [{"id": r.citizen_id, "name": r.name, "score": r.score} for r in rows]
+        return self.pg.search(q, limit=20)
 
     # -- web ---------------------------------------------------------------------------
 

@@ -11,12 +11,14 @@ from typing import Any
 
 from moisson.ops.recording import Recording, partition_for
 from moisson.settings import Settings
-from processors.batch import Folding, Incoming, Plan, Position, plan_batch
-from processors.fold import Double, default_rules, explained_ledger
-from processors.horizon import Horizon
+from processors.batch import Incoming, Plan
+from processors.fold import Double, explained_ledger
+from processors.oracle import Oracle
 from processors.scoring import Rulebook
 from producers.sanction_book import Sanction, SanctionBook
-from sinks.postgres import PROFILE_FIELDS, PostgresSink
+from schemas.codec import IdResolver
+from sinks.postgres.reader import PostgresReader
+from sinks.postgres.tables import PROFILE_FIELDS
 
 log = logging.getLogger(__name__)
 
@@ -51,20 +53,22 @@ def received(rec: Recording, partitions: int | None = None) -> list[Incoming]:
     return out
 
 
+def recorded_kinds(rec: Recording) -> dict[str, str]:
+    """Topic -> the sensor kind it carries, for the recording's sensor topics."""
+    return {t: k for t in rec.topics if (k := rec.kind_of(t)) is not None}
+
+
 def expected_plan(
     rec: Recording,
     rules: Rulebook | None = None,
     lateness_s: float | None = None,
     partitions: int | None = None,
+    resolver: IdResolver | None = None,
 ) -> Plan:
-    """The processor's own planner over everything a replay delivers, in one batch:
-    the same validation, lateness and fold (rejects and duplicates included). Nothing
-    is evicted, which changes no result (``processors.horizon.Horizon``)."""
-    kinds = {t: k for t in rec.topics if (k := rec.kind_of(t)) is not None}
-    horizon = Horizon.of(rules or default_rules(), lateness_s)
-    folding = Folding(kinds=kinds, rules=rules, horizon=horizon)
-    return plan_batch(
-        received(rec, partitions), lambda _src: Position(), lambda c, i: None, folding
+    """The oracle's plan for everything a replay of ``rec`` delivers
+    (:meth:`processors.oracle.Oracle.expected_plan`)."""
+    return Oracle(rules).expected_plan(
+        received(rec, partitions), recorded_kinds(rec), lateness_s, resolver
     )
 
 
@@ -73,10 +77,13 @@ def expected_doubles(
     rules: Rulebook | None = None,
     lateness_s: float | None = None,
     partitions: int | None = None,
+    resolver: IdResolver | None = None,
 ) -> dict[str, Double]:
-    """The doubles the pipeline must end with after a replay of ``rec``."""
-    plan = expected_plan(rec, rules, lateness_s, partitions)
-    return {c: d for c, (d, _) in plan.doubles.items()}
+    """The doubles the pipeline must end with after a replay of ``rec``
+    (``resolver``: for a recording of Confluent-framed sensor messages)."""
+    return Oracle(rules).expected_doubles(
+        received(rec, partitions), recorded_kinds(rec), lateness_s, resolver
+    )
 
 
 def _ledger_rows(double: Double, rules: Rulebook | None) -> dict[tuple[str, str], tuple]:
@@ -92,7 +99,7 @@ def _ledger_rows(double: Double, rules: Rulebook | None) -> dict[tuple[str, str]
 
 
 def compare(
-    expected: dict[str, Double], pg: PostgresSink, rules: Rulebook | None = None
+    expected: dict[str, Double], pg: PostgresReader, rules: Rulebook | None = None
 ) -> list[Diff]:
     """Every difference between the oracle and PostgreSQL, citizen by citizen."""
     diffs: list[Diff] = []
@@ -170,7 +177,7 @@ def tally(expected: dict[str, Double], profiles: dict[str, dict[str, Any]]) -> T
     return Tally(events, stored, lost, duplicated)
 
 
-def caught_up(expected: dict[str, Double], pg: PostgresSink) -> tuple[int, int]:
+def caught_up(expected: dict[str, Double], pg: PostgresReader) -> tuple[int, int]:
     """(citizens whose stored version reached the oracle's, citizens expected).
 
     Tables that do not exist yet (the sink has not started) count as nothing stored.
@@ -178,20 +185,18 @@ def caught_up(expected: dict[str, Double], pg: PostgresSink) -> tuple[int, int]:
     from sqlalchemy.exc import ProgrammingError
 
     try:
-        profiles = pg.profiles()
+        versions = pg.versions()
     except ProgrammingError:
         return 0, len(expected)
     done = sum(
-        1
-        for cid, d in expected.items()
-        if cid in profiles and profiles[cid]["version"] >= d["version"]
+        1 for cid, d in expected.items() if cid in versions and versions[cid] >= d["version"]
     )
     return done, len(expected)
 
 
 def wait_caught_up(
     expected: dict[str, Double],
-    pg: PostgresSink,
+    pg: PostgresReader,
     timeout: float,
     progress: Callable[[int, int], None] | None = None,
 ) -> bool:

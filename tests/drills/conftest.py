@@ -12,7 +12,8 @@ import pytest
 from moisson.ops.recording import Recording, open_recording, write_simulation
 from moisson.ops.verify import expected_doubles
 from moisson.settings import SENSOR_KINDS, Settings
-from producers.city import InlineOracle, generate_events
+from processors.oracle import Oracle
+from producers.city import generate_events
 from tests.drills.harness import RESULTS, SEED, Pipeline, Size, results_table, size, write_results
 
 RESULTS_FILE = Path(__file__).resolve().parents[2] / "bench" / "results" / "drills.json"
@@ -27,9 +28,7 @@ def drill_size() -> Size:
 def recording(tmp_path_factory: pytest.TempPathFactory, drill_size: Size) -> Recording:
     """A seeded city, written as the recording Kafka would hold (4 partitions)."""
     out = tmp_path_factory.mktemp("drills") / "recording"
-    events = generate_events(
-        SEED, drill_size.citizens, count=drill_size.events, sanctions=InlineOracle()
-    )
+    events = generate_events(SEED, drill_size.citizens, count=drill_size.events, sanctions=Oracle())
     write_simulation(
         out,
         events,

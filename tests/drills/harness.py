@@ -21,7 +21,8 @@ from moisson.ops.replay import ReplaySummary, plan_replay, replay
 from moisson.ops.verify import caught_up, compare, tally, wait_sanctions
 from moisson.settings import Settings
 from producers.publisher import ensure_topics
-from sinks.postgres import PostgresSink
+from sinks.postgres.reader import PostgresReader
+from tests.factories import pg_reader
 
 SEED = 2026
 
@@ -144,7 +145,7 @@ class Pipeline:
     sink: subprocess.Popen[bytes] | None = None
     started: list[subprocess.Popen[bytes]] = field(default_factory=list)
     _runs: dict[str, int] = field(default_factory=dict)
-    _pg: PostgresSink | None = None
+    _pg: PostgresReader | None = None
     _admin: Any = None
 
     @property
@@ -193,9 +194,9 @@ class Pipeline:
         return None
 
     @property
-    def pg(self) -> PostgresSink:
+    def pg(self) -> PostgresReader:
         if self._pg is None:
-            self._pg = PostgresSink(
+            self._pg = pg_reader(
                 self.settings.database.sqlalchemy_url(), self.settings.database.schema_name
             )
         return self._pg

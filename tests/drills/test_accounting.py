@@ -8,7 +8,8 @@ from collections.abc import Sequence
 import pytest
 
 from moisson.ops.verify import tally
-from sinks.base import Double, Sink, SinkStats, write_with_retry
+from sinks.base import Double, Sink
+from sinks.runner import SinkStats, write_with_retry
 
 pytestmark = pytest.mark.drills
 
@@ -33,7 +34,7 @@ class DownFor(Sink):
 
 def test_backoff_doubles_up_to_its_cap_and_says_so(caplog: pytest.LogCaptureFixture):
     sink, slept = DownFor(6), []
-    with caplog.at_level(logging.WARNING, logger="sinks.base"):
+    with caplog.at_level(logging.WARNING, logger="sinks.runner"):
         written = write_with_retry(
             sink, [{"citizen_id": "c1"}], SinkStats(), 3.0, lambda: False, slept.append
         )
@@ -99,12 +100,12 @@ class FlakyConsumer:
 def test_the_sink_waits_out_a_broker_restart(caplog: pytest.LogCaptureFixture):
     from processors.fold import fold_all
     from schemas.codec import DOUBLE, encode
-    from sinks.base import run_sink
+    from sinks.runner import run_sink
     from tests.factories import ev
 
     double = fold_all([ev("metro")])["c0000001"]
     consumer, sink, slept = FlakyConsumer(4, [encode(DOUBLE, double)]), DownFor(0), []
-    with caplog.at_level(logging.WARNING, logger="sinks.base"):
+    with caplog.at_level(logging.WARNING, logger="sinks.runner"):
         stats = run_sink(
             consumer,
             sink,

@@ -15,7 +15,8 @@ import pytest
 from moisson.ops.recording import open_recording, write_simulation
 from moisson.ops.verify import expected_doubles
 from moisson.settings import SENSOR_KINDS, Settings
-from producers.city import InlineOracle, generate_events
+from processors.oracle import Oracle
+from producers.city import generate_events
 from producers.publisher import ensure_topics
 from tests.drills.harness import Pipeline, send, sent, size
 
@@ -34,7 +35,7 @@ def test_a_30_day_recording_at_full_speed_with_two_workers(
     settings: Settings, tmp_path: Path, name: str, order: list[tuple[str, ...]]
 ):
     out = tmp_path / "recording"
-    events = generate_events(11, 300, days=30, sanctions=InlineOracle())
+    events = generate_events(11, 300, days=30, sanctions=Oracle())
     extra = {"seed": 11, "citizens": 300, "days": 30}
     write_simulation(out, events, 4, extra, {k: f"sensors.{k}" for k in SENSOR_KINDS})
     rec = open_recording(out)

@@ -12,7 +12,8 @@ from pathlib import Path
 from moisson.ops.recording import open_recording, write_simulation
 from moisson.ops.verify import expected_doubles
 from moisson.settings import SENSOR_KINDS
-from producers.city import InlineOracle, generate_events
+from processors.oracle import Oracle
+from producers.city import generate_events
 
 HERE = Path(__file__).parent
 RECORDING = HERE / "recording"
@@ -33,9 +34,7 @@ SUMMARY = (
 
 
 def simulate(out: Path) -> dict:
-    events = generate_events(
-        ARGS["seed"], ARGS["citizens"], days=ARGS["days"], sanctions=InlineOracle()
-    )
+    events = generate_events(ARGS["seed"], ARGS["citizens"], days=ARGS["days"], sanctions=Oracle())
     return write_simulation(
         out, events, PARTITIONS, dict(ARGS), {k: f"sensors.{k}" for k in SENSOR_KINDS}
     )

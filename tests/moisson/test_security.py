@@ -13,7 +13,8 @@ from moisson.ops import pipeline
 from moisson.settings import Settings, settings_env
 from moisson.stack import ApacheKafka
 from processors.fold import Event, fold_all
-from producers.city import InlineOracle, generate_events
+from processors.oracle import Oracle
+from producers.city import generate_events
 from producers.publisher import Publisher, ensure_topics
 from schemas.codec import DOUBLE
 from tests.moisson.ops.test_pipeline import latest_per_citizen
@@ -52,7 +53,7 @@ def test_sensors_and_the_faust_worker_log_in_with_sasl_plain(
     sasl_kafka, settings, procs, tmp_path: Path
 ):
     login(settings, sasl_kafka, USERS["moisson"])
-    events = list(generate_events(11, 40, 600, sanctions=InlineOracle()))
+    events = list(generate_events(11, 40, 600, sanctions=Oracle()))
     expected = fold_all(Event(e.kind, e.record) for e in events)
 
     ensure_topics(settings)

@@ -11,8 +11,9 @@ from hypothesis import strategies as st
 
 from processors.fold import Event, explained_ledger, fold, fold_all, new_double
 from processors.held import HELD
+from processors.oracle import Oracle
 from processors.scoring import RulesError, load_rules
-from producers.city import InlineOracle, generate_events
+from producers.city import generate_events
 from tests.factories import ev
 
 RULES = load_rules()
@@ -240,7 +241,7 @@ def test_per_topic_interleaving_like_kafka(picks):
 
 
 def test_the_simulation_oracle_is_the_same_fold():
-    oracle = InlineOracle()
+    oracle = Oracle()
     events = list(generate_events(9, 40, 1200, sanctions=oracle))
     assert oracle.doubles == fold_all(Event(e.kind, e.record) for e in events)
 

@@ -11,7 +11,7 @@ from processors.fold import default_rules
 from processors.held import HELD
 from processors.horizon import Horizon
 from schemas.codec import SENSOR_SCHEMAS, encode
-from sinks.postgres import PROFILE_FIELDS
+from sinks.postgres.tables import PROFILE_FIELDS
 from tests.factories import ev
 
 TOPIC = {k: f"sensors.{k}" for k in SENSOR_SCHEMAS}

@@ -13,8 +13,8 @@ from moisson.ops.dlq import read_dead_letters
 from processors.fold import fold_all
 from producers.publisher import ensure_topics
 from schemas.codec import DOUBLE, SENSOR_SCHEMAS, encode
-from sinks.postgres import PROFILE_FIELDS, PostgresSink
-from tests.factories import ev
+from sinks.postgres.tables import PROFILE_FIELDS
+from tests.factories import ev, pg_reader
 from tests.moisson.ops.test_pipeline import latest_per_citizen, start, wait_applied
 
 pytestmark = pytest.mark.integration
@@ -46,7 +46,7 @@ def test_an_event_older_than_the_lateness_is_dead_lettered_and_changes_no_double
     applied = [*on_time, after]
     expected = fold_all(applied)["c0000001"]
     _, _, alive = start(settings, procs, tmp_path)
-    pg = PostgresSink(settings.database.sqlalchemy_url(), settings.database.schema_name)
+    pg = pg_reader(settings.database.sqlalchemy_url(), settings.database.schema_name)
     assert wait_applied(pg, len(applied), alive) == len(applied)
     stored = pg.profiles()["c0000001"]
     assert {f: stored[f] for f in PROFILE_FIELDS} == {f: expected[f] for f in PROFILE_FIELDS}

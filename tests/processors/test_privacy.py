@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from processors.fold import Event, fold_all
 from processors.harvest import Rejection, apply_message
+from processors.oracle import Oracle
 from processors.privacy import Privacy
-from producers.city import InlineOracle, generate_events
+from producers.city import generate_events
 from tests.factories import ev
 
 
@@ -21,7 +22,7 @@ def test_pseudonyms_are_keyed_stable_and_cover_companions():
 
 
 def test_the_pipeline_step_pseudonymises_and_minimises():
-    events = list(generate_events(3, 30, 400, sanctions=InlineOracle()))
+    events = list(generate_events(3, 30, 400, sanctions=Oracle()))
     privacy = Privacy.of(["metro", "camera"], "secret")
     doubles: dict = {}
     for e in events:

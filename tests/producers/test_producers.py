@@ -82,9 +82,9 @@ def test_personas_shape_the_days():
 
 
 def test_sensors_obey_the_blacklist_and_the_day_changes():
-    from producers.city import InlineOracle
+    from processors.oracle import Oracle
 
-    oracle = InlineOracle()
+    oracle = Oracle()
     events = list(generate_events(7, 500, days=2, sanctions=oracle))
     denied = [e for e in events if e.kind == "metro" and e.record["outcome"] == "DENIED"]
     assert denied, "someone must be refused at a gate within two days"

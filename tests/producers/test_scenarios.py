@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from processors.fold import explained_ledger
-from producers.city import City, InlineOracle
+from processors.oracle import Oracle
+from producers.city import City
 
 
 def test_lulus_week():
     city = City(42, 300, scenario="lulu")
-    oracle = InlineOracle()
+    oracle = Oracle()
     events = list(city.events(days=7, sanctions=oracle))
     lulu, mei = city.cast["lulu"], city.cast["mei"]
     assert lulu.name.startswith("Lulu") and mei.id in {f"c{i:07d}" for i in lulu.ties}

@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import functools
 import json
-from collections.abc import Iterator
 
 import pytest
 
-from moisson.schema_registry import RegistryError, SchemaRegistryClient, subject_for
 from moisson.stack import free_port
 from processors.harvest import Rejection, apply_message
 from producers.city import generate_events
@@ -17,6 +15,7 @@ from schemas.codec import (
     METRO,
     SENSOR_SCHEMAS,
     CodecError,
+    IdResolver,
     Reason,
     Schema,
     decode,
@@ -24,8 +23,8 @@ from schemas.codec import (
     encode_confluent,
     schema_from_json,
     schema_id_of,
-    use_id_resolver,
 )
+from schemas.registry import RegistryError, SchemaRegistryClient, subject_for
 
 #: A fake registry: ids 1-4 are our sensor schemas, in the order of SENSOR_SCHEMAS.
 IDS = {i: s for i, s in enumerate(SENSOR_SCHEMAS.values(), start=1)}
@@ -33,19 +32,15 @@ ID_OF = {s.name: i for i, s in IDS.items()}
 
 
 @pytest.fixture
-def resolver() -> Iterator[dict[int, Schema]]:
-    """Install an in-memory resolver over a copy of IDS; the test may add ids to it."""
-    known = dict(IDS)
-    previous = use_id_resolver(known.get)
-    yield known
-    use_id_resolver(previous)
+def known() -> dict[int, Schema]:
+    """An in-memory registry over a copy of IDS; the test may add ids to it."""
+    return dict(IDS)
 
 
 @pytest.fixture
-def no_resolver() -> Iterator[None]:
-    previous = use_id_resolver(None)
-    yield
-    use_id_resolver(previous)
+def resolver(known: dict[int, Schema]) -> IdResolver:
+    """The resolver passed to decode: looks ids up in ``known``."""
+    return known.get
 
 
 @functools.cache
@@ -74,7 +69,7 @@ def test_confluent_body_is_the_same_avro_binary_as_single_object():
 def test_every_sensor_kind_round_trips_in_confluent_framing(resolver):
     seen = set()
     for ev in events():
-        schema, record = decode(confluent(ev))
+        schema, record = decode(confluent(ev), resolver=resolver)
         assert schema is SENSOR_SCHEMAS[ev.kind]
         assert {**record, "event_id": str(record["event_id"])} == ev.record
         seen.add(ev.kind)
@@ -85,18 +80,18 @@ def test_both_framings_decode_to_the_same_records(resolver):
     evs = events()
     mixed = [confluent(ev) if i % 2 else ev.encode() for i, ev in enumerate(evs)]
     assert {schema_id_of(m) is None for m in mixed} == {True, False}
-    decoded = [decode(m)[1] for m in mixed]
+    decoded = [decode(m, resolver=resolver)[1] for m in mixed]
     assert decoded == [decode(ev.encode())[1] for ev in evs]
 
 
 def test_an_unknown_schema_id_is_a_codec_error(resolver):
     with pytest.raises(CodecError) as info:
-        decode(encode_confluent(METRO, 4242, events()[0].record))
+        decode(encode_confluent(METRO, 4242, events()[0].record), resolver=resolver)
     assert info.value.reason is Reason.UNKNOWN_SCHEMA_ID
     assert "4242" in str(info.value)
 
 
-def test_without_a_resolver_a_schema_id_is_a_codec_error(no_resolver):
+def test_without_a_resolver_a_schema_id_is_a_codec_error():
     ev = events()[0]
     with pytest.raises(CodecError) as info:
         decode(confluent(ev))
@@ -109,12 +104,8 @@ def test_a_failing_resolver_is_reported_not_raised():
     def broken(schema_id: int) -> Schema | None:
         raise ConnectionRefusedError("nobody home")
 
-    previous = use_id_resolver(broken)
-    try:
-        with pytest.raises(CodecError) as info:
-            decode(confluent(events()[0]))
-    finally:
-        use_id_resolver(previous)
+    with pytest.raises(CodecError) as info:
+        decode(confluent(events()[0]), resolver=broken)
     assert info.value.reason is Reason.REGISTRY_UNAVAILABLE
     assert "nobody home" in str(info.value)
 
@@ -122,7 +113,7 @@ def test_a_failing_resolver_is_reported_not_raised():
 @pytest.mark.parametrize("cut", [1, 4, 5, 9])
 def test_truncated_confluent_frames_are_clear_errors(resolver, cut):
     with pytest.raises(CodecError) as info:
-        decode(confluent(events()[0])[:cut])
+        decode(confluent(events()[0])[:cut], resolver=resolver)
     if cut < CONFLUENT_HEADER_LEN:
         assert info.value.reason is Reason.NOT_SINGLE_OBJECT
     else:
@@ -131,20 +122,22 @@ def test_truncated_confluent_frames_are_clear_errors(resolver, cut):
 
 def test_trailing_bytes_after_a_confluent_body_are_rejected(resolver):
     with pytest.raises(CodecError) as info:
-        decode(confluent(events()[0]) + b"\x00")
+        decode(confluent(events()[0]) + b"\x00", resolver=resolver)
     assert info.value.reason is Reason.TRAILING_BYTES
 
 
-def test_a_newer_registry_schema_is_read_into_ours(resolver):
+def test_a_newer_registry_schema_is_read_into_ours(known, resolver):
     """A producer with an evolved MetroPassage (an extra field) registered as id 99:
     its records resolve to our reader schema, dropping the field."""
     raw = json.loads(METRO.text)
     raw["fields"].append({"name": "carriage", "type": "int", "default": 0})
     newer = schema_from_json(json.dumps(raw))
     assert newer.fingerprint != METRO.fingerprint
-    resolver[99] = newer
+    known[99] = newer
     ev = next(e for e in events() if e.kind == "metro")
-    writer, record = decode(encode_confluent(newer, 99, ev.record | {"carriage": 3}))
+    writer, record = decode(
+        encode_confluent(newer, 99, ev.record | {"carriage": 3}), resolver=resolver
+    )
     assert writer.name == METRO.name
     assert "carriage" not in record
     assert record["citizen_id"] == ev.citizen_id
@@ -154,7 +147,12 @@ def test_the_processor_rejects_an_unknown_id_with_its_reason(resolver):
     ev = events()[0]
     data = encode_confluent(SENSOR_SCHEMAS[ev.kind], 777, ev.record)
     out = apply_message(
-        None, expected_kind=ev.kind, topic="t", key=ev.citizen_id.encode(), value=data
+        None,
+        expected_kind=ev.kind,
+        topic="t",
+        key=ev.citizen_id.encode(),
+        value=data,
+        resolver=resolver,
     )
     assert out.rejected is Rejection.UNKNOWN_SCHEMA_ID
     assert out.detail.startswith(Reason.UNKNOWN_SCHEMA_ID.value)
@@ -163,7 +161,12 @@ def test_the_processor_rejects_an_unknown_id_with_its_reason(resolver):
 def test_the_processor_applies_confluent_framed_events(resolver):
     ev = events()[0]
     out = apply_message(
-        None, expected_kind=ev.kind, topic="t", key=ev.citizen_id.encode(), value=confluent(ev)
+        None,
+        expected_kind=ev.kind,
+        topic="t",
+        key=ev.citizen_id.encode(),
+        value=confluent(ev),
+        resolver=resolver,
     )
     assert out.double is not None
     assert out.double["citizen_id"] == ev.citizen_id

@@ -11,10 +11,11 @@ from kafka import KafkaConsumer, TopicPartition
 
 from moisson.ops import pipeline
 from moisson.ops.dlq import read_dead_letters
-from moisson.schema_registry import SchemaRegistryClient, install_resolver, subject_for
+from moisson.registry import id_resolver
 from moisson.settings import Settings
 from processors.fold import Event, fold_all
-from producers.city import InlineOracle, generate_events
+from processors.oracle import Oracle
+from producers.city import generate_events
 from producers.publisher import Publisher, ensure_topics
 from schemas.codec import (
     SENSOR_SCHEMAS,
@@ -23,9 +24,9 @@ from schemas.codec import (
     encode_confluent,
     schema_from_json,
     schema_id_of,
-    use_id_resolver,
 )
-from sinks.postgres import PostgresSink
+from schemas.registry import SchemaRegistryClient, subject_for
+from tests.factories import pg_reader
 from tests.moisson.ops.test_pipeline import assert_postgres_equals_oracle, start, wait_applied
 
 pytestmark = pytest.mark.integration
@@ -79,12 +80,9 @@ def test_publisher_registers_topic_value_subjects(registry_settings: Settings):
     values = sensor_values(registry_settings)
     assert len(values) == len(events)
     assert all(schema_id_of(v) is not None for v in values), "registry mode writes Confluent"
-    previous = use_id_resolver(None)
-    try:
-        assert install_resolver(registry_settings) is not None
-        decoded = sorted(str(decode(v)[1]["event_id"]) for v in values)
-    finally:
-        use_id_resolver(previous)
+    resolver = id_resolver(registry_settings)
+    assert resolver is not None
+    decoded = sorted(str(decode(v, resolver=resolver)[1]["event_id"]) for v in values)
     assert decoded == sorted(str(e.record["event_id"]) for e in events)
 
 
@@ -93,7 +91,7 @@ def test_a_topic_with_both_framings_is_applied_exactly_once(
 ):
     """Half the events registry-framed, half single objects, interleaved on the same
     topics; plus messages naming a schema id the registry never issued (dead letters)."""
-    events = list(generate_events(2027, 200, 2400, sanctions=InlineOracle()))
+    events = list(generate_events(2027, 200, 2400, sanctions=Oracle()))
     expected = fold_all(Event(e.kind, e.record) for e in events)
 
     ensure_topics(registry_settings)
@@ -124,7 +122,7 @@ def test_a_topic_with_both_framings_is_applied_exactly_once(
     assert framings.count(False) == len(events) - len(events) // 2
 
     _, sink, alive = start(registry_settings, procs, tmp_path)
-    pg = PostgresSink(
+    pg = pg_reader(
         registry_settings.database.sqlalchemy_url(), registry_settings.database.schema_name
     )
     assert wait_applied(pg, len(events), alive) == len(events), "an event was applied twice"

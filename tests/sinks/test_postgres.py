@@ -10,8 +10,10 @@ from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from processors.fold import new_double
 from producers.publisher import ensure_topics
 from schemas.codec import DOUBLE, encode
-from sinks.base import Sink, make_consumer, run_sink
-from sinks.postgres import PostgresSink
+from sinks.base import Sink
+from sinks.postgres.reader import PostgresReader
+from sinks.postgres.writer import PostgresSink
+from sinks.runner import make_consumer, run_sink
 
 pytestmark = pytest.mark.integration
 
@@ -30,16 +32,18 @@ def double(cid: str, version: int, score: int):
 
 def test_older_or_replayed_doubles_are_no_ops(settings):
     pg = PostgresSink(settings.database.sqlalchemy_url(), settings.database.schema_name)
+    read = PostgresReader(settings.database.sqlalchemy_url(), settings.database.schema_name)
     pg.write([double("a", 5, 500), double("b", 1, 600)])
     pg.write([double("a", 3, 123)])  # older: ignored
     pg.write([double("a", 5, 999)])  # same version replayed: ignored
     pg.write([double("b", 2, 590), double("b", 4, 580), double("b", 3, 585)])  # one batch
-    rows = pg.profiles()
+    rows = read.profiles()
     assert (rows["a"]["version"], rows["a"]["score"]) == (5, 500)
     assert (rows["b"]["version"], rows["b"]["score"]) == (4, 580)
     pg.write([double("a", 6, 490)])
-    assert pg.profiles()["a"]["score"] == 490
+    assert read.profiles()["a"]["score"] == 490
     pg.close()
+    read.close()
 
 
 class FailingSink(Sink):
@@ -82,10 +86,12 @@ def test_offsets_are_committed_only_after_the_database_commits(settings):
 
     # A healthy sink in the same group then gets every double.
     pg = PostgresSink(settings.database.sqlalchemy_url(), settings.database.schema_name)
+    read = PostgresReader(settings.database.sqlalchemy_url(), settings.database.schema_name)
     consumer = make_consumer(
         settings.topics.doubles, settings.sink.group_id, **settings.kafka.client_kwargs()
     )
-    run_sink(consumer, pg, 100, should_stop=lambda: len(pg.profiles()) >= 20)
+    run_sink(consumer, pg, 100, should_stop=lambda: len(read.profiles()) >= 20)
     consumer.close()
-    assert len(pg.profiles()) == 20
+    assert len(read.profiles()) == 20
     pg.close()
+    read.close()

@@ -106,7 +106,7 @@ def test_demo_runs_end_to_end_on_the_embedded_stack():
 
 def test_citizen_shows_the_file_the_harvester_keeps(settings):
     from processors.fold import fold_all
-    from sinks.postgres import PostgresSink
+    from sinks.postgres.writer import PostgresSink
     from tests.factories import ev
 
     events = [ev("camera", behaviour="GATHERING", hours=i, citizen="c0000009") for i in range(6)]

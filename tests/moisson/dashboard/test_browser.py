@@ -27,7 +27,7 @@ from playwright.sync_api import sync_playwright
 from moisson.stack.base import free_port
 from processors.fold import fold_all
 from schemas.codec import BOOK, encode
-from sinks.postgres import PostgresSink
+from sinks.postgres.writer import PostgresSink
 from tests.factories import ev
 from tests.poison import samples
 

@@ -16,10 +16,13 @@ from moisson.ops.dlq import read_dead_letters
 from moisson.settings import settings_env
 from processors.fold import Event, explained_ledger, fold_all
 from processors.harvest import apply_message
-from producers.city import InlineOracle, generate_events
+from processors.oracle import Oracle
+from producers.city import generate_events
 from producers.publisher import KafkaSanctions, Pacer, Publisher, ensure_topics
 from schemas.codec import SANCTION, decode
-from sinks.postgres import PROFILE_FIELDS, PostgresSink
+from sinks.postgres.reader import PostgresReader
+from sinks.postgres.tables import PROFILE_FIELDS
+from tests.factories import pg_reader
 from tests.poison import corpus
 
 pytestmark = pytest.mark.integration
@@ -70,7 +73,7 @@ def start(settings, procs, tmp_path: Path):
     return worker, sink, alive
 
 
-def wait_applied(pg: PostgresSink, count: int, alive) -> int:
+def wait_applied(pg: PostgresReader, count: int, alive) -> int:
     return pipeline.wait_for(
         lambda: sum(p["version"] for p in pg.profiles().values()),
         lambda n: n >= count,
@@ -79,7 +82,7 @@ def wait_applied(pg: PostgresSink, count: int, alive) -> int:
     )
 
 
-def assert_postgres_equals_oracle(pg: PostgresSink, expected: dict) -> None:
+def assert_postgres_equals_oracle(pg: PostgresReader, expected: dict) -> None:
     """Profiles, ledger and blacklist in PostgreSQL equal the pure fold, exactly."""
     rows = pg.profiles()
     assert set(rows) == set(expected)
@@ -128,7 +131,7 @@ def assert_postgres_equals_oracle(pg: PostgresSink, expected: dict) -> None:
 
 
 def test_every_profile_equals_the_pure_fold_despite_garbage(settings, procs, tmp_path: Path):
-    events = list(generate_events(2026, 250, 3000, sanctions=InlineOracle()))
+    events = list(generate_events(2026, 250, 3000, sanctions=Oracle()))
     expected = fold_all(Event(e.kind, e.record) for e in events)
     assert len(expected) >= 200
 
@@ -140,7 +143,7 @@ def test_every_profile_equals_the_pure_fold_despite_garbage(settings, procs, tmp
     publisher.close()
 
     worker, sink, alive = start(settings, procs, tmp_path)
-    pg = PostgresSink(settings.database.sqlalchemy_url(), settings.database.schema_name)
+    pg = pg_reader(settings.database.sqlalchemy_url(), settings.database.schema_name)
     assert wait_applied(pg, len(events), alive) == len(events), "an event was applied twice"
     assert_postgres_equals_oracle(pg, expected)
 
@@ -209,7 +212,7 @@ def test_two_days_of_a_city_with_sanctions_closing_the_loop(settings, procs, tmp
     listener.stop()
 
     expected = fold_all(Event(e.kind, e.record) for e in published)
-    pg = PostgresSink(settings.database.sqlalchemy_url(), settings.database.schema_name)
+    pg = pg_reader(settings.database.sqlalchemy_url(), settings.database.schema_name)
     assert wait_applied(pg, len(published), alive) == len(published)
     assert_postgres_equals_oracle(pg, expected)
 

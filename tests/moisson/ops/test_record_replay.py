@@ -16,10 +16,12 @@ from moisson.ops import pipeline
 from moisson.ops.replay import record
 from moisson.ops.verify import last_sanctions
 from moisson.settings import SENSOR_KINDS, Settings, settings_env
-from producers.city import InlineOracle, generate_events
+from processors.oracle import Oracle
+from producers.city import generate_events
 from producers.publisher import ensure_topics
 from schemas.codec import SANCTION, encode
-from sinks.postgres import PostgresSink, citizen_profiles
+from sinks.postgres.tables import citizen_profiles
+from sinks.postgres.writer import PostgresSink
 from tests.factories import sanction
 from tests.golden.make_golden import RECORDING
 
@@ -53,7 +55,7 @@ def read_partitions(settings: Settings, topic: str, partitions: int) -> dict[int
 def test_record_then_replay_keeps_keys_values_headers_and_order(settings, tmp_path: Path):
     ensure_topics(settings)
     producer = KafkaProducer(bootstrap_servers=settings.kafka.bootstrap_servers)
-    events = list(generate_events(5, 80, 600, sanctions=InlineOracle()))
+    events = list(generate_events(5, 80, 600, sanctions=Oracle()))
     for i, e in enumerate(events):
         producer.send(
             settings.topics.sensor(e.kind),
@@ -214,7 +216,7 @@ def test_record_stops_cleanly_on_ctrl_c(settings, tmp_path: Path):
 
     ensure_topics(settings)
     producer = KafkaProducer(bootstrap_servers=settings.kafka.bootstrap_servers)
-    events = list(generate_events(9, 30, 200, sanctions=InlineOracle()))
+    events = list(generate_events(9, 30, 200, sanctions=Oracle()))
     for e in events:
         producer.send(settings.topics.sensor(e.kind), key=e.citizen_id.encode(), value=e.encode())
     producer.flush()

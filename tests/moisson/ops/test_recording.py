@@ -19,13 +19,14 @@ from moisson.ops.recording import (
 )
 from moisson.ops.replay import plan_replay, schedule
 from moisson.settings import SENSOR_KINDS, Settings
-from producers.city import InlineOracle, generate_events
+from processors.oracle import Oracle
+from producers.city import generate_events
 
 TOPICS = {k: f"sensors.{k}" for k in SENSOR_KINDS}
 
 
 def simulate(out: Path, seed=3, citizens=60, days=1, partitions=4) -> dict:
-    events = generate_events(seed, citizens, days=days, sanctions=InlineOracle())
+    events = generate_events(seed, citizens, days=days, sanctions=Oracle())
     return write_simulation(out, events, partitions, {"seed": seed}, TOPICS)
 
 

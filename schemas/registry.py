@@ -1,8 +1,10 @@
 """A Confluent-compatible schema registry client: register, look up by id, frame.
 
 Registry mode (``REGISTRY_URL`` set): producers register each ``.avsc`` under the
-``<topic>-value`` subject and write the Confluent wire format; consumers resolve
-the schema ids they meet through :meth:`SchemaRegistryClient.resolve`.
+``<topic>-value`` subject and write the Confluent wire format; consumers pass
+:meth:`SchemaRegistryClient.resolve` as the ``resolver`` of :func:`schemas.codec.decode`.
+This module reads no settings: url, credentials and timeouts are plain arguments
+(``moisson.registry.registry_client`` builds one from the settings).
 
 Written on the standard library's ``urllib`` on purpose: moisson needs two calls
 (``POST /subjects/{s}/versions`` and ``GET /schemas/ids/{id}``). The Python clients
@@ -24,7 +26,6 @@ import urllib.request
 from collections.abc import Mapping
 from typing import Any
 
-from moisson.settings import RegistrySettings, Settings
 from schemas.codec import (
     CodecError,
     Reason,
@@ -32,7 +33,6 @@ from schemas.codec import (
     encode_confluent,
     registry,
     schema_from_json,
-    use_id_resolver,
 )
 
 log = logging.getLogger(__name__)
@@ -70,18 +70,6 @@ class SchemaRegistryClient:
         self._ids: dict[tuple[str, bytes], int] = {}
         self._schemas: dict[int, Schema] = {}
         self._lock = threading.Lock()
-
-    @classmethod
-    def from_settings(cls, registry_settings: RegistrySettings) -> SchemaRegistryClient | None:
-        """The client for the configured registry, None when no ``REGISTRY_URL`` is set."""
-        if not registry_settings.url:
-            return None
-        password = registry_settings.password
-        return cls(
-            registry_settings.url,
-            registry_settings.username,
-            password.get_secret_value() if password else None,
-        )
 
     def _request(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
         """``(status, parsed JSON)``; 4xx answers are returned, not raised.
@@ -193,12 +181,3 @@ class RegistryFramer:
 
     def encode(self, topic: str, schema: Schema, record: Mapping[str, Any]) -> bytes:
         return encode_confluent(schema, self.client.register(subject_for(topic), schema), record)
-
-
-def install_resolver(settings: Settings) -> SchemaRegistryClient | None:
-    """In registry mode, let :func:`schemas.codec.decode` resolve schema ids through the
-    configured registry; return its client (None without ``REGISTRY_URL``)."""
-    client = SchemaRegistryClient.from_settings(settings.registry)
-    if client is not None:
-        use_id_resolver(client.resolve)
-    return client

@@ -1,0 +1,2 @@
+"""The PostgreSQL sink: ``tables`` (definitions, creation), ``writer`` (the sink),
+``reader`` (every read of the sink's tables)."""
