@@ -1,272 +1,302 @@
-"""`moisson demo`: a short pipeline end to end, then the top and bottom doubles.
+"""`moisson demo`: a city lives, the harvester scores it, the dashboard shows it.
 
-(The classroom demo with a dashboard comes later; this proves the whole path.)
+:func:`run` does the work and returns a :class:`DemoReport`; what it has to say on the
+way goes through a :class:`DemoView` (the CLI renders both with rich), so this module
+prints nothing and imports no part of the CLI.
 """
 
 from __future__ import annotations
 
 import contextlib
 import sys
+import tempfile
 import time
-import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-from rich.console import Console
+from typing import Any, Literal, Protocol
 
 from moisson.settings import Settings
-from schemas.kinds import SENSOR_KINDS
 
 
-@contextlib.contextmanager
-def services(settings: Settings, broker: str, workdir: Path, console: Console) -> Iterator[None]:
-    """Start local Kafka and PostgreSQL unless the settings point at running ones."""
-    from moisson.stack import EmbeddedPostgres, ServiceError, choose_broker
+class DemoError(Exception):
+    """The demo cannot go on: what went wrong, and what to do about it."""
 
-    started: list[Any] = []
-    try:
-        if not settings.kafka_given:
-            k, why = choose_broker(
-                broker, workdir / "kafka", settings.stack.kafka_version, settings.stack.cache_dir
-            )
-            with console.status(f"starting Kafka ({why})…"):
-                settings.kafka.bootstrap_servers = k.start()
-            started.append(k)
-            console.print(f"[green]✓[/] {k.describe()} in {k.start_seconds:.1f}s", soft_wrap=True)
-        if not settings.database_given:
-            pg = EmbeddedPostgres(workdir / "postgres")
-            with console.status("starting PostgreSQL…"):
-                from pydantic import SecretStr
-
-                settings.database.url = SecretStr(pg.start())
-            started.append(pg)
-            console.print(f"[green]✓[/] {pg.describe()} in {pg.start_seconds:.1f}s", soft_wrap=True)
-        yield
-    except ServiceError as exc:
-        raise SystemExit(f"error: {exc}") from None
-    finally:
-        for svc in reversed(started):
-            svc.stop()
+    def __init__(self, message: str, fix: str | None = None) -> None:
+        super().__init__(message)
+        self.fix = fix
 
 
-def run_demo(
-    *,
-    citizens: int,
-    days: int | None,
-    seed: int,
-    speed: float,
-    scenario: str | None,
-    host: str,
-    port: int,
-    broker: str,
-    timeout: float,
-    exit_when_done: bool,
-    console: Console,
-    out: Console,
-    fail: Callable[..., None],
-    pseudonymise: bool = False,
-    harvest: tuple[str, ...] = (),
-) -> None:
-    """The classroom demo: a city lives, the harvester scores it, the dashboard shows it."""
-    from rich.live import Live
-    from rich.table import Table
+@dataclass(frozen=True)
+class DemoOptions:
+    """What the instructor chose (the CLI's flags)."""
 
-    from moisson.cli import citizen_panel, tmpdir
-    from moisson.ops import pipeline
+    citizens: int = 300
+    days: int | None = None
+    seed: int = 42
+    speed: float = 7200.0
+    scenario: str | None = "lulu"
+    host: str = "127.0.0.1"
+    port: int = 8350
+    broker: Literal["auto", "apache", "embedded"] = "embedded"
+    timeout: float = 180.0
+    exit_when_done: bool = False
+    pseudonymise: bool = False
+    harvest: tuple[str, ...] = ()
+
+
+@dataclass
+class Harvested:
+    """The harvest so far, as the live table shows it."""
+
+    counts: dict[str, int]
+    seconds: float
+    citizens_seen: int
+    blacklisted: int
+
+
+@dataclass
+class DemoReport:
+    """What the demo found once the city's days were folded."""
+
+    url: str
+    workdir: Path
+    events: int = 0
+    doubles: int = 0
+    exact: bool = False
+    blacklisted: int = 0
+    denied: int = 0
+    #: The ethics toggles in force and what the harvester still holds; None without any.
+    ethics: str | None = None
+    #: The citizen shown at the end: (profile, last ledger entries, blacklist periods).
+    shown: tuple[dict[str, Any], list[dict[str, Any]], list[dict[str, Any]]] | None = None
+    first_event_s: float | None = None
+    #: The dashboard stays up after the report, until Ctrl-C.
+    stays_up: bool = False
+    stopped_early: bool = False
+
+
+class DemoView(Protocol):
+    """Where the demo says what it is doing (the CLI's console)."""
+
+    def say(self, line: str) -> None:
+        """One line of progress."""
+
+    def status(self, line: str) -> contextlib.AbstractContextManager[Any]:
+        """A line shown while a slow step runs."""
+
+    def harvesting(self) -> contextlib.AbstractContextManager[Callable[[Harvested], None]]:
+        """While events are published: a callback that shows the harvest so far."""
+
+    def report(self, report: DemoReport) -> None:
+        """The results, shown before the dashboard is left up."""
+
+
+def run(settings: Settings, opts: DemoOptions, view: DemoView) -> DemoReport:
+    """The classroom demo on ``settings``'s services (or local ones it starts).
+
+    Raises :class:`DemoError` when it cannot run; stops every process it started.
+    """
+    from moisson.stack import ServiceError
     from moisson.stack.base import port_open
-    from producers.city import City
-    from producers.publisher import KafkaSanctions, Pacer, Publisher, ensure_topics
-    from producers.scenarios import SCENARIOS
-    from sinks.postgres.reader import PostgresReader
-    from sinks.postgres.writer import PostgresSink
+    from moisson.stack.provision import isolated, provide
 
-    if port_open(host, port):
-        fail(f"port {port} on {host} is taken", "pass --port with a free one (or DEMO_PORT)")
-    settings = Settings()
-    run = uuid.uuid4().hex[:8]
-    settings.topics.prefix = f"demo-{run}."
-    settings.processor.app_id = f"moisson-demo-{run}"
-    settings.database.schema_name = f"demo_{run}"
-    workdir = tmpdir("moisson-demo-")
+    if port_open(opts.host, opts.port):
+        raise DemoError(
+            f"port {opts.port} on {opts.host} is taken",
+            "pass --port with a free one (or DEMO_PORT)",
+        )
+    settings = isolated(settings, "demo")
+    settings.stack.broker = opts.broker
+    workdir = Path(tempfile.mkdtemp(prefix="moisson-demo-"))
     settings.processor.data_dir = workdir / "faust"
-    settings.processor.harvest_kinds = ",".join(harvest)
-    if pseudonymise:
+    settings.processor.harvest_kinds = ",".join(opts.harvest)
+    if opts.pseudonymise:
         import secrets
 
         from pydantic import SecretStr
 
         settings.processor.pseudonymise_key = SecretStr(secrets.token_hex(16))
-    privacy = _privacy(settings)
-    story = SCENARIOS[scenario] if scenario else None
-    days = days or (story.days if story else 2)
+    report = DemoReport(
+        url=f"http://{opts.host}:{opts.port}/", workdir=workdir, stays_up=not opts.exit_when_done
+    )
+    try:
+        with provide(settings, workdir, say=view.say) as settings:
+            _harvest(settings, opts, view, report)
+    except ServiceError as exc:
+        raise DemoError(str(exc)) from None
+    return report
+
+
+def _harvest(settings: Settings, opts: DemoOptions, view: DemoView, report: DemoReport) -> None:
+    from moisson.ops import pipeline
+    from producers.city import City
+    from producers.publisher import KafkaSanctions, ensure_topics
+    from sinks.postgres.reader import PostgresReader
+    from sinks.postgres.writer import PostgresSink
+
     command_started = time.time()
+    privacy = _privacy(settings)
+    ensure_topics(settings)
+    city = City(opts.seed, opts.citizens, scenario=opts.scenario)
+    url, schema = settings.database.sqlalchemy_url(), settings.database.schema_name
+    writer = PostgresSink(url, schema)
+    writer.register(city.people)
+    writer.close()
+    pg = PostgresReader(url, schema)
+    listener = KafkaSanctions(settings).start()
     children: list[Any] = []
-    with services(settings, broker, workdir, console):
-        ensure_topics(settings)
-        city = City(seed, citizens, scenario=scenario)
-        writer = PostgresSink(settings.database.sqlalchemy_url(), settings.database.schema_name)
-        writer.register(city.people)
-        writer.close()
-        pg = PostgresReader(settings.database.sqlalchemy_url(), settings.database.schema_name)
-        listener = KafkaSanctions(settings).start()
-        try:
-            with console.status(
-                "starting the harvester (faust worker), the sink and the dashboard…"
-            ):
-                worker, joined = pipeline.start_worker_ready(settings, workdir / "worker.log")
-                children.append(worker)
-                children.append(pipeline.start_sink(settings, workdir / "sink.log"))
-                follow = [f"--follow={k}={privacy.pseudonym(c.id)}" for k, c in city.cast.items()]
-                children.append(
-                    pipeline.spawn(
-                        [
-                            sys.executable,
-                            "-m",
-                            "moisson",
-                            "dashboard",
-                            "--host",
-                            host,
-                            "--port",
-                            str(port),
-                            *follow,
-                        ],
-                        settings,
-                        workdir / "dashboard.log",
-                    )
-                )
-                pipeline.wait_for(
-                    lambda: port_open(host, port),
-                    bool,
-                    30,
-                    alive=lambda: (
-                        None
-                        if children[-1].poll() is None
-                        else f"the dashboard exited; see {workdir / 'dashboard.log'}"
+    try:
+        with view.status("starting the harvester (faust worker), the sink and the dashboard…"):
+            joined = _start_children(settings, opts, city, privacy, report.workdir, children)
+        view.say(
+            f"topics {settings.topics.prefix}*, database schema {schema}, logs in {report.workdir}"
+        )
+        view.say(f"✓ harvester ready in {joined:.1f}s")
+        lulu = city.cast.get("lulu")
+        view.say(
+            f"dashboard: {report.url}"
+            + (f"  (follow {lulu.name}: {report.url}#/citizen/{lulu.id})" if lulu else "")
+        )
+        published = _publish(settings, opts, city, listener, view)
+        expected = _oracle(published, privacy)
+        with view.status("waiting for the doubles to reach PostgreSQL…"):
+            pipeline.wait_for(
+                lambda: sum(int(p["version"]) for p in pg.profiles().values()),
+                lambda n: n >= sum(d["version"] for d in expected.values()),
+                opts.timeout,
+                alive=lambda: next(
+                    (
+                        f"a child exited; see {report.workdir}"
+                        for c in children
+                        if c.poll() is not None
                     ),
-                )
-            url = f"http://{host}:{port}/"
-            console.print(
-                f"topics {settings.topics.prefix}*, database schema "
-                f"{settings.database.schema_name}, logs in {workdir}",
-                soft_wrap=True,
-            )
-            console.print(f"[green]✓[/] harvester ready in {joined:.1f}s")
-            console.print(
-                f"[bold]dashboard:[/] {url}"
-                + (
-                    f"  (follow {city.cast['lulu'].name}: {url}#/citizen/{city.cast['lulu'].id})"
-                    if "lulu" in city.cast
-                    else ""
+                    None,
                 ),
-                soft_wrap=True,
             )
-            console.print(
-                f"{len(city.people)} citizens live {days} simulated day(s) at "
-                f"{speed:g}× real time"
-                + (f", among them {story.title}" if story else "")
-                + "; Ctrl-C stops everything"
-            )
-            published: list[Any] = []
+        _fill(report, pg, published, expected, opts, privacy.pseudonym, city)
+        report.first_event_s = _first_event_seconds(opts.host, opts.port, command_started)
+        view.report(report)
+        if not opts.exit_when_done:
+            while all(c.poll() is None for c in children):
+                time.sleep(0.5)
+    except KeyboardInterrupt:
+        report.stopped_early = True
+    except (TimeoutError, RuntimeError) as exc:
+        raise DemoError(str(exc), f"look at the logs in {report.workdir}") from None
+    finally:
+        listener.stop()
+        for child in reversed(children):
+            pipeline.stop(child)
+        pg.close()
 
-            started = time.monotonic()
-            counts: dict[str, int] = {}
 
-            def summary() -> Table:
-                t = Table(title="harvest", expand=False)
-                for col in ("sensor", "events", "ev/s"):
-                    t.add_column(col, justify="right")
-                took = max(time.monotonic() - started, 1e-6)
-                for kind in SENSOR_KINDS:
-                    n = counts.get(kind, 0)
-                    t.add_row(kind, f"{n:,}", f"{n / took:,.0f}")
-                t.caption = (
-                    f"{len({e.citizen_id for e in published[-5000:]}):,}+ citizens "
-                    f"seen · {len(listener.blacklisted)} blacklisted"
-                )
-                return t
+def _start_children(
+    settings: Settings,
+    opts: DemoOptions,
+    city: Any,
+    privacy: Any,
+    workdir: Path,
+    children: list[Any],
+) -> float:
+    """The worker, the sink and the dashboard, each in its own process; how long the
+    worker took to be ready."""
+    from moisson.ops import pipeline
+    from moisson.stack.base import port_open
 
-            publisher = Publisher(settings)
-            with Live(summary(), console=console, refresh_per_second=4) as live:
+    worker, joined = pipeline.start_worker_ready(settings, workdir / "worker.log")
+    children.append(worker)
+    children.append(pipeline.start_sink(settings, workdir / "sink.log"))
+    follow = [f"--follow={k}={privacy.pseudonym(c.id)}" for k, c in city.cast.items()]
+    dashboard = [sys.executable, "-m", "moisson", "dashboard", "--host", opts.host]
+    children.append(
+        pipeline.spawn(
+            [*dashboard, "--port", str(opts.port), *follow],
+            settings,
+            workdir / "dashboard.log",
+        )
+    )
+    pipeline.wait_for(
+        lambda: port_open(opts.host, opts.port),
+        bool,
+        30,
+        alive=lambda: (
+            None
+            if children[-1].poll() is None
+            else f"the dashboard exited; see {workdir / 'dashboard.log'}"
+        ),
+    )
+    return joined
 
-                def progress(_: int) -> None:
-                    for e in published[len(published) - _ :]:
-                        counts[e.kind] = counts.get(e.kind, 0) + 1
-                    live.update(summary())
 
-                publisher.publish(city.events(days, listener), progress, Pacer(speed, 0), published)
-                live.update(summary())
-            publisher.close()
-            expected = _oracle(published, privacy)
-            with console.status("waiting for the doubles to reach PostgreSQL…"):
-                pipeline.wait_for(
-                    lambda: sum(int(p["version"]) for p in pg.profiles().values()),
-                    lambda n: n >= sum(d["version"] for d in expected.values()),
-                    timeout,
-                    alive=lambda: next(
-                        (
-                            f"a child exited; see {workdir}"
-                            for c in children
-                            if c.poll() is not None
-                        ),
-                        None,
-                    ),
-                )
-            profiles = pg.profiles()
-            exact = all(profiles[c]["score"] == d["score"] for c, d in expected.items())
-            console.print(
-                f"[green]✓[/] {len(published):,} events folded into {len(profiles):,} doubles"
-            )
-            console.print(
-                "[green]✓[/] every score equals the offline oracle's"
-                if exact
-                else "[red]✗[/] some scores differ from the offline oracle's"
-            )
-            denied = sum(1 for e in published if e.record.get("outcome") in ("DENIED", "REFUSED"))
-            listed = sorted(
-                (p for p in profiles.values() if p["blacklisted"]), key=lambda p: p["score"]
-            )
-            out.print(
-                f"{len(listed)} citizen(s) on the blacklist; gates and terminals refused "
-                f"them {denied} time(s)."
-            )
-            if harvest or pseudonymise:
-                entries = sum(len(d["ledger"]) for d in expected.values())
-                out.print(
-                    f"ethics toggles: harvesting {', '.join(harvest) or 'every sensor'}; "
-                    f"ids {'pseudonymised' if pseudonymise else 'real'}: the harvester "
-                    f"holds {entries:,} ledger entries about {len(expected):,} "
-                    f"{'pseudonyms' if pseudonymise else 'people'}."
-                )
-            focus = city.cast.get("lulu")
-            shown = (
-                privacy.pseudonym(focus.id)
-                if focus
-                else (listed[0]["citizen_id"] if listed else None)
-            )
-            if shown and shown in profiles:
-                out.print(
-                    citizen_panel(profiles[shown], pg.ledger(shown)[-8:], pg.blacklist_rows(shown))
-                )
-            first = _first_event_seconds(host, port, command_started)
-            if first is not None:
-                console.print(f"first event on the dashboard {first:.1f}s after the command")
-            if not exit_when_done:
-                console.print(
-                    f"[bold]the dashboard stays up at {url} — Ctrl-C to stop[/]", soft_wrap=True
-                )
-                while all(c.poll() is None for c in children):
-                    time.sleep(0.5)
-        except KeyboardInterrupt:
-            console.print("stopping…")
-        except (TimeoutError, RuntimeError) as exc:
-            fail(str(exc), f"look at the logs in {workdir}")
-        finally:
-            listener.stop()
-            for child in reversed(children):
-                pipeline.stop(child)
-            pg.close()
-    console.print("[green]✓[/] stopped: no process left behind")
+def _publish(
+    settings: Settings, opts: DemoOptions, city: Any, listener: Any, view: DemoView
+) -> list[Any]:
+    """Live the city's days at the chosen speed; every event published, in order."""
+    from producers.publisher import Pacer, Publisher
+    from producers.scenarios import SCENARIOS
+
+    story = SCENARIOS[opts.scenario] if opts.scenario else None
+    days = opts.days or (story.days if story else 2)
+    view.say(
+        f"{len(city.people)} citizens live {days} simulated day(s) at {opts.speed:g}× real time"
+        + (f", among them {story.title}" if story else "")
+        + "; Ctrl-C stops everything"
+    )
+    published: list[Any] = []
+    counts: dict[str, int] = {}
+    started = time.monotonic()
+
+    def tally() -> Harvested:
+        return Harvested(
+            dict(counts),
+            time.monotonic() - started,
+            len({e.citizen_id for e in published[-5000:]}),
+            len(listener.blacklisted),
+        )
+
+    publisher = Publisher(settings)
+    with view.harvesting() as show:
+
+        def progress(n: int) -> None:
+            for e in published[len(published) - n :]:
+                counts[e.kind] = counts.get(e.kind, 0) + 1
+            show(tally())
+
+        publisher.publish(city.events(days, listener), progress, Pacer(opts.speed, 0), published)
+        show(tally())
+    publisher.close()
+    return published
+
+
+def _fill(
+    report: DemoReport,
+    pg: Any,
+    published: list[Any],
+    expected: dict[str, Any],
+    opts: DemoOptions,
+    pseudonym: Callable[[str], str],
+    city: Any,
+) -> None:
+    """The report's figures: PostgreSQL against the oracle, refusals, the shown file."""
+    profiles = pg.profiles()
+    report.events, report.doubles = len(published), len(profiles)
+    report.exact = all(profiles[c]["score"] == d["score"] for c, d in expected.items())
+    report.denied = sum(1 for e in published if e.record.get("outcome") in ("DENIED", "REFUSED"))
+    listed = sorted((p for p in profiles.values() if p["blacklisted"]), key=lambda p: p["score"])
+    report.blacklisted = len(listed)
+    if opts.harvest or opts.pseudonymise:
+        entries = sum(len(d["ledger"]) for d in expected.values())
+        who = "pseudonyms" if opts.pseudonymise else "people"
+        report.ethics = (
+            f"ethics toggles: harvesting {', '.join(opts.harvest) or 'every sensor'}; "
+            f"ids {'pseudonymised' if opts.pseudonymise else 'real'}: the harvester "
+            f"holds {entries:,} ledger entries about {len(expected):,} {who}."
+        )
+    focus = city.cast.get("lulu")
+    shown = pseudonym(focus.id) if focus else (listed[0]["citizen_id"] if listed else None)
+    if shown and shown in profiles:
+        report.shown = (profiles[shown], pg.ledger(shown)[-8:], pg.blacklist_rows(shown))
 
 
 def _first_event_seconds(host: str, port: int, since: float) -> float | None:
@@ -286,10 +316,7 @@ def _privacy(settings: Settings) -> Any:
     from processors.privacy import Privacy
 
     key = settings.processor.pseudonymise_key
-    return Privacy.of(
-        settings.processor.harvest_kinds,
-        key.get_secret_value() if key else None,
-    )
+    return Privacy.of(settings.processor.harvest_kinds, key.get_secret_value() if key else None)
 
 
 def _oracle(published: list[Any], privacy: Any) -> dict[str, Any]:

@@ -240,3 +240,13 @@ class Pacer:
         self._sent += 1
         if due > now:
             self._sleep(due - now)
+
+
+class Nobody:
+    """A sanction source that blacklists no one (``moisson sensors --sanctions none``)."""
+
+    def is_blacklisted(self, citizen_id: str) -> bool:
+        return False
+
+    def observe(self, event: object) -> None:
+        pass

@@ -11,10 +11,10 @@ import pytest
 import yaml
 from kafka import KafkaAdminClient
 
-from moisson.cli import wanted_topics
 from moisson.ops import pipeline
 from moisson.settings import Settings, settings_env
 from moisson.stack.base import free_port
+from moisson.stack.health import wanted_topics
 
 pytestmark = pytest.mark.integration
 

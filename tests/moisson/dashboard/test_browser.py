@@ -113,7 +113,7 @@ def test_the_dashboard_tells_lulus_story(demo):
         timeout=60,
     ).group(1)
     text = log.read_text()
-    db_url = re.search(r"at (postgresql://\S+) in", text).group(1)
+    db_url = re.search(r"at (postgresql://[^\s,]+)", text).group(1)
     schema = re.search(r"database schema (\S+),", text).group(1)
 
     # An injected name: the registry says a citizen is called <script>…</script>.

@@ -1,0 +1,160 @@
+"""What every command shares: the settings from flags, the one way to fail (an
+``error:`` line and a ``fix:`` line), the consoles and progress bars."""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, NoReturn
+
+import click
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from moisson.settings import Settings
+
+if TYPE_CHECKING:
+    from processors.scoring import Rulebook
+
+
+console = Console(stderr=True)
+
+
+out = Console()
+
+
+def settings_from(**flags: Any) -> Settings:
+    """Settings from the environment with the given CLI flags applied, made process-wide.
+
+    A malformed setting, or an unreachable Kafka for a command given ``kafka``, fails
+    here with one line.
+    """
+    from pydantic import ValidationError
+
+    from moisson import preflight
+    from moisson.settings import check_database_url
+
+    try:
+        s = Settings()
+        if flags.get("database_url"):
+            check_database_url(flags["database_url"])
+    except ValidationError as exc:
+        fail(f"bad setting: {preflight.explain(exc)}", "fix the env var (see moisson --help)")
+    except ValueError as exc:
+        fail(f"--database-url / DATABASE_URL is {exc}")
+    if flags.get("kafka"):
+        s.kafka.bootstrap_servers = flags["kafka"]
+    if flags.get("partitions"):
+        s.kafka.partitions = flags["partitions"]
+    if flags.get("topic_prefix") is not None:
+        s.topics.prefix = flags["topic_prefix"]
+    if flags.get("database_url"):
+        from pydantic import SecretStr
+
+        s.database.url = SecretStr(flags["database_url"])
+    if flags.get("kafka") and not flags.get("offline"):
+        try:
+            preflight.kafka(s.kafka)
+        except preflight.PreflightError as exc:
+            fail(str(exc), exc.fix)
+    return s
+
+
+def kafka_fix(s: Settings) -> str:
+    """What to check when Kafka refuses us."""
+    from moisson.preflight import KAFKA_FIX
+
+    fix = KAFKA_FIX
+    if s.kafka.security_protocol.startswith("SASL"):
+        fix += "; a broker that drops the connection may refuse KAFKA_SASL_USERNAME/PASSWORD"
+    return fix
+
+
+def fail(message: str, fix: str | None = None) -> NoReturn:
+    """One clear line (and the fix), no traceback wall."""
+    console.print(f"[bold red]error:[/] {message}", soft_wrap=True, highlight=False)
+    if fix:
+        console.print(f"[yellow]fix:[/] {fix}", soft_wrap=True, highlight=False)
+    sys.exit(1)
+
+
+def load_rules_or_fail(path: Path | None) -> Rulebook:
+    """The rules at ``path`` (None: the shipped ones), or one clear error."""
+    from processors.scoring import RulesError, load_rules
+
+    try:
+        return load_rules(path)
+    except RulesError as exc:
+        fail(str(exc), "fix the file, or unset PROCESSOR_RULES_PATH to use the shipped rules")
+
+
+def progress_bar() -> Progress:
+    return Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[rate]}"),
+        TimeElapsedColumn(),
+        console=console,
+    )
+
+
+def parse_speed(value: str | float) -> float:
+    """``max`` (or 0) means as fast as possible; otherwise simulated seconds per second."""
+    if isinstance(value, int | float):
+        return float(value)
+    if value.strip().lower() in ("max", "0", ""):
+        return 0.0
+    try:
+        speed = float(value)
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is neither 'max' nor a number") from None
+    if speed < 0:
+        raise click.BadParameter("the speed cannot be negative")
+    return speed
+
+
+def parse_time(value: str | None) -> int | None:
+    """An ISO 8601 time (UTC unless it says otherwise) or epoch milliseconds."""
+    if value is None:
+        return None
+    if value.isdigit():
+        return int(value)
+    from datetime import UTC, datetime
+
+    try:
+        t = datetime.fromisoformat(value)
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is neither ISO 8601 nor epoch milliseconds") from None
+    return int((t if t.tzinfo else t.replace(tzinfo=UTC)).timestamp() * 1000)
+
+
+def open_or_fail(directory: Path) -> Any:
+    from moisson.ops.recording import RecordingError, open_recording
+
+    try:
+        rec = open_recording(directory)
+        rec.check()
+    except RecordingError as exc:
+        fail(str(exc), "nothing was sent; record or simulate it again")
+    return rec
+
+
+def summary_table(manifest: dict[str, Any]) -> Table:
+    table = Table(title=f"recording ({manifest['source']}, {manifest['count']:,} messages)")
+    for col in ("topic", "partitions", "messages", "sha256"):
+        table.add_column(col)
+    for topic, t in manifest["topics"].items():
+        table.add_row(topic, str(t["partitions"]), f"{t['count']:,}", t["sha256"][:16] + "…")
+    return table
+
+
+def tmpdir(prefix: str) -> Path:
+    return Path(tempfile.mkdtemp(prefix=prefix))
+
+
+def kafka_unreachable(s: Settings, exc: Exception) -> NoReturn:
+    """The one "cannot reach Kafka" failure, with what to check."""
+    fail(f"cannot reach Kafka at {s.kafka.bootstrap_servers}: {exc}", kafka_fix(s))

@@ -1,0 +1,1 @@
+"""One module per `moisson` command (or command group)."""

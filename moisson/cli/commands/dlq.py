@@ -1,0 +1,55 @@
+"""``moisson dlq``: the last dead letters and why."""
+
+from __future__ import annotations
+
+import click
+from rich.table import Table
+
+from moisson.cli.base import (
+    kafka_unreachable,
+    out,
+    settings_from,
+)
+from moisson.cli.params import (
+    kafka_option,
+    option,
+    prefix_option,
+)
+
+
+@click.command()
+@kafka_option
+@prefix_option
+@option(
+    "--last",
+    envvar="DLQ_LAST",
+    type=click.IntRange(min=0),
+    default=10,
+    help="How many of the latest dead letters to show.",
+)
+def dlq(kafka: str, topic_prefix: str, last: int) -> None:
+    """Count what the processor refused, per reason (read from the dead-letter topic)."""
+    from kafka.errors import KafkaError
+
+    from moisson.ops.dlq import read_dead_letters
+
+    s = settings_from(kafka=kafka, topic_prefix=topic_prefix)
+    try:
+        letters = read_dead_letters(s, keep=last)
+    except KafkaError as exc:
+        kafka_unreachable(s, exc)
+        return
+    out.print(f"{s.topics.dlq}: {letters.total:,} dead letter(s)", soft_wrap=True)
+    table = Table(title="per reason")
+    table.add_column("reason")
+    table.add_column("count", justify="right")
+    for reason, n in letters.by_reason.most_common():
+        table.add_row(reason, f"{n:,}")
+    out.print(table)
+    if letters.latest and last:
+        latest = Table(title="latest")
+        for col in ("reason", "from", "key", "bytes", "detail"):
+            latest.add_column(col, overflow="fold")
+        for d in letters.latest:
+            latest.add_row(d["reason"], d["source"], repr(d["key"]), str(d["bytes"]), d["detail"])
+        out.print(latest)

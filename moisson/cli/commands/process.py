@@ -1,0 +1,41 @@
+"""``moisson process``: a faust worker (the harvester)."""
+
+from __future__ import annotations
+
+import click
+
+from moisson.cli.base import (
+    load_rules_or_fail,
+    settings_from,
+)
+from moisson.cli.params import (
+    DEFAULTS,
+    kafka_option,
+    option,
+    partitions_option,
+    prefix_option,
+)
+
+
+@click.command(context_settings={"ignore_unknown_options": True})
+@kafka_option
+@partitions_option
+@prefix_option
+@option(
+    "--app-id",
+    envvar="PROCESSOR_APP_ID",
+    default=DEFAULTS.processor.app_id,
+    help="faust app id (consumer group and changelog topic names).",
+)
+@option("--loglevel", envvar="PROCESSOR_LOGLEVEL", default="info", help="faust log level.")
+def process(kafka: str, partitions: int, topic_prefix: str, app_id: str, loglevel: str) -> None:
+    """Run a faust worker: the same as `faust -A processors.worker worker`."""
+    s = settings_from(kafka=kafka, partitions=partitions, topic_prefix=topic_prefix)
+    s.processor.app_id = app_id
+    load_rules_or_fail(s.processor.rules_path)
+    from faust.cli.faust import cli as faust_cli
+
+    from moisson.ops.pipeline import worker_args
+    from processors.worker import build
+
+    faust_cli.main(args=worker_args(s, loglevel), app=build(s), prog_name="moisson process")

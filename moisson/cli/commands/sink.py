@@ -1,0 +1,89 @@
+"""``moisson sink``: doubles, the ledger and the blacklist into PostgreSQL."""
+
+from __future__ import annotations
+
+import signal
+from typing import Any
+
+import click
+
+from moisson.cli.base import (
+    console,
+    fail,
+    settings_from,
+)
+from moisson.cli.params import (
+    DEFAULTS,
+    database_option,
+    kafka_option,
+    option,
+    prefix_option,
+)
+
+
+@click.command()
+@kafka_option
+@prefix_option
+@database_option
+@option(
+    "--group-id",
+    envvar="SINK_GROUP_ID",
+    default=DEFAULTS.sink.group_id,
+    help="Kafka consumer group of the sink.",
+)
+@option(
+    "--batch-size",
+    envvar="SINK_BATCH_SIZE",
+    type=click.IntRange(min=1),
+    default=DEFAULTS.sink.batch_size,
+    help="Doubles per database transaction.",
+)
+def sink(
+    kafka: str, topic_prefix: str, database_url: str | None, group_id: str, batch_size: int
+) -> None:
+    """Write the processor's outputs into PostgreSQL, idempotently: doubles into
+    `citizen_profiles`, the ledger stream into `score_ledger`, period updates into
+    `blacklist`."""
+    from sqlalchemy.exc import OperationalError
+
+    from sinks.postgres.writer import PostgresSink
+    from sinks.runner import make_consumer, run_sink
+
+    s = settings_from(kafka=kafka, topic_prefix=topic_prefix, database_url=database_url)
+    try:
+        from processors.scoring import load_rules
+
+        pg = PostgresSink(
+            s.database.sqlalchemy_url(), s.database.schema_name, load_rules(s.processor.rules_path)
+        )
+    except OperationalError as exc:
+        fail(
+            f"cannot reach PostgreSQL: {exc.orig}",
+            "start it (moisson stack up) or set DATABASE_URL",
+        )
+        return
+    topics = [s.topics.doubles, s.topics.ledger, s.topics.blacklist]
+    consumer = make_consumer(topics, group_id, **s.kafka.client_kwargs())
+    stopping = False
+
+    def stop(*_: Any) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    console.print(
+        f"sink: {s.topics.doubles}, {s.topics.ledger}, {s.topics.blacklist} → citizen_profiles,"
+        f" score_ledger, blacklist (group {group_id})"
+    )
+    stats = run_sink(
+        consumer,
+        pg,
+        batch_size,
+        s.sink.poll_timeout_ms,
+        lambda: stopping,
+        retry_max_s=s.sink.retry_max_s,
+    )
+    consumer.close()
+    pg.close()
+    console.print(f"sink stopped: {stats.consumed:,} records consumed in {stats.batches:,} batches")

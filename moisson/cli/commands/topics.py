@@ -1,0 +1,61 @@
+"""``moisson topics``: create moisson's topics (what compose runs first)."""
+
+from __future__ import annotations
+
+import click
+
+from moisson.cli.base import (
+    console,
+    fail,
+    kafka_unreachable,
+    settings_from,
+)
+from moisson.cli.params import (
+    kafka_option,
+    partitions_option,
+    prefix_option,
+)
+from moisson.stack.health import wanted_topics
+
+
+@click.command()
+@kafka_option
+@partitions_option
+@prefix_option
+def topics(kafka: str, partitions: int, topic_prefix: str) -> None:
+    """Create moisson's topics when missing, check they all exist, and exit.
+
+    `moisson sensors` does this too before publishing; docker compose runs it once
+    so that every service starts on existing topics. The replication factor comes
+    from KAFKA_REPLICATION_FACTOR (default 1).
+    """
+    from kafka import KafkaAdminClient
+    from kafka.errors import KafkaError
+
+    from producers.publisher import ensure_topics
+
+    s = settings_from(kafka=kafka, partitions=partitions, topic_prefix=topic_prefix)
+    try:
+        admin = KafkaAdminClient(**s.kafka.client_kwargs())
+    except KafkaError as exc:
+        kafka_unreachable(s, exc)
+        return
+    problem: Exception | None = None
+    try:
+        try:
+            created = ensure_topics(s)
+        except KafkaError as exc:  # e.g. more replicas than brokers: said below
+            created, problem = [], exc
+        missing = sorted(set(wanted_topics(s)) - set(admin.list_topics()))
+    finally:
+        admin.close()
+    if missing or problem:
+        fail(
+            f"Kafka did not create {', '.join(missing) or 'every topic'}"
+            + (f": {problem}" if problem else ""),
+            f"KAFKA_REPLICATION_FACTOR ({s.kafka.replication_factor}) must not exceed "
+            "the number of brokers; see the broker's log",
+        )
+    for name in wanted_topics(s):
+        mark = "created" if name in created else "exists "
+        console.print(f"[green]✓[/] {mark} {name}", highlight=False)

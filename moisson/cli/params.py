@@ -1,0 +1,89 @@
+"""The options several commands share, each declared once; every one falls back to an
+env var that ``--help`` shows."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+
+from moisson.settings import Settings
+
+DEFAULTS = Settings.model_construct()  # the documented defaults, not this shell's env
+
+
+def option(*decls: str, envvar: str, **kwargs: Any) -> Callable[[Any], Any]:
+    """A click option that falls back to ``envvar`` and says so in ``--help``."""
+    return click.option(*decls, envvar=envvar, show_envvar=True, show_default=True, **kwargs)
+
+
+kafka_option = option(
+    "--kafka",
+    "kafka",
+    envvar="KAFKA_BOOTSTRAP_SERVERS",
+    default=DEFAULTS.kafka.bootstrap_servers,
+    help="Kafka bootstrap servers (host:port,…).",
+)
+
+
+partitions_option = option(
+    "--partitions",
+    envvar="KAFKA_PARTITIONS",
+    type=click.IntRange(min=1),
+    default=DEFAULTS.kafka.partitions,
+    help="Partitions of each topic; the processor's table uses the same count.",
+)
+
+
+prefix_option = option(
+    "--topic-prefix",
+    envvar="TOPICS_PREFIX",
+    default=DEFAULTS.topics.prefix,
+    help="Prefix of every topic name, to run side by side with another pipeline.",
+)
+
+
+seed_option = option(
+    "--seed",
+    envvar="SENSORS_SEED",
+    type=int,
+    default=DEFAULTS.sensors.seed,
+    help="Seed of the population and of every event: same seed, same bytes.",
+)
+
+
+citizens_option = option(
+    "--citizens",
+    envvar="SENSORS_CITIZENS",
+    type=click.IntRange(min=1),
+    default=DEFAULTS.sensors.citizens,
+    help="Size of the simulated population.",
+)
+
+
+database_option = option(
+    "--database-url",
+    envvar="DATABASE_URL",
+    default=None,
+    help="SQLAlchemy URL of PostgreSQL (default built from DATABASE_HOST/PORT/USER/PASSWORD/NAME).",
+)
+
+
+broker_option = option(
+    "--broker",
+    envvar="STACK_BROKER",
+    type=click.Choice(["auto", "apache", "embedded"]),
+    default=DEFAULTS.stack.broker,
+    help="Which Kafka to start.",
+)
+
+
+home_option = option(
+    "--home",
+    envvar="STACK_HOME",
+    type=click.Path(path_type=Path),
+    default=DEFAULTS.stack.home,
+    help="Where the stack keeps its data and state.",
+)
