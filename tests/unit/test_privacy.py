@@ -44,3 +44,22 @@ def test_the_pipeline_step_pseudonymises_and_minimises():
         Event(e.kind, privacy.apply(e.record)) for e in events if privacy.harvests(e.kind)
     )
     assert doubles == expected
+
+
+def test_the_oracle_folds_under_the_same_toggles():
+    """The demo's oracle: what the harvester must hold when it minimises and pseudonymises."""
+    events = list(generate_events(3, 30, 400, sanctions=Oracle()))
+    privacy = Privacy.of(["metro", "camera"], "secret")
+    oracle = Oracle(privacy=privacy)
+    got = oracle.observe_all(events)
+    assert got == fold_all(
+        Event(e.kind, privacy.apply(e.record)) for e in events if privacy.harvests(e.kind)
+    )
+    listed = (
+        next(c for c, d in got.items() if d["blacklisted"])
+        if any(d["blacklisted"] for d in got.values())
+        else None
+    )
+    if listed is not None:
+        real = next(e.citizen_id for e in events if privacy.pseudonym(e.citizen_id) == listed)
+        assert oracle.is_blacklisted(real)
