@@ -44,3 +44,17 @@ def test_the_pipeline_step_pseudonymises_and_minimises():
         Event(e.kind, privacy.apply(e.record)) for e in events if privacy.harvests(e.kind)
     )
     assert doubles == expected
+
+
+def test_the_oracle_folds_under_the_same_toggles():
+    """The demo's oracle: what the harvester must hold when it minimises and pseudonymises."""
+    events = list(generate_events(3, 30, 400, sanctions=Oracle()))
+    privacy = Privacy.of(["metro", "camera"], "secret")
+    oracle = Oracle(privacy=privacy)
+    got = oracle.observe_all(events)
+    assert got == fold_all(
+        Event(e.kind, privacy.apply(e.record)) for e in events if privacy.harvests(e.kind)
+    )
+    for cid in {e.citizen_id for e in events}:
+        double = got.get(privacy.pseudonym(cid))
+        assert oracle.is_blacklisted(cid) == bool(double and double["blacklisted"])

@@ -134,7 +134,7 @@ def test_the_dashboard_tells_lulus_story(demo):
     pg.close()
 
     # Hostile event strings on the live feed, and a poison message for the dead-letter count.
-    bootstrap = re.search(r" at (\S+:\d+) in ", text).group(1)
+    bootstrap = re.search(r" at ([^\s,]+:\d+)", text).group(1)
     prefix = re.search(r"topics (\S+)\*,", text).group(1)
     book = samples()["book"]
     producer = KafkaProducer(bootstrap_servers=bootstrap)
