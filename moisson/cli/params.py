@@ -87,3 +87,22 @@ home_option = option(
     default=DEFAULTS.stack.home,
     help="Where the stack keeps its data and state.",
 )
+
+
+def days_option(default: int | None, help: str) -> Callable[[Any], Any]:
+    """``--days``: simulated days (``SENSORS_DAYS``); each command says its default."""
+    return option(
+        "--days", envvar="SENSORS_DAYS", type=click.IntRange(min=1), default=default, help=help
+    )
+
+
+def speed_option(envvar: str, default: str, help: str) -> Callable[[Any], Any]:
+    """``--speed``: simulated seconds per real second, or ``max`` (see ``parse_speed``)."""
+    return option("--speed", envvar=envvar, default=default, help=help)
+
+
+def timeout_option(
+    envvar: str, default: float, help: str, type: Any = float
+) -> Callable[[Any], Any]:
+    """``--timeout``: seconds to wait, from the command's own env var."""
+    return option("--timeout", envvar=envvar, type=type, default=default, help=help)

@@ -16,8 +16,11 @@ from moisson.cli.base import (
     parse_speed,
 )
 from moisson.cli.params import (
+    days_option,
     option,
     seed_option,
+    speed_option,
+    timeout_option,
 )
 from moisson.demo import DemoReport, Harvested
 from moisson.panels import citizen_panel
@@ -33,19 +36,12 @@ from schemas.kinds import SENSOR_KINDS
     default=300,
     help="Size of the simulated crowd (the scenario's cast comes on top).",
 )
-@option(
-    "--days",
-    envvar="SENSORS_DAYS",
-    type=click.IntRange(min=1),
-    default=None,
-    help="Simulated days (default: the scenario's, 7 for Lulu's week; else 2).",
-)
+@days_option(None, "Simulated days (default: the scenario's, 7 for Lulu's week; else 2).")
 @seed_option
-@option(
-    "--speed",
-    envvar="SENSORS_SPEED",
-    default="7200",
-    help="Simulated seconds per real second: 7200 lives a week in 84 s; 'max' for no pacing.",
+@speed_option(
+    "SENSORS_SPEED",
+    "7200",
+    "Simulated seconds per real second: 7200 lives a week in 84 s; 'max' for no pacing.",
 )
 @option(
     "--scenario",
@@ -69,13 +65,7 @@ from schemas.kinds import SENSOR_KINDS
     default="embedded",
     help="Local Kafka to start when KAFKA_BOOTSTRAP_SERVERS is unset.",
 )
-@option(
-    "--timeout",
-    envvar="DEMO_TIMEOUT",
-    type=float,
-    default=180.0,
-    help="Seconds to wait for the pipeline to catch up.",
-)
+@timeout_option("DEMO_TIMEOUT", 180.0, "Seconds to wait for the pipeline to catch up.")
 @click.option(
     "--pseudonymise",
     is_flag=True,

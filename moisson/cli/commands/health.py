@@ -15,8 +15,8 @@ from moisson.cli.base import (
 from moisson.cli.params import (
     database_option,
     kafka_option,
-    option,
     prefix_option,
+    timeout_option,
 )
 from moisson.stack.health import database_ok, http_ok, kafka_ok
 
@@ -37,12 +37,8 @@ def _checks(_ctx: click.Context, _param: click.Parameter, value: tuple[str, ...]
 @kafka_option
 @prefix_option
 @database_option
-@option(
-    "--timeout",
-    envvar="HEALTH_TIMEOUT",
-    type=click.FloatRange(min=0.1),
-    default=5.0,
-    help="Seconds each check may take.",
+@timeout_option(
+    "HEALTH_TIMEOUT", 5.0, "Seconds each check may take.", type=click.FloatRange(min=0.1)
 )
 def health(
     checks: tuple[str, ...],

@@ -21,6 +21,7 @@ from moisson.cli.params import (
     kafka_option,
     option,
     prefix_option,
+    speed_option,
 )
 from schemas.kinds import SENSOR_KINDS
 
@@ -37,12 +38,7 @@ from schemas.kinds import SENSOR_KINDS
     help="Partitions of topics replay creates (default: as recorded). A different count "
     "re-partitions by key.",
 )
-@option(
-    "--speed",
-    envvar="REPLAY_SPEED",
-    default="max",
-    help="1: original timing; 10: ten times faster; max: no waiting.",
-)
+@speed_option("REPLAY_SPEED", "max", "1: original timing; 10: ten times faster; max: no waiting.")
 @click.option(
     "--shift-to-now",
     is_flag=True,

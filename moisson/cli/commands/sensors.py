@@ -18,11 +18,13 @@ from moisson.cli.base import (
 )
 from moisson.cli.params import (
     citizens_option,
+    days_option,
     kafka_option,
     option,
     partitions_option,
     prefix_option,
     seed_option,
+    speed_option,
 )
 from moisson.settings import Settings
 from producers.publisher import Nobody
@@ -35,13 +37,7 @@ from schemas.kinds import SENSOR_KINDS
 @prefix_option
 @seed_option
 @citizens_option
-@option(
-    "--days",
-    envvar="SENSORS_DAYS",
-    type=click.IntRange(min=1),
-    default=None,
-    help="Simulated days to run (default: 1, or until --count).",
-)
+@days_option(None, "Simulated days to run (default: 1, or until --count).")
 @option(
     "--count",
     envvar="SENSORS_COUNT",
@@ -57,11 +53,8 @@ from schemas.kinds import SENSOR_KINDS
     type=click.Choice(SENSOR_KINDS),
     help="Sensor kinds to run (repeat; default all).",
 )
-@option(
-    "--speed",
-    envvar="SENSORS_SPEED",
-    default="max",
-    help="Simulated seconds per real second (3600: an hour a second), or 'max'.",
+@speed_option(
+    "SENSORS_SPEED", "max", "Simulated seconds per real second (3600: an hour a second), or 'max'."
 )
 @option(
     "--rate",

@@ -16,6 +16,7 @@ from moisson.cli.base import (
 )
 from moisson.cli.params import (
     citizens_option,
+    days_option,
     option,
     partitions_option,
     prefix_option,
@@ -34,9 +35,7 @@ from schemas.kinds import SENSOR_KINDS
 )
 @citizens_option
 @seed_option
-@option(
-    "--days", envvar="SENSORS_DAYS", type=click.IntRange(min=1), default=1, help="Simulated days."
-)
+@days_option(1, "Simulated days.")
 @partitions_option
 @prefix_option
 def simulate(

@@ -23,6 +23,7 @@ from moisson.cli.params import (
     kafka_option,
     option,
     prefix_option,
+    timeout_option,
 )
 
 
@@ -31,12 +32,10 @@ from moisson.cli.params import (
 @database_option
 @kafka_option
 @prefix_option
-@option(
-    "--timeout",
-    envvar="VERIFY_TIMEOUT",
-    type=float,
-    default=120.0,
-    help="Seconds to wait for the pipeline to catch up (PostgreSQL, then the sanctions "
+@timeout_option(
+    "VERIFY_TIMEOUT",
+    120.0,
+    "Seconds to wait for the pipeline to catch up (PostgreSQL, then the sanctions "
     "topic) before comparing.",
 )
 @option(
