@@ -127,5 +127,9 @@ class PostgresReader:
                 {"id": r.citizen_id, "name": r.name, "score": r.score} for r in conn.execute(stmt)
             ]
 
+    def reset(self) -> None:
+        """Forget pooled connections: after a restart of PostgreSQL they are all dead."""
+        self.engine.dispose()
+
     def close(self) -> None:
         self.engine.dispose()
