@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import sys
-import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
@@ -20,13 +19,11 @@ if TYPE_CHECKING:
 
 
 console = Console(stderr=True)
-
-
 out = Console()
 
 
 def settings_from(**flags: Any) -> Settings:
-    """Settings from the environment with the given CLI flags applied, made process-wide.
+    """Settings from the environment with the given CLI flags applied.
 
     A malformed setting, or an unreachable Kafka for a command given ``kafka``, fails
     here with one line.
@@ -149,10 +146,6 @@ def summary_table(manifest: dict[str, Any]) -> Table:
     for topic, t in manifest["topics"].items():
         table.add_row(topic, str(t["partitions"]), f"{t['count']:,}", t["sha256"][:16] + "…")
     return table
-
-
-def tmpdir(prefix: str) -> Path:
-    return Path(tempfile.mkdtemp(prefix=prefix))
 
 
 def kafka_unreachable(s: Settings, exc: Exception) -> NoReturn:
