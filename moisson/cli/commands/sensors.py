@@ -27,7 +27,6 @@ from moisson.cli.params import (
     speed_option,
 )
 from moisson.settings import Settings
-from producers.publisher import Nobody
 from schemas.kinds import SENSOR_KINDS
 
 
@@ -121,6 +120,8 @@ def sensors(
     if sanction_source == "oracle":
         source = Oracle()
     elif sanction_source == "none":
+        from producers.publisher import Nobody
+
         source = Nobody()
     events = generate_events(seed, citizens, count, kinds or None, days, source)
     if sanction_source == "kafka":
