@@ -218,10 +218,35 @@ class SensorSettings(BaseModel):
     citizens: int = Field(1000, ge=1)
 
 
+class MetricsSettings(BaseModel):
+    """Prometheus ``/metrics`` endpoints (names: README, Metrics; :mod:`moisson.metrics`)."""
+
+    enabled: bool = Field(True, description="Serve Prometheus metrics from each service")
+    host: str = Field("127.0.0.1", description="Address the metrics endpoints listen on")
+    processor_port: int = Field(
+        9101, ge=0, le=65535, description="The faust worker's metrics port (0: any free, logged)"
+    )
+    sink_port: int = Field(
+        9102, ge=0, le=65535, description="The sink's metrics port (0: any free, logged)"
+    )
+    sensors_port: int = Field(
+        9103, ge=0, le=65535, description="The sensors' metrics port (0: any free, logged)"
+    )
+    faust_monitor: bool = Field(
+        False, description="Also export faust's own monitor (moisson_faust_*; costs per event)"
+    )
+
+
 class StackSettings(BaseModel):
     broker: Literal["auto", "apache", "embedded"] = Field(
         "auto",
         description="Which Kafka the local stack starts: Apache Kafka needs Java 17+ and Maven",
+    )
+    brokers: int = Field(
+        1,
+        ge=1,
+        le=5,
+        description="Apache Kafka nodes `stack up` starts (3: a KRaft quorum, RF 3, min ISR 2)",
     )
     kafka_version: str = "4.4.0"
     home: Path = Field(Path(".moisson/stack"), description="State of `moisson stack up`")
@@ -245,6 +270,7 @@ class Settings(BaseSettings):
     processor: ProcessorSettings = ProcessorSettings()
     sink: SinkSettings = SinkSettings()
     sensors: SensorSettings = SensorSettings()
+    metrics: MetricsSettings = MetricsSettings()
     stack: StackSettings = StackSettings()
 
     @property

@@ -77,7 +77,8 @@ def provide(
 
 def isolated(settings: Settings, name: str, run: str | None = None) -> Settings:
     """A copy of ``settings`` with its own topics, consumer groups and database schema,
-    named after ``name`` and a fresh run id (or ``run``)."""
+    named after ``name`` and a fresh run id (or ``run``); its metrics endpoints take
+    any free port (each logs its own), so runs side by side never collide."""
     run = run or uuid.uuid4().hex[:8]
     tag = f"{name}-{run}" if name else run
     c = settings.model_copy(deep=True)
@@ -85,4 +86,5 @@ def isolated(settings: Settings, name: str, run: str | None = None) -> Settings:
     c.processor.app_id = f"moisson-{tag}"
     c.sink.group_id = f"sink-{tag}"
     c.database.schema_name = re.sub(r"\W", "_", f"{name or 'run'}_{run}").lower()
+    c.metrics.processor_port = c.metrics.sink_port = c.metrics.sensors_port = 0
     return c
