@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 
-.PHONY: audit lock install demo test unit lint stack-up stack-down clean bench browser drills
+.PHONY: audit lock install demo test unit lint stack-up stack-down clean bench browser prometheus drills
 
 install: $(VENV)/.installed
 
@@ -20,12 +20,16 @@ demo: install
 
 # Lint, type-check, architecture contracts, then every test (integration included:
 # the tests start Apache Kafka and PostgreSQL themselves unless told where they are).
-test: install browser lint
+test: install browser prometheus lint
 	$(BIN)/pytest
 
 # The browser tests drive Debian's Chromium (never a downloaded browser).
 browser:
 	@command -v chromium >/dev/null 2>&1 || { apt-get update -q && apt-get install -y -q chromium; }
+
+# The metrics test scrapes with Debian's Prometheus (2.42), never a downloaded one.
+prometheus:
+	@command -v prometheus >/dev/null 2>&1 || { apt-get update -q && apt-get install -y -q --no-install-recommends prometheus; }
 
 unit: install
 	$(BIN)/pytest -m "not integration and not drills and not browser"

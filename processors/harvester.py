@@ -28,13 +28,14 @@ import time
 from collections import Counter
 from collections.abc import AsyncIterator, Sequence
 from contextlib import suppress
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from faust.exceptions import ConsumerNotStarted
 from faust.types import TP
 
+from moisson.metrics import ProcessorMetrics
 from processors.app import HarvestApp
 from processors.batch import Folding, Hole, Plan, Position, Source, plan_batch
 from processors.faust_internals import aiokafka_producer, commit_offsets, processing
@@ -64,6 +65,7 @@ class Deps:
     stall_s: float = 15.0  # stuck this long below the high-water: sought back
     gap_seeks: int = 5  # seeks at one gap before its range is dead-lettered
     fault: str = ""  # test only: "exit-before-sanction" (the crash drills)
+    metrics: ProcessorMetrics = field(default_factory=ProcessorMetrics)
 
 
 def position_key(src: Source) -> str:
@@ -79,6 +81,7 @@ class Harvester:
         self.app, self.deps = app, deps
         self.folding, self.topics = deps.folding, deps.topics
         self.doubles, self.positions = app.doubles, app.positions
+        self.metrics = deps.metrics
         self.rejections: Counter[str] = Counter()
         self.progress = Progress(
             seek_every_s=deps.seek_every_s,
@@ -197,6 +200,7 @@ class Harvester:
         )
         self.rejections.update(plan.rejections)
         planned_at = time.perf_counter()
+        self.count(batch, plan, planned_at - started_at)
         for src, (stands, _) in plan.positions.items():
             self.progress.planned[src] = stands  # the next batch is planned from here
         for citizen, (double, index) in plan.doubles.items():
@@ -217,6 +221,20 @@ class Harvester:
             (time.perf_counter() - planned_at) * 1e3,
         )
         return Started(events, plan, sent, epoch)
+
+    def count(self, batch: Sequence[Any], plan: Plan, seconds: float) -> None:
+        """The batch's figures, once per batch (a re-delivered event is a duplicate)."""
+        self.metrics.observe_batch(
+            consumed=Counter(m.topic for m in batch),
+            applied=plan.applied - sum(plan.rejections.values()),
+            rejected=plan.rejections,
+            dead_letters=Counter(d.reason for d in plan.dead_letters),
+            sanctions=Counter(
+                "blacklisted" if s["active"] else "cleared" for _, s in plan.sanctions
+            ),
+            ledger=len(plan.ledger),
+            seconds=seconds,
+        )
 
     async def finish_batch(self, started: Started) -> Plan:
         """Wait until the broker acknowledged the batch's sends, then move its positions
@@ -284,6 +302,7 @@ class Harvester:
                 Rejection.OFFSETS_MISSING.value, detail, src[0], src[1], hole.expected
             )
             self.outbox.add(self.topics.dlq, src[1], None, b"", headers)
+            self.metrics.dead_letters.labels(Rejection.OFFSETS_MISSING.value).inc()
             await self.flush_outputs(self.sent_now())
             stands = Position(hole.found, self.stored_position(src).watermark)
             self.write_position(src, stands, found)
@@ -325,6 +344,7 @@ class Harvester:
                 await commit_offsets(consumer, fresh)
                 for tp, at in fresh.items():
                     progress.committed[tp] = at
+            self.metrics.lag.set_all(progress.lag)
             progress.maybe_log_lag(log, now)
 
     async def forget_revoked(self, sender: Any, *args: Any, **kwargs: Any) -> None:

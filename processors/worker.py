@@ -8,10 +8,12 @@ for it, not at import.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
+from moisson.metrics import MetricsError, ProcessorMetrics, serve
 from moisson.registry import id_resolver
-from moisson.settings import Settings
+from moisson.settings import MetricsSettings, Settings
 from processors.agents import register
 from processors.app import HarvestApp, create_app
 from processors.batch import Folding
@@ -20,6 +22,8 @@ from processors.harvester import Deps
 from processors.horizon import Horizon
 from processors.privacy import Privacy
 from processors.scoring import load_rules
+
+log = logging.getLogger(__name__)
 
 app: HarvestApp  # built on first access, by __getattr__
 
@@ -39,8 +43,8 @@ def folding_of(settings: Settings) -> Folding:
     )
 
 
-def deps_of(settings: Settings) -> Deps:
-    """The harvester's dependencies from ``settings``."""
+def deps_of(settings: Settings, metrics: ProcessorMetrics | None = None) -> Deps:
+    """The harvester's dependencies from ``settings`` (its figures go to ``metrics``)."""
     p = settings.processor
     return Deps(
         folding=folding_of(settings),
@@ -51,14 +55,45 @@ def deps_of(settings: Settings) -> Deps:
         stall_s=p.stall_s,
         gap_seeks=p.gap_seeks,
         fault=p.fault,
+        metrics=metrics if metrics is not None else ProcessorMetrics(),
     )
 
 
 def build(settings: Settings) -> HarvestApp:
-    """The harvester's app from ``settings``, its agents registered."""
+    """The harvester's app from ``settings``, its agents registered, and its metrics
+    served once the worker starts (unless ``METRICS_ENABLED=false``)."""
     built = create_app(settings)
-    register(built, deps_of(settings))
+    metrics = ProcessorMetrics()
+    register(built, deps_of(settings, metrics))
+    if settings.metrics.enabled:
+        export_metrics(built, metrics, settings.metrics)
     return built
+
+
+def export_metrics(app: HarvestApp, metrics: ProcessorMetrics, conf: MetricsSettings) -> None:
+    """Serve ``metrics`` on the processor's port when the worker starts; with
+    ``METRICS_FAUST_MONITOR``, faust's own monitor (``moisson_faust_*``) joins them on
+    the same registry, so faust's web server stays off."""
+    if conf.faust_monitor:
+        from faust.sensors.prometheus import setup_prometheus_sensors
+
+        # The prefix defaults to the app id, which every isolated run changes.
+        setup_prometheus_sensors(app, registry=metrics.registry, name_prefix="moisson_faust")
+
+    async def serve_metrics() -> None:
+        try:
+            serve(
+                metrics.registry,
+                conf.host,
+                conf.processor_port,
+                "processor",
+                "METRICS_PROCESSOR_PORT",
+            )
+        except MetricsError as exc:
+            log.error("%s; fix: %s", exc, exc.fix)
+            raise
+
+    app.task(serve_metrics)
 
 
 def __getattr__(name: str) -> Any:

@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterable
 from kafka import KafkaAdminClient, KafkaProducer
 from kafka.errors import KafkaError
 
+from moisson.metrics import SensorMetrics
 from moisson.registry import registry_client
 from moisson.settings import Settings
 from producers.city import SensorEvent
@@ -68,15 +69,22 @@ class Publisher:
     the Confluent wire format with the schemas registered under ``<topic>-value``.
     """
 
-    def __init__(self, settings: Settings, producer: KafkaProducer | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        producer: KafkaProducer | None = None,
+        metrics: SensorMetrics | None = None,
+    ) -> None:
         self.settings = settings
         self.framer = _registry_framer(settings)
         self.producer = producer or make_producer(settings)
+        self.metrics = metrics if metrics is not None else SensorMetrics()
         self.sent = 0
         self.errors: list[KafkaError] = []
 
-    def _on_error(self, exc: BaseException) -> None:
+    def _on_error(self, kind: str, exc: BaseException) -> None:
         log.error("send failed: %s", exc)
+        self.metrics.errors[kind].inc()
         if isinstance(exc, KafkaError):
             self.errors.append(exc)
 
@@ -92,8 +100,9 @@ class Publisher:
             self.settings.topics.sensor(event.kind),
             key=event.citizen_id.encode(),
             value=self.encode(event),
-        ).add_errback(self._on_error)
+        ).add_errback(self._on_error, event.kind)
         self.sent += 1
+        self.metrics.sent[event.kind].inc()
 
     def publish(
         self,

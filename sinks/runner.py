@@ -16,6 +16,7 @@ from typing import Any
 from kafka import KafkaConsumer
 from kafka.errors import KafkaError
 
+from moisson.metrics import SinkMetrics
 from schemas.codec import BLACKLIST, DOUBLE, LEDGER, CodecError, decode
 from sinks.base import Double, Harvest, Sink
 
@@ -61,14 +62,17 @@ def run_sink(
     on_batch: Callable[[SinkStats], None] | None = None,
     retry_max_s: float = RETRY_MAX_S,
     sleep: Callable[[float], None] = time.sleep,
+    metrics: SinkMetrics | None = None,
 ) -> SinkStats:
     """Poll doubles, write them in batches, commit offsets after each database commit.
 
     A failed write is retried with exponential backoff capped at ``retry_max_s``
     (the caller passes ``settings.sink.retry_max_s``), never skipped, so an outage of the
-    database delays the batch and loses nothing.
+    database delays the batch and loses nothing. Its figures go to ``metrics``.
     """
     stats = SinkStats()
+    m = metrics if metrics is not None else SinkMetrics()
+    lag_at = 0.0
     kafka_delay = min(0.5, retry_max_s)
     while not should_stop():
         try:
@@ -85,6 +89,9 @@ def run_sink(
             kafka_delay = min(kafka_delay * 2, retry_max_s)
             continue
         kafka_delay = min(0.5, retry_max_s)
+        if time.monotonic() - lag_at >= 1.0:
+            lag_at = time.monotonic()
+            m.lag.set_all(lag_of(consumer))
         if not polled:
             continue
         batch = Harvest()
@@ -93,7 +100,8 @@ def run_sink(
             LEDGER.name: batch.ledger,
             BLACKLIST.name: batch.blacklist,
         }
-        for records in polled.values():
+        for tp, records in polled.items():
+            m.consumed.labels(tp.topic).inc(len(records))
             for rec in records:
                 stats.consumed += 1
                 try:
@@ -104,6 +112,7 @@ def run_sink(
                     found.append(record)
                 except (CodecError, ValueError) as exc:
                     stats.undecodable += 1
+                    m.undecodable.inc()
                     log.warning(
                         "skipping an undecodable record at %s[%d]@%d: %s",
                         rec.topic,
@@ -111,9 +120,15 @@ def run_sink(
                         rec.offset,
                         exc,
                     )
-        written = write_with_retry(sink, batch, stats, retry_max_s, should_stop, sleep)
+        written = write_with_retry(sink, batch, stats, retry_max_s, should_stop, sleep, m)
         if written is None:
             return stats
+        for name, rows in (
+            ("double", batch.doubles),
+            ("ledger", batch.ledger),
+            ("blacklist", batch.blacklist),
+        ):
+            m.written.labels(name).inc(len(rows))
         stats.written += written
         try:
             consumer.commit()
@@ -125,6 +140,23 @@ def run_sink(
         if on_batch is not None:
             on_batch(stats)
     return stats
+
+
+def lag_of(consumer: KafkaConsumer) -> dict[tuple[str, int], int]:
+    """Records between the consumer's position and each assigned partition's high-water
+    mark (partitions not fetched yet are left out)."""
+    lag = {}
+    for tp in consumer.assignment():
+        high = consumer.highwater(tp)
+        if high is None:
+            continue
+        try:
+            at = consumer.position(tp, timeout_ms=0)
+        except KafkaError:
+            continue
+        if at is not None:
+            lag[(tp.topic, tp.partition)] = max(0, high - at)
+    return lag
 
 
 def pause(seconds: float, should_stop: Callable[[], bool], sleep: Callable[[float], None]) -> bool:
@@ -146,16 +178,22 @@ def write_with_retry(
     retry_max_s: float,
     should_stop: Callable[[], bool],
     sleep: Callable[[float], None] = time.sleep,
+    metrics: SinkMetrics | None = None,
 ) -> int | None:
     """Write ``batch`` until it succeeds; None if asked to stop first."""
+    m = metrics if metrics is not None else SinkMetrics()
     delay = min(0.5, retry_max_s)
     failed_at: float | None = None
     attempts = 0
     while True:
+        if attempts:
+            m.retries.inc()
+        began = time.perf_counter()
         try:
             written = sink.write(batch)
         except Exception as exc:  # the database may be down: retry, never skip
             attempts += 1
+            m.errors.labels(type(exc).__name__).inc()
             if failed_at is None:
                 failed_at = time.monotonic()
             stats.errors.append(str(exc))
@@ -172,6 +210,7 @@ def write_with_retry(
                 return None
             delay = min(delay * 2, retry_max_s)
             continue
+        m.batch_seconds.observe(time.perf_counter() - began)
         if failed_at is not None:
             log.warning(
                 "sink write succeeded after %d failed attempt(s) over %.1fs; resuming",

@@ -59,6 +59,22 @@ def settings_from(**flags: Any) -> Settings:
     return s
 
 
+def serve_metrics(s: Settings, registry: Any, what: str) -> Any:
+    """Serve ``registry`` on the ``what`` service's metrics port and say where; None when
+    ``METRICS_ENABLED=false``. A taken port fails with the env var to change."""
+    if not s.metrics.enabled:
+        return None
+    from moisson.metrics import MetricsError, serve
+
+    port = getattr(s.metrics, f"{what}_port")
+    try:
+        server = serve(registry, s.metrics.host, port, what, f"METRICS_{what.upper()}_PORT")
+    except MetricsError as exc:
+        fail(str(exc), exc.fix)
+    console.print(f"{what} metrics: {server.url}", highlight=False, soft_wrap=True)
+    return server
+
+
 def kafka_fix(s: Settings) -> str:
     """What to check when Kafka refuses us."""
     from moisson.preflight import KAFKA_FIX

@@ -106,3 +106,15 @@ def timeout_option(
 ) -> Callable[[Any], Any]:
     """``--timeout``: seconds to wait, from the command's own env var."""
     return option("--timeout", envvar=envvar, type=type, default=default, help=help)
+
+
+def metrics_port_option(envvar: str, default: int) -> Callable[[Any], Any]:
+    """``--metrics-port`` of one service (METRICS_ENABLED=false turns every one off)."""
+    return option(
+        "--metrics-port",
+        envvar=envvar,
+        type=click.IntRange(0, 65535),
+        default=default,
+        help="Serve Prometheus metrics on http://METRICS_HOST:PORT/metrics (0: any free"
+        " port, printed).",
+    )

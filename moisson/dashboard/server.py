@@ -20,7 +20,9 @@ from importlib import resources
 from typing import Any
 
 from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from moisson.metrics import DashboardMetrics
 from moisson.registry import id_resolver
 from moisson.settings import Settings
 from processors.scoring import Rulebook, load_rules
@@ -145,6 +147,7 @@ class Dashboard:
         self.harvest = Harvest(settings, resolver=id_resolver(settings))
         self.spotlight = spotlight or {}
         self.started_at = time.time()
+        self.metrics = DashboardMetrics()
 
     # -- queries (synchronous; run in a thread) --------------------------------------
 
@@ -211,8 +214,9 @@ class Dashboard:
     # -- web ---------------------------------------------------------------------------
 
     def app(self) -> web.Application:
-        app = web.Application()
+        app = web.Application(middlewares=[self._count])
         app.router.add_get("/", self.index)
+        app.router.add_get("/metrics", self.api_metrics)
         app.router.add_get("/api/overview", self.api_overview)
         app.router.add_get("/api/citizen/{cid}", self.api_citizen)
         app.router.add_get("/api/search", self.api_search)
@@ -220,6 +224,18 @@ class Dashboard:
         app.on_startup.append(self._startup)
         app.on_cleanup.append(self._cleanup)
         return app
+
+    @web.middleware
+    async def _count(self, request: web.Request, handler: Any) -> web.StreamResponse:
+        """Count each request by its route's pattern (never by the citizen it names)."""
+        route = request.match_info.route.resource
+        self.metrics.requests.labels(route.canonical if route is not None else "unknown").inc()
+        return await handler(request)
+
+    async def api_metrics(self, _: web.Request) -> web.Response:
+        """The dashboard's own Prometheus metrics, on its own port."""
+        body = generate_latest(self.metrics.registry)
+        return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
     async def _startup(self, _: web.Application) -> None:
         self.harvest.start()
@@ -258,6 +274,7 @@ class Dashboard:
             headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"}
         )
         await resp.prepare(request)
+        self.metrics.stream_clients.inc()
         try:
             while True:
                 data = await asyncio.to_thread(self.overview)
@@ -265,6 +282,8 @@ class Dashboard:
                 await asyncio.sleep(1.0)
         except (ConnectionResetError, asyncio.CancelledError):
             pass
+        finally:
+            self.metrics.stream_clients.dec()
         return resp
 
 

@@ -108,6 +108,12 @@ class PostgresReader:
         with self.engine.connect() as conn:
             return int(conn.execute(q).scalar_one())
 
+    def blacklisted_count(self) -> int:
+        """How many citizens are on the blacklist now (the metrics' gauge)."""
+        q = select(func.count()).select_from(citizen_profiles).where(citizen_profiles.c.blacklisted)
+        with self.engine.connect() as conn:
+            return int(conn.execute(q).scalar_one())
+
     def search(self, q: str, limit: int = 20) -> list[dict[str, Any]]:
         """Registered citizens whose name or id contains ``q``, with their score if any."""
         like = f"%{q}%"

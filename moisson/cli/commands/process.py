@@ -11,6 +11,7 @@ from moisson.cli.base import (
 from moisson.cli.params import (
     DEFAULTS,
     kafka_option,
+    metrics_port_option,
     option,
     partitions_option,
     prefix_option,
@@ -28,10 +29,18 @@ from moisson.cli.params import (
     help="faust app id (consumer group and changelog topic names).",
 )
 @option("--loglevel", envvar="PROCESSOR_LOGLEVEL", default="info", help="faust log level.")
-def process(kafka: str, partitions: int, topic_prefix: str, app_id: str, loglevel: str) -> None:
-    """Run a faust worker: the same as `faust -A processors.worker worker`."""
+@metrics_port_option("METRICS_PROCESSOR_PORT", DEFAULTS.metrics.processor_port)
+def process(
+    kafka: str, partitions: int, topic_prefix: str, app_id: str, loglevel: str, metrics_port: int
+) -> None:
+    """Run a faust worker: the same as `faust -A processors.worker worker`.
+
+    Its metrics are served on http://METRICS_HOST:METRICS_PROCESSOR_PORT/metrics once it
+    has started (the log says where).
+    """
     s = settings_from(kafka=kafka, partitions=partitions, topic_prefix=topic_prefix)
     s.processor.app_id = app_id
+    s.metrics.processor_port = metrics_port
     load_rules_or_fail(s.processor.rules_path)
     from faust.cli.faust import cli as faust_cli
 

@@ -14,12 +14,15 @@ from moisson.cli.base import (
     out,
     parse_speed,
     progress_bar,
+    serve_metrics,
     settings_from,
 )
 from moisson.cli.params import (
+    DEFAULTS,
     citizens_option,
     days_option,
     kafka_option,
+    metrics_port_option,
     option,
     partitions_option,
     prefix_option,
@@ -76,6 +79,7 @@ from schemas.kinds import SENSOR_KINDS
     is_flag=True,
     help="Print the decoded events instead of publishing (sanctions: oracle).",
 )
+@metrics_port_option("METRICS_SENSORS_PORT", DEFAULTS.metrics.sensors_port)
 def sensors(
     kafka: str,
     partitions: int,
@@ -89,6 +93,7 @@ def sensors(
     rate: float,
     sanction_source: str,
     dry_run: bool,
+    metrics_port: int,
 ) -> None:
     """Publish the simulated city's sensor events (metro, payments, books, cameras).
 
@@ -111,6 +116,7 @@ def sensors(
     s = settings_from(
         kafka=kafka, partitions=partitions, topic_prefix=topic_prefix, offline=dry_run
     )
+    s.metrics.sensors_port = metrics_port
     if dry_run:
         for ev in generate_events(seed, citizens, count, kinds or None, days, Oracle()):
             out.print({"kind": ev.kind, **ev.record})
@@ -153,15 +159,18 @@ def publish(
     rate: float = 0.0,
     keep: list[Any] | None = None,
 ) -> int:
-    """Create the topics, then publish ``events`` with a progress bar."""
+    """Create the topics, then publish ``events`` with a progress bar, serving the
+    sensors' metrics meanwhile."""
     from kafka.errors import KafkaError
 
+    from moisson.metrics import SensorMetrics
     from producers.publisher import Pacer, Publisher, ensure_topics
     from schemas.registry import RegistryError
 
+    metrics = SensorMetrics()
     try:
         created = ensure_topics(s)
-        publisher = Publisher(s)
+        publisher = Publisher(s, metrics=metrics)
     except KafkaError as exc:
         kafka_unreachable(s, exc)
         return 0
@@ -170,6 +179,7 @@ def publish(
         return 0
     if created:
         console.print(f"created topics: {', '.join(created)}")
+    server = serve_metrics(s, metrics.registry, "sensors")
     started = time.monotonic()
     pacer = Pacer(speed, rate) if speed or rate else None
     with progress_bar() as bar:
@@ -179,8 +189,12 @@ def publish(
             rate = bar.tasks[0].completed / max(time.monotonic() - started, 1e-6)
             bar.update(task, advance=n, rate=f"{rate:,.0f} ev/s")
 
-        n = publisher.publish(events, advance, pacer, keep)
-    publisher.close()
+        try:
+            n = publisher.publish(events, advance, pacer, keep)
+        finally:
+            publisher.close()
+            if server is not None:
+                server.close()
     took = time.monotonic() - started
     console.print(
         f"[green]✓[/] published {n:,} events in {took:.1f}s ({n / max(took, 1e-6):,.0f} ev/s)"

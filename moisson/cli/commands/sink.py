@@ -10,12 +10,14 @@ import click
 from moisson.cli.base import (
     console,
     fail,
+    serve_metrics,
     settings_from,
 )
 from moisson.cli.params import (
     DEFAULTS,
     database_option,
     kafka_option,
+    metrics_port_option,
     option,
     prefix_option,
 )
@@ -38,14 +40,22 @@ from moisson.cli.params import (
     default=DEFAULTS.sink.batch_size,
     help="Doubles per database transaction.",
 )
+@metrics_port_option("METRICS_SINK_PORT", DEFAULTS.metrics.sink_port)
 def sink(
-    kafka: str, topic_prefix: str, database_url: str | None, group_id: str, batch_size: int
+    kafka: str,
+    topic_prefix: str,
+    database_url: str | None,
+    group_id: str,
+    batch_size: int,
+    metrics_port: int,
 ) -> None:
     """Write the processor's outputs into PostgreSQL, idempotently: doubles into
     `citizen_profiles`, the ledger stream into `score_ledger`, period updates into
     `blacklist`."""
     from sqlalchemy.exc import OperationalError
 
+    from moisson.metrics import SinkMetrics
+    from sinks.postgres.reader import PostgresReader
     from sinks.postgres.writer import PostgresSink
     from sinks.runner import make_consumer, run_sink
 
@@ -62,6 +72,11 @@ def sink(
             "start it (moisson stack up) or set DATABASE_URL",
         )
         return
+    metrics = SinkMetrics()
+    reader = PostgresReader(s.database.sqlalchemy_url(), s.database.schema_name)
+    metrics.count_blacklisted(reader.blacklisted_count)
+    s.metrics.sink_port = metrics_port
+    server = serve_metrics(s, metrics.registry, "sink")
     topics = [s.topics.doubles, s.topics.ledger, s.topics.blacklist]
     consumer = make_consumer(topics, group_id, **s.kafka.client_kwargs())
     stopping = False
@@ -83,7 +98,11 @@ def sink(
         s.sink.poll_timeout_ms,
         lambda: stopping,
         retry_max_s=s.sink.retry_max_s,
+        metrics=metrics,
     )
     consumer.close()
     pg.close()
+    if server is not None:
+        server.close()
+    reader.close()
     console.print(f"sink stopped: {stats.consumed:,} records consumed in {stats.batches:,} batches")
