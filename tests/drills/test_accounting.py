@@ -7,6 +7,7 @@ from collections.abc import Sequence
 
 import pytest
 
+from moisson.metrics import SinkMetrics
 from moisson.ops.verify import tally
 from sinks.base import Double, Sink
 from sinks.runner import SinkStats, write_with_retry
@@ -33,12 +34,18 @@ class DownFor(Sink):
 
 
 def test_backoff_doubles_up_to_its_cap_and_says_so(caplog: pytest.LogCaptureFixture):
-    sink, slept = DownFor(6), []
+    sink, slept, metrics = DownFor(6), [], SinkMetrics()
     with caplog.at_level(logging.WARNING, logger="sinks.runner"):
         written = write_with_retry(
-            sink, [{"citizen_id": "c1"}], SinkStats(), 3.0, lambda: False, slept.append
+            sink, [{"citizen_id": "c1"}], SinkStats(), 3.0, lambda: False, slept.append, metrics
         )
     assert written == 1 and sink.calls == 7 and sink.resets == 6
+    r = metrics.registry
+    assert (
+        r.get_sample_value("moisson_sink_database_errors_total", {"error": "ConnectionError"}) == 6
+    )
+    assert r.get_sample_value("moisson_sink_retries_total") == 6
+    assert r.get_sample_value("moisson_sink_batch_seconds_count") == 1  # the one that succeeded
     delays = [r.getMessage().rsplit("retrying in ", 1)[1] for r in caplog.records[:-1]]
     assert delays == ["0.5s", "1.0s", "2.0s", "3.0s", "3.0s", "3.0s"]
     assert "ConnectionError: connection refused);" in caplog.records[0].getMessage()
@@ -84,9 +91,11 @@ class FlakyConsumer:
         if self.polls <= self.n:
             raise KafkaConnectionError("111 ECONNREFUSED")
         if self.doubles:
+            from kafka import TopicPartition
+
             batch, self.doubles = self.doubles, []
             return {
-                "tp": [
+                TopicPartition("d", 0): [
                     type("R", (), {"value": v, "topic": "d", "partition": 0, "offset": 0})
                     for v in batch
                 ]
@@ -95,6 +104,9 @@ class FlakyConsumer:
 
     def commit(self):
         self.commits += 1
+
+    def assignment(self):
+        return set()  # never fetched: no lag to report
 
 
 def test_the_sink_waits_out_a_broker_restart(caplog: pytest.LogCaptureFixture):
@@ -105,6 +117,7 @@ def test_the_sink_waits_out_a_broker_restart(caplog: pytest.LogCaptureFixture):
 
     double = fold_all([ev("metro")])["c0000001"]
     consumer, sink, slept = FlakyConsumer(4, [encode(DOUBLE, double)]), DownFor(0), []
+    metrics = SinkMetrics()
     with caplog.at_level(logging.WARNING, logger="sinks.runner"):
         stats = run_sink(
             consumer,
@@ -113,8 +126,14 @@ def test_the_sink_waits_out_a_broker_restart(caplog: pytest.LogCaptureFixture):
             should_stop=lambda: consumer.commits >= 1,
             retry_max_s=1.0,
             sleep=slept.append,
+            metrics=metrics,
         )
     assert stats.written == 1 and consumer.commits == 1
+    r = metrics.registry
+    assert r.get_sample_value("moisson_sink_records_consumed_total", {"topic": "d"}) == 1
+    assert r.get_sample_value("moisson_sink_records_written_total", {"record": "double"}) == 1
+    assert r.get_sample_value("moisson_sink_records_written_total", {"record": "ledger"}) == 0
+    assert r.get_sample_value("moisson_sink_batch_seconds_count") == 1
     assert [r.getMessage().rsplit("retrying in ", 1)[1] for r in caplog.records] == [
         "0.5s",
         "1.0s",

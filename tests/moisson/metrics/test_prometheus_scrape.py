@@ -9,7 +9,6 @@ import re
 import shutil
 import subprocess
 import sys
-import time
 import urllib.parse
 import urllib.request
 from collections import Counter
@@ -171,8 +170,10 @@ def test_prometheus_agrees_with_the_oracle(
     side = settings.model_copy(deep=True)  # the sensors write beside the replay
     side.topics.prefix = f"{settings.topics.prefix}sensors."
     sensors = pipeline.spawn(
-        [sys.executable, "-m", "moisson", "sensors", "--citizens", "50", "--days", "3"]
-        + ["--rate", "100", "--sanctions", "none"],
+        [
+            *(sys.executable, "-m", "moisson", "sensors", "--citizens", "50", "--days", "3"),
+            *("--rate", "100", "--sanctions", "none"),
+        ],
         side,
         tmp_path / "sensors.log",
     )

@@ -46,3 +46,27 @@ async def test_a_redelivered_event_publishes_the_double_again(harvester):
     await agent.put(key=ev.citizen_id.encode(), value=ev.encode())
     assert len(sent) == 2 and sent[0] == sent[1]
     assert sent[1][1]["version"] == 1  # the same double, not applied twice
+
+
+async def test_the_batch_figures_reach_the_metrics(harvester):
+    """Applied, rejected and dead-lettered events, counted once per batch."""
+    agent, _table, _sent = harvester
+    metrics = agent.harvester.metrics.registry
+    ev = next(iter(generate_events(6, 5, 1)))
+    await agent.put(key=ev.citizen_id.encode(), value=ev.encode())
+    await agent.put(key=ev.citizen_id.encode(), value=ev.encode())  # a duplicate
+    await agent.put(key=b"c0000001", value=b"definitely not avro")
+
+    def value(name: str, **labels: str) -> float | None:
+        return metrics.get_sample_value(name, labels or None)
+
+    assert value("moisson_events_applied_total") == 1
+    assert value("moisson_events_rejected_total", reason="duplicate") == 1
+    assert value("moisson_events_rejected_total", reason="not-single-object") == 1
+    assert value("moisson_dead_letters_total", reason="not-single-object") == 1
+    assert value("moisson_dead_letters_total", reason="duplicate") is None  # not a dead letter
+    assert value("moisson_fold_batch_seconds_count") == 3
+    consumed = [
+        s for f in metrics.collect() for s in f.samples if s.name == "moisson_events_consumed_total"
+    ]
+    assert sum(s.value for s in consumed) == 3
