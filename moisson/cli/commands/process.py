@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from moisson.cli.base import (
+    fail,
     load_rules_or_fail,
     settings_from,
 )
@@ -41,6 +42,15 @@ def process(
     s = settings_from(kafka=kafka, partitions=partitions, topic_prefix=topic_prefix)
     s.processor.app_id = app_id
     s.metrics.processor_port = metrics_port
+    if s.metrics.enabled and metrics_port:
+        from moisson.stack.base import port_open
+
+        if port_open(s.metrics.host, metrics_port):  # before faust starts, not in its crash
+            fail(
+                f"processor metrics cannot listen on {s.metrics.host}:{metrics_port} (taken)",
+                "set METRICS_PROCESSOR_PORT to a free port (0: any free port, logged)"
+                " or METRICS_ENABLED=false",
+            )
     load_rules_or_fail(s.processor.rules_path)
     from faust.cli.faust import cli as faust_cli
 

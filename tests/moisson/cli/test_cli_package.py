@@ -128,3 +128,41 @@ def test_no_resolver_is_installed_process_wide():
     root = Path(moisson.__file__).parent
     hits = [str(p) for p in root.rglob("*.py") if "install_resolver" in p.read_text()]
     assert hits == []
+
+
+def test_a_taken_metrics_port_fails_with_the_variable_to_change(capsys):
+    import socket
+
+    from moisson.metrics import SinkMetrics
+    from moisson.settings import Settings
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        s = Settings()
+        s.metrics.sink_port = taken.getsockname()[1]
+        with pytest.raises(SystemExit):
+            base.serve_metrics(s, SinkMetrics().registry, "sink")
+    err = capsys.readouterr().err.splitlines()
+    assert err[0].startswith(
+        f"error: sink metrics cannot listen on 127.0.0.1:{s.metrics.sink_port}"
+    )
+    assert err[1].startswith("fix: set METRICS_SINK_PORT to a free port")
+
+
+def test_metrics_can_be_turned_off():
+    from moisson.metrics import SinkMetrics
+    from moisson.settings import Settings
+
+    s = Settings()
+    s.metrics.enabled = False
+    assert base.serve_metrics(s, SinkMetrics().registry, "sink") is None
+
+
+@pytest.mark.parametrize(
+    "command,envvar", [("process", "PROCESSOR"), ("sink", "SINK"), ("sensors", "SENSORS")]
+)
+def test_each_service_has_a_metrics_port_flag(command, envvar):
+    result = CliRunner().invoke(main, [command, "--help"], terminal_width=200)
+    text = " ".join(result.output.split())
+    assert "--metrics-port" in text and f"env var: METRICS_{envvar}_PORT" in text
