@@ -53,6 +53,7 @@ class Sizes:
     p5: tuple[int, ...]
     p6: int
     g: int  # events of one citizen's history (part G; its baseline is a tenth of it)
+    m: int = 300_000  # part M: events per worker run (faust's monitor on, then off)
 
 
 FULL = Sizes(
@@ -74,6 +75,7 @@ QUICK = Sizes(
     p5=(100_000,),
     p6=50_000,
     g=50_000,
+    m=100_000,
 )
 
 

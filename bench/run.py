@@ -49,7 +49,7 @@ from bench.harness import (
     write,
 )
 
-SERVICE_PARTS = {"P1", "P2", "P3", "P4", "P5", "P6"}
+SERVICE_PARTS = {"P1", "P2", "P3", "P4", "P5", "P6", "M"}
 
 
 def run_services(
@@ -61,6 +61,7 @@ def run_services(
     meta: dict[str, Any],
 ) -> None:
     """The parts that need Kafka and PostgreSQL, in order (P4 uses P2's figure, P6 P1's)."""
+    from bench.metrics_cost import metrics_cost
     from bench.p1_publish import p1
     from bench.p2_fold import p2
     from bench.p3_sink import p3
@@ -78,6 +79,7 @@ def run_services(
             ("P4", lambda: p4(s, sizes.p4_seconds, p4_rate(p2_one, sizes.p4_rate), workdir)),
             ("P4", lambda: p4(s, min(60, sizes.p4_seconds), P4_LOW, workdir)),
             ("P5", lambda: p5(s, sizes.p5, workdir, tuple(args.p5_stores.split(",")))),
+            ("M", lambda: metrics_cost(s, sizes.m, workdir)),
         ]
         for name, step in steps:
             if name not in only and not (name == "P1" and "P6" in only):
@@ -100,7 +102,7 @@ def parser() -> argparse.ArgumentParser:
     """The bench's flags."""
     ap = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="Smaller sizes (P2 100k, P4 20 s, G 50k).")
-    ap.add_argument("--only", default="G,P1,P2,P3,P4,P5,P6", help="Comma-separated parts to run.")
+    ap.add_argument("--only", default="G,P1,P2,P3,P4,P5,P6,M", help="Comma-separated parts to run.")
     ap.add_argument("--p2-events", type=int, help="Override P2's event count.")
     ap.add_argument(
         "--p2-faust-only", action="store_true", help="Development: P2's faust worker alone."

@@ -18,3 +18,30 @@ def test_it_listens_on_loopback_unless_told_otherwise():
     for command in ("dashboard", "demo"):
         text = CliRunner().invoke(main, [command, "--help"]).output
         assert "default: 127.0.0.1" in text, text
+
+
+async def test_metrics_count_requests_by_route_never_by_citizen():
+    """``/metrics`` on the dashboard's own port; a citizen's page counts under its
+    route's pattern, so no id reaches Prometheus."""
+    from aiohttp.test_utils import TestClient, TestServer
+
+    from moisson.metrics import DashboardMetrics
+
+    class Nothing:
+        def start(self) -> None: ...
+        def stop(self) -> None: ...
+        def close(self) -> None: ...
+        def profiles(self, ids):
+            return {}
+
+    d = object.__new__(Dashboard)
+    d.metrics, d.harvest, d.pg = DashboardMetrics(), Nothing(), Nothing()
+    async with TestClient(TestServer(d.app())) as client:
+        assert (await client.get("/api/citizen/c0000042")).status == 404
+        resp = await client.get("/metrics")
+        assert resp.status == 200
+        assert resp.headers["Content-Type"].startswith("text/plain")
+        body = await resp.text()
+    assert 'moisson_dashboard_requests_total{route="/api/citizen/{cid}"} 1.0' in body
+    assert "c0000042" not in body
+    assert "moisson_dashboard_stream_clients 0.0" in body
