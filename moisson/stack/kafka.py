@@ -71,8 +71,8 @@ def resolve_classpath(version: str, cache_dir: Path, quiet: bool = True) -> Path
 
 SERVER_PROPERTIES = """\
 process.roles=broker,controller
-node.id=1
-controller.quorum.bootstrap.servers=127.0.0.1:{ctrl}
+node.id={node_id}
+{quorum}
 listeners=PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{ctrl}
 advertised.listeners=PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{ctrl}
 inter.broker.listener.name=PLAINTEXT
@@ -80,12 +80,14 @@ controller.listener.names=CONTROLLER
 listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT
 log.dirs={data}
 num.partitions=1
-offsets.topic.replication.factor=1
+default.replication.factor={rf}
+min.insync.replicas={min_isr}
+offsets.topic.replication.factor={rf}
 offsets.topic.num.partitions=8
-transaction.state.log.replication.factor=1
-transaction.state.log.min.isr=1
-share.coordinator.state.topic.replication.factor=1
-share.coordinator.state.topic.min.isr=1
+transaction.state.log.replication.factor={rf}
+transaction.state.log.min.isr={min_isr}
+share.coordinator.state.topic.replication.factor={rf}
+share.coordinator.state.topic.min.isr={min_isr}
 group.initial.rebalance.delay.ms=0
 log.cleaner.dedupe.buffer.size=33554432
 auto.create.topics.enable=false
@@ -143,12 +145,31 @@ class ApacheKafka(LoopbackKafka):
         self.port = 0
         self.ctrl = 0
         self.start_seconds = 0.0
+        self.node_id = 1
+        self.voters = ""  # a static quorum (``KafkaCluster``); empty: this node alone
+        self.replication = 1  # of every internal topic; min ISR is one less (at least 1)
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.heap = "-Xmx512m"
 
     def describe(self) -> str:
-        return f"Apache Kafka {self.version} (KRaft, from Maven Central) at {self.bootstrap}"
+        node = f" node {self.node_id} of a quorum" if self.voters else ""
+        return f"Apache Kafka {self.version}{node} (KRaft, from Maven Central) at {self.bootstrap}"
 
     def server_properties(self, data: Path) -> str:
-        props = SERVER_PROPERTIES.format(port=self.port, ctrl=self.ctrl, data=data)
+        quorum = (
+            f"controller.quorum.voters={self.voters}"
+            if self.voters
+            else f"controller.quorum.bootstrap.servers=127.0.0.1:{self.ctrl}"
+        )
+        props = SERVER_PROPERTIES.format(
+            node_id=self.node_id,
+            quorum=quorum,
+            port=self.port,
+            ctrl=self.ctrl,
+            data=data,
+            rf=self.replication,
+            min_isr=max(1, self.replication - 1),
+        )
         if not self.sasl_users:
             return props
         users = dict(self.sasl_users)
@@ -186,14 +207,15 @@ class ApacheKafka(LoopbackKafka):
     def start(self, timeout: float = 120.0) -> str:
         lib = resolve_classpath(self.version, self.cache_dir)
         self.port, self.ctrl = free_port(), free_port()
-        data = self.workdir / "data"
-        if data.exists():
-            shutil.rmtree(data)
-        (self.workdir / "tmp").mkdir(parents=True, exist_ok=True)
-        props = self.workdir / "server.properties"
-        props.write_text(self.server_properties(data))
-        (self.workdir / "log4j2.xml").write_text(LOG4J2)
         started = time.monotonic()
+        self.prepare(lib, self.random_cluster_id(lib))
+        self._run(lib, timeout)
+        self.start_seconds = time.monotonic() - started
+        return self.bootstrap
+
+    def random_cluster_id(self, lib: Path) -> str:
+        (self.workdir / "tmp").mkdir(parents=True, exist_ok=True)
+        (self.workdir / "log4j2.xml").write_text(LOG4J2)
         cluster = subprocess.run(
             self._java(lib, "kafka.tools.StorageTool", "random-uuid"),
             capture_output=True,
@@ -203,12 +225,25 @@ class ApacheKafka(LoopbackKafka):
         cluster_id = cluster.stdout.strip().splitlines()[-1] if cluster.stdout.strip() else ""
         if cluster.returncode != 0 or not cluster_id:
             raise ServiceError(f"Kafka StorageTool random-uuid failed: {cluster.stderr[-1000:]}")
+        return cluster_id
+
+    def prepare(self, lib: Path, cluster_id: str) -> None:
+        """Write this node's properties and format its log directory for ``cluster_id``
+        (ports chosen before; a node of a static quorum formats without ``--standalone``)."""
+        data = self.workdir / "data"
+        if data.exists():
+            shutil.rmtree(data)
+        (self.workdir / "tmp").mkdir(parents=True, exist_ok=True)
+        (self.workdir / "log4j2.xml").write_text(LOG4J2)
+        props = self.workdir / "server.properties"
+        props.write_text(self.server_properties(data))
+        standalone = [] if self.voters else ["--standalone"]
         fmt = subprocess.run(
             self._java(
                 lib,
                 "kafka.tools.StorageTool",
                 "format",
-                "--standalone",
+                *standalone,
                 "-t",
                 cluster_id,
                 "-c",
@@ -220,15 +255,21 @@ class ApacheKafka(LoopbackKafka):
         )
         if fmt.returncode != 0:
             raise ServiceError(f"Kafka storage format failed: {(fmt.stdout + fmt.stderr)[-1000:]}")
-        self._run(lib, timeout)
-        self.start_seconds = time.monotonic() - started
-        return self.bootstrap
 
-    def _run(self, lib: Path, timeout: float) -> None:
+    def launch(self, lib: Path) -> None:
+        """Start the JVM on the prepared data directory (not waiting for it)."""
         logfile = self.workdir / "kafka.log"
         props = self.workdir / "server.properties"
-        proc = self.spawn(self._java(lib, "kafka.Kafka", str(props), heap="-Xmx512m"), logfile)
-        wait_for_port("127.0.0.1", self.port, timeout, proc, logfile, what=self.describe())
+        self.proc = self.spawn(self._java(lib, "kafka.Kafka", str(props), heap=self.heap), logfile)
+
+    def wait_listening(self, timeout: float) -> None:
+        wait_for_port(
+            "127.0.0.1", self.port, timeout, self.proc, self.workdir / "kafka.log", self.describe()
+        )
+
+    def _run(self, lib: Path, timeout: float) -> None:
+        self.launch(lib)
+        self.wait_listening(timeout)
 
     def resume(self, timeout: float = 120.0) -> str:
         """Start a stopped broker again on its data directory and ports: topics,

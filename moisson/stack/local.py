@@ -7,8 +7,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from moisson.settings import Settings
-from moisson.stack.base import Service, pid_alive, stop_pid
-from moisson.stack.kafka import choose_broker
+from moisson.stack.base import Service, ServiceError, pid_alive, stop_pid
+from moisson.stack.cluster import KafkaCluster
+from moisson.stack.kafka import ApacheKafka, apache_kafka_possible, choose_broker
 from moisson.stack.postgres import EmbeddedPostgres
 from moisson.stack.registry import ApicurioRegistry
 
@@ -42,12 +43,27 @@ def save_state(home: Path, state: StackState) -> None:
 
 
 def start_kafka(settings: Settings, workdir: Path) -> tuple[Service, str]:
-    """Start the broker the settings ask for; return it and why it was chosen."""
-    broker, why = choose_broker(
-        settings.stack.broker, workdir, settings.stack.kafka_version, settings.stack.cache_dir
-    )
+    """Start the broker (or, with ``STACK_BROKERS`` > 1, the cluster) the settings ask
+    for; return it and why it was chosen."""
+    st = settings.stack
+    if st.brokers > 1:
+        if st.broker == "embedded":
+            raise ServiceError(
+                f"STACK_BROKERS={st.brokers} needs Apache Kafka; the embedded broker runs one node"
+            )
+        possible, why = apache_kafka_possible()
+        if not possible:
+            raise ServiceError(f"STACK_BROKERS={st.brokers} needs Apache Kafka, but {why}")
+        cluster = KafkaCluster(workdir, st.kafka_version, st.cache_dir, st.brokers)
+        cluster.start()
+        return cluster, f"{st.brokers} nodes asked for (STACK_BROKERS); {why}"
+    broker, why = choose_broker(st.broker, workdir, st.kafka_version, st.cache_dir)
     broker.start()
     return broker, why
+
+
+def _nodes(broker: Service) -> list[ApacheKafka | Service]:
+    return list(broker.nodes) if isinstance(broker, KafkaCluster) else [broker]
 
 
 def start_postgres(workdir: Path) -> EmbeddedPostgres:
@@ -71,7 +87,8 @@ def up(
         if kafka:
             broker, why = start_kafka(settings, home / "kafka")
             messages.append(f"{broker.describe()} — started in {broker.start_seconds:.1f}s ({why})")  # type: ignore[attr-defined]
-            state.services.append({"name": "kafka", "pid": broker.pid, "what": broker.describe()})
+            for node in _nodes(broker):
+                state.services.append({"name": "kafka", "pid": node.pid, "what": node.describe()})
             state.env.update(broker.env())
         if database:
             pg = start_postgres(home / "postgres")

