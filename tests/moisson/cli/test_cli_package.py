@@ -166,3 +166,24 @@ def test_each_service_has_a_metrics_port_flag(command, envvar):
     result = CliRunner().invoke(main, [command, "--help"], terminal_width=200)
     text = " ".join(result.output.split())
     assert "--metrics-port" in text and f"env var: METRICS_{envvar}_PORT" in text
+
+
+def test_three_brokers_need_apache_kafka(tmp_path: Path):
+    result = CliRunner().invoke(
+        main,
+        ["stack", "up", "--brokers", "3", "--broker", "embedded", "--home", str(tmp_path)],
+    )
+    assert result.exit_code == 1
+    lines = result.output.splitlines()
+    assert lines[0] == "error: --brokers 3 needs Apache Kafka; the embedded broker runs one node"
+    assert lines[1].startswith("fix: drop --broker embedded")
+
+
+def test_the_stack_refuses_a_cluster_of_the_embedded_broker(tmp_path: Path):
+    from moisson.settings import Settings
+    from moisson.stack import ServiceError, local
+
+    s = Settings()
+    s.stack.broker, s.stack.brokers = "embedded", 3
+    with pytest.raises(ServiceError, match="STACK_BROKERS=3 needs Apache Kafka"):
+        local.start_kafka(s, tmp_path)
