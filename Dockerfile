@@ -21,5 +21,7 @@ RUN useradd --no-log-init --uid 10001 --user-group --create-home --home-dir /hom
 COPY --from=build /opt/venv /opt/venv
 USER 10001:10001
 WORKDIR /home/moisson
+# The dashboard, and the metrics of the processor, the sink and the sensors (METRICS_*).
+EXPOSE 8350 9101 9102 9103
 ENTRYPOINT ["moisson"]
 CMD ["--help"]
