@@ -118,7 +118,7 @@ class Prometheus:
             f"http://127.0.0.1:{self.port}/api/v1/targets", timeout=10
         ) as resp:
             active = json.load(resp)["data"]["activeTargets"]
-        return {t["labels"]["job"]: t["health"] for t in active}
+        return {t["labels"]["job"]: t["health"] + t["lastError"] for t in active}
 
     def stop(self) -> None:
         pipeline.stop(self.proc)
@@ -193,6 +193,13 @@ def test_prometheus_agrees_with_the_oracle(
         )
         pg.close()
 
+        # Every job scraped three times since (a rate needs two samples in its range).
+        pipeline.wait_for(
+            lambda: prom.by("count_over_time(up[1m])", "job"),
+            lambda n: len(n) == len(targets) and min(n.values()) >= 3,
+            30,
+        )
+
         # What Prometheus holds catches up within a few scrapes of the pipeline.
         def figures() -> tuple[float | None, dict[str, float], float | None]:
             return (
@@ -212,7 +219,7 @@ def test_prometheus_agrees_with_the_oracle(
         consumed = prom.value("sum(moisson_events_consumed_total)")
         assert consumed is not None and consumed >= len(events) + sum(reasons.values()) + 1
         assert prom.value('sum(moisson_sanctions_emitted_total{sanction="blacklisted"})')
-        assert prom.value("max(moisson_blacklisted_citizens)") == blacklisted
+        assert prom.value("max(moisson_blacklisted_citizens)") == blacklisted, prom.targets_up()
         assert prom.value("sum(moisson_sink_records_written_total)")
         assert prom.value("sum(moisson_sensor_events_sent_total)")
         assert set(prom.targets_up().values()) == {"up"}, prom.targets_up()
@@ -220,7 +227,12 @@ def test_prometheus_agrees_with_the_oracle(
         queries = panel_queries()
         assert len(queries) >= 8
         empty = [(title, expr) for title, expr in queries if not prom.query(expr)]
-        assert not empty, f"Grafana panels with no data from a real Prometheus: {empty}"
+        assert not empty, (
+            f"Grafana panels with no data from a real Prometheus: {empty}; samples in the "
+            f"last minute per job: {prom.by('count_over_time(up[1m])', 'job')}, scrape "
+            f"seconds: {prom.by('scrape_duration_seconds', 'job')}, applied samples: "
+            f"{prom.query('count_over_time(moisson_events_applied_total[1m])')}"
+        )
     finally:
         prom.stop()
 
