@@ -19,6 +19,14 @@ class MetricsError(RuntimeError):
         self.fix = fix
 
 
+def cannot_listen(what: str, host: str, port: int, envvar: str, why: str) -> MetricsError:
+    """The error of an endpoint whose port is taken (or refused), with the fix."""
+    return MetricsError(
+        f"{what} metrics cannot listen on {host}:{port} ({why})",
+        f"set {envvar} to a free port (0: any free port, logged) or METRICS_ENABLED=false",
+    )
+
+
 @dataclass
 class MetricsServer:
     """A running endpoint: where it listens, and how to stop it."""
@@ -50,10 +58,7 @@ def serve(
     try:
         server, thread = start_http_server(port, addr=host, registry=registry)
     except OSError as exc:
-        raise MetricsError(
-            f"{what} metrics cannot listen on {host}:{port} ({exc.strerror or exc})",
-            f"set {envvar} to a free port (0: any free port, logged) or METRICS_ENABLED=false",
-        ) from None
+        raise cannot_listen(what, host, port, envvar, exc.strerror or str(exc)) from None
     running = MetricsServer(what, host, server.server_port, server, thread)
     log.info("%s metrics: %s", what, running.url)
     return running

@@ -43,14 +43,14 @@ def process(
     s.processor.app_id = app_id
     s.metrics.processor_port = metrics_port
     if s.metrics.enabled and metrics_port:
+        from moisson.metrics.serve import cannot_listen
         from moisson.stack.base import port_open
 
         if port_open(s.metrics.host, metrics_port):  # before faust starts, not in its crash
-            fail(
-                f"processor metrics cannot listen on {s.metrics.host}:{metrics_port} (taken)",
-                "set METRICS_PROCESSOR_PORT to a free port (0: any free port, logged)"
-                " or METRICS_ENABLED=false",
+            err = cannot_listen(
+                "processor", s.metrics.host, metrics_port, "METRICS_PROCESSOR_PORT", "taken"
             )
+            fail(str(err), err.fix)
     load_rules_or_fail(s.processor.rules_path)
     from faust.cli.faust import cli as faust_cli
 
