@@ -8,10 +8,9 @@ and parity checks of the loaded project against moisson's settings and CLI.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
-import os
 import re
-import shutil
 import stat
 import subprocess
 from fnmatch import fnmatch
@@ -27,14 +26,17 @@ from click.testing import CliRunner
 
 from moisson.cli import main
 from moisson.settings import Settings, settings_env
+from tests.compose.project import (
+    BASE,
+    CLUSTER,
+    HERE,
+    ROOT,
+    brokers,
+    load,
+    moisson_services,
+)
 
-ROOT = Path(__file__).resolve().parents[2]
-HERE = ROOT / "tests" / "compose"
-BASE = ROOT / "docker-compose.yml"
-CLUSTER = ROOT / "docker-compose.cluster.yml"
 SCHEMA_SHA256 = "f266dcbb043229405d7cedd5aec918f9102c2b3d5e3850808fdd8edd564a43ff"
-STACKS = {"single": [BASE], "cluster": [BASE, CLUSTER]}
-IMAGE = "moisson:dev"
 
 
 def setting_names() -> set[str]:
@@ -43,58 +45,6 @@ def setting_names() -> set[str]:
         f"{section}_{field}".upper()
         for section, info in Settings.model_fields.items()
         for field in info.annotation.model_fields  # type: ignore[union-attr]
-    }
-
-
-# --- the loader ------------------------------------------------------------------
-
-
-@pytest.fixture(scope="session")
-def loader(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """compose-go's loader as a binary (go build; modules pinned by go.sum)."""
-    go = shutil.which("go")
-    assert go, "the compose tests need Go (https://go.dev/dl/) to build compose-go's loader"
-    binary = tmp_path_factory.mktemp("compose-load") / "load"
-    res = subprocess.run(
-        [go, "build", "-o", str(binary), "."],
-        cwd=HERE / "load",
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert res.returncode == 0, res.stderr
-    return binary
-
-
-def load(loader: Path, *files: Path) -> dict[str, Any]:
-    res = subprocess.run(
-        [str(loader), *map(str, files)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env={k: v for k, v in os.environ.items() if not k.startswith("COMPOSE_")},
-    )
-    assert res.returncode == 0, res.stderr
-    return json.loads(res.stdout)
-
-
-@pytest.fixture(scope="session", params=sorted(STACKS))
-def project(request: pytest.FixtureRequest, loader: Path) -> dict[str, Any]:
-    """The normalised project for the single-broker stack and for the cluster."""
-    p = load(loader, *STACKS[request.param])
-    p["stack"] = request.param
-    return p
-
-
-def moisson_services(project: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    return {n: s for n, s in project["services"].items() if s.get("image") == IMAGE}
-
-
-def brokers(project: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    return {
-        n: s
-        for n, s in project["services"].items()
-        if s.get("image", "").startswith("apache/kafka:")
     }
 
 
@@ -315,7 +265,19 @@ def test_images_are_pinned_and_kafka_is_the_ci_release(project: dict[str, Any]):
         assert tag and tag != "latest", name
     for broker in brokers(project).values():
         assert broker["image"] == f"apache/kafka:{Settings().stack.kafka_version}"
-    assert project["services"]["postgres"]["image"].startswith("postgres:18.")
+    services = project["services"]
+    assert services["postgres"]["image"] == "postgres:18.4"
+    assert re.fullmatch(r"prom/prometheus:v3\.\d+\.\d+", services["prometheus"]["image"])
+    assert re.fullmatch(r"grafana/grafana:12\.\d+\.\d+", services["grafana"]["image"])
+
+
+def test_postgres_health_check_asks_the_tcp_server(project: dict[str, Any]):
+    """On a first run the image's init server listens on the Unix socket only: over the
+    socket pg_isready would pass before the real server (TCP) is up."""
+    test = project["services"]["postgres"]["healthcheck"]["test"]
+    assert test[:2] == ["CMD", "pg_isready"]
+    hosts = [b for a, b in itertools.pairwise(test) if a in ("-h", "--host")]
+    assert hosts == ["127.0.0.1"], test
 
 
 def test_data_lives_in_named_volumes(project: dict[str, Any]):
@@ -325,6 +287,10 @@ def test_data_lives_in_named_volumes(project: dict[str, Any]):
         assert [m["type"] for m in mounts] == ["volume"], name
         assert mounts[0]["source"] in project["volumes"], name
     assert services["postgres"]["volumes"][0]["target"] == "/var/lib/postgresql"
+    for name, target in (("prometheus", "/prometheus"), ("grafana", "/var/lib/grafana")):
+        data = [m for m in services[name]["volumes"] if m["target"] == target]
+        assert [m["type"] for m in data] == ["volume"], name
+        assert data[0]["source"] in project["volumes"], name
     for broker in brokers(project).values():
         assert broker["volumes"][0]["target"] == broker["environment"]["KAFKA_LOG_DIRS"]
 
