@@ -8,7 +8,9 @@ no faust, Kafka or SQLAlchemy (an import-linter contract holds it to that).
 applied, never of the order in which they arrived (the four topics interleave
 differently with every partition and worker count):
 
-- counts, aggregates, first/last seen and the score are commutative (sums, min, max);
+- counts, aggregates and first/last seen are commutative (sums, min, max);
+- the score is the ledger walked in event time from the base, clamped to the rules'
+  scale at every step (so it depends on the set of entries, not their arrival);
 - the ledger (every score change, and the refusals and logged purchases the rules
   mark ``record = true``) and the correlation marks are kept sorted in event time, keyed by
   (event, rule), and only ever grow: a correlation that becomes true when a late event
@@ -164,23 +166,29 @@ def correlation_entries(
     return entries
 
 
-def blacklist_periods(
+def walk(
     ledger: list[dict[str, Any]],
-    base: int,
+    start: int,
     rules: Rulebook,
     open_at_start: Mapping[str, Any] | None = None,
-) -> list[dict[str, Any]]:
-    """Walk the score in event time: under the threshold enters, the recovery line lifts.
+) -> tuple[int, list[dict[str, Any]]]:
+    """Walk the score in event time, clamped to the scale at every step: the score at
+    the end, and the blacklist periods (under the threshold enters, the recovery line
+    lifts).
 
-    The walk starts at ``base`` (a checkpoint's score), with ``open_at_start`` the
-    period open there, if any.
+    The walk starts at ``start`` (the base, or a checkpoint's score), with
+    ``open_at_start`` the period open there, if any. The clamp is why the score is a
+    walk and not a sum: it is still a function of the set of entries, which the ledger
+    keeps sorted in event time.
     """
     periods: list[dict[str, Any]] = [dict(open_at_start)] if open_at_start else []
-    score = base
+    score = start
+    low, high = rules.score_min, rules.score_max
+    enter, leave = rules.blacklist_threshold, rules.recovery_threshold
     for e in ledger:
-        score += e["delta"]
+        score = min(high, max(low, score + e["delta"]))
         open_ = bool(periods) and periods[-1]["lifted_at"] is None
-        if not open_ and score < rules.blacklist_threshold:
+        if not open_ and score < enter:
             periods.append(
                 {
                     "entered_at": e["occurred_at"],
@@ -189,9 +197,9 @@ def blacklist_periods(
                     "event_id": e["event_id"],
                 }
             )
-        elif open_ and score >= rules.recovery_threshold:
+        elif open_ and score >= leave:
             periods[-1] = {**periods[-1], "lifted_at": e["occurred_at"]}
-    return periods
+    return score, periods
 
 
 def fold(double: Double | None, event: Event, rules: Rulebook | None = None) -> Double:
@@ -274,8 +282,7 @@ def fold_entries(
             )
         ledger = sorted([*base["ledger"], *new_entries], key=_entry_key)
         d["ledger"] = ledger
-        d["score"] = base["score"] + sum(e["delta"] for e in new_entries)
-        d["blacklist"] = blacklist_periods(ledger, start_score, rules, start_open)
+        d["score"], d["blacklist"] = walk(ledger, start_score, rules, start_open)
         d["blacklisted"] = bool(d["blacklist"] and d["blacklist"][-1]["lifted_at"] is None)
         d["tier"] = rules.tier(d["score"])
     return d, new_entries
@@ -299,14 +306,15 @@ def explained_ledger(double: Double, rules: Rulebook | None = None) -> list[dict
     out = []
     for e in double["ledger"]:
         rule = rules.rule(e["rule_id"])
+        after = rules.clamp(score + e["delta"])
         out.append(
             {
                 **e,
                 "score_before": score,
-                "score_after": score + e["delta"],
+                "score_after": after,
                 "explanation": rule.explanation,
                 "mirrors": rule.mirrors,
             }
         )
-        score += e["delta"]
+        score = after
     return out

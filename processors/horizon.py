@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from processors.fold import Double, blacklist_periods, checkpoint_start, default_rules
+from processors.fold import Double, checkpoint_start, default_rules, walk
 from processors.held import HELD, MS, ms
 from processors.scoring import Rulebook
 
@@ -88,9 +88,9 @@ def evict(
     d["ledger"] = double["ledger"][len(gone) :]
     d["checkpoint"] = {
         "at": line,
-        "score": score + sum(e["delta"] for e in gone),
+        "score": walk(gone, score, rules)[0],
         "open": open_,
         "last_lifted": last_lifted,
     }
-    d["blacklist"] = blacklist_periods(d["ledger"], d["checkpoint"]["score"], rules, open_)
+    d["blacklist"] = walk(d["ledger"], d["checkpoint"]["score"], rules, open_)[1]
     return d

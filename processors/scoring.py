@@ -109,6 +109,8 @@ class Rulebook:
     blacklist_threshold: int
     recovery_threshold: int
     rules: tuple[Rule, ...]
+    score_min: int = 0
+    score_max: int = 1000
     marks: tuple[MarkRule, ...] = ()
     correlations: tuple[Correlation, ...] = ()
     tiers: tuple[Tier, ...] = ()
@@ -132,6 +134,10 @@ class Rulebook:
             if r.id == rule_id:
                 return r
         raise KeyError(rule_id)
+
+    def clamp(self, score: int) -> int:
+        """``score`` held to the scale; applied at every step of the event-time walk."""
+        return min(self.score_max, max(self.score_min, score))
 
     def tier(self, score: int) -> str:
         for t in self.tiers:
@@ -214,11 +220,19 @@ def _parse(path: Path, data: Mapping[str, Any]) -> Rulebook:
     leave = int(data.get("recovery_threshold", enter))
     if leave < enter:
         raise RulesError(f"{path}: recovery_threshold {leave} is below blacklist_threshold {enter}")
+    low, high = int(data.get("score_min", 0)), int(data.get("score_max", 1000))
+    if not low <= enter <= leave <= high or not low <= base <= high:
+        raise RulesError(
+            f"{path}: the scale {low}–{high} must hold base_score {base}, "
+            f"blacklist_threshold {enter} and recovery_threshold {leave}"
+        )
     return Rulebook(
         base_score=base,
         blacklist_threshold=enter,
         recovery_threshold=leave,
         rules=tuple(rules),
+        score_min=low,
+        score_max=high,
         marks=tuple(marks),
         correlations=tuple(correlations),
         tiers=tuple(tiers),
