@@ -3,8 +3,9 @@
 - ``citizen_profiles``: the double, upserted with a version guard, so an older or
   replayed double is a no-op;
 - ``score_ledger``: append-only, one row per (event, rule), ``ON CONFLICT DO NOTHING``,
-  from the ledger topic; the view ``score_ledger_explained`` adds the score before and
-  after each entry;
+  from the ledger topic, with each entry's nominal delta; the view
+  ``score_ledger_explained`` adds the score before and after each entry, walked in
+  event time and clamped to the rules' scale (the aggregate ``moisson_walk``);
 - ``blacklist``: every period on the blacklist (open ones have no ``lifted_at``), from
   the blacklist topic: upserted when its ``version`` is newer, deleted when a late
   event removed it;
@@ -33,6 +34,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.schema import CreateSchema
 
+from processors.scoring import Rulebook, load_rules
 from sinks.base import Double
 
 metadata = MetaData()
@@ -99,14 +101,34 @@ citizens = Table(
 PROFILE_FIELDS = tuple(c.name for c in citizen_profiles.columns if c.name != "updated_at")
 PROFILE_COLUMNS = ", ".join(PROFILE_FIELDS)
 JSON_FIELDS = frozenset(c.name for c in citizen_profiles.columns if isinstance(c.type, JSONB))
+#: One step of the event-time walk, clamped to the scale: the SQL twin of
+#: ``processors.fold.walk``. As a window aggregate it walks a citizen's ledger in order.
+WALK_FUNCTIONS = """
+CREATE OR REPLACE FUNCTION {schema}.moisson_walk_step(
+    state integer, delta integer, start integer, low integer, high integer)
+RETURNS integer LANGUAGE sql IMMUTABLE PARALLEL SAFE
+AS $$ SELECT LEAST(high, GREATEST(low, COALESCE(state, start) + delta)) $$;
+CREATE OR REPLACE AGGREGATE {schema}.moisson_walk(integer, integer, integer, integer) (
+    SFUNC = {schema}.moisson_walk_step, STYPE = integer);
+"""
+#: The ledger with the walked score before and after each entry. A window SUM cannot
+#: clamp, so the walk is an aggregate; ids sort byte-wise ("C"), as Python sorts them.
 LEDGER_VIEW = """
-CREATE OR REPLACE VIEW {schema}.score_ledger_explained AS
-SELECT l.citizen_id, l.occurred_at, l.event_id, l.rule_id, l.delta, l.explanation,
-       p.base_score + SUM(l.delta) OVER w - l.delta AS score_before,
-       p.base_score + SUM(l.delta) OVER w AS score_after
-FROM {schema}.score_ledger l JOIN {schema}.citizen_profiles p USING (citizen_id)
-WINDOW w AS (PARTITION BY l.citizen_id ORDER BY l.occurred_at, l.event_id, l.rule_id
-             ROWS UNBOUNDED PRECEDING)
+DROP VIEW IF EXISTS {schema}.score_ledger_explained;
+CREATE VIEW {schema}.score_ledger_explained AS
+SELECT citizen_id, occurred_at, event_id, rule_id, delta, explanation,
+       COALESCE(LAG(score_after) OVER w, base_score) AS score_before, score_after
+FROM (
+    SELECT l.citizen_id, l.occurred_at, l.event_id, l.rule_id, l.delta, l.explanation,
+           p.base_score,
+           {schema}.moisson_walk(l.delta, p.base_score, {low}, {high}) OVER w AS score_after
+    FROM {schema}.score_ledger l JOIN {schema}.citizen_profiles p USING (citizen_id)
+    WINDOW w AS (PARTITION BY l.citizen_id
+                 ORDER BY l.occurred_at, l.event_id COLLATE "C", l.rule_id COLLATE "C"
+                 ROWS UNBOUNDED PRECEDING)
+) walked
+WINDOW w AS (PARTITION BY citizen_id
+             ORDER BY occurred_at, event_id COLLATE "C", rule_id COLLATE "C")
 """
 
 
@@ -131,9 +153,13 @@ def quoted_schema(engine: Engine, schema: str) -> str:
     return engine.dialect.identifier_preparer.quote_schema(schema)
 
 
-def create_tables(engine: Engine, schema: str) -> None:
-    """Create the schema, the tables and the ledger view if missing (idempotent)."""
+def create_tables(engine: Engine, schema: str, rules: Rulebook | None = None) -> None:
+    """Create the schema, the tables and the ledger view if missing (idempotent); the
+    view walks scores on the scale of ``rules`` (the shipped ones by default)."""
+    rules = rules or load_rules()
     with engine.begin() as conn:
+        # The sink and the dashboard may both start at once: one creates, then the other.
+        conn.execute(text("SELECT pg_advisory_xact_lock(hashtext('moisson.create_tables'))"))
         conn.execute(CreateSchema(schema, if_not_exists=True))
         metadata.create_all(conn)
         quoted = conn.dialect.identifier_preparer.quote_schema(schema)
@@ -143,7 +169,9 @@ def create_tables(engine: Engine, schema: str) -> None:
                 " ADD COLUMN IF NOT EXISTS version bigint NOT NULL DEFAULT 0"
             )
         )
-        conn.execute(text(LEDGER_VIEW.format(schema=quoted)))
+        conn.execute(text(WALK_FUNCTIONS.format(schema=quoted)))
+        low, high = int(rules.score_min), int(rules.score_max)
+        conn.execute(text(LEDGER_VIEW.format(schema=quoted, low=low, high=high)))
 
 
 def upsert_profiles_sql(s: str) -> str:

@@ -40,7 +40,7 @@ class PostgresSink(Sink):
         self.rules = rules or load_rules()
         self._explained: dict[str, str] = {}
         if create:
-            create_tables(self.engine, schema)
+            create_tables(self.engine, schema, self.rules)
 
     def write(self, batch: Harvest | Sequence[Double]) -> int:
         """Upsert the batch's latest profiles, append its ledger entries and apply its

@@ -171,6 +171,25 @@ def test_explained_ledger_walks_the_score():
     assert rows[0]["explanation"] == "Seen at a gathering or protest."
 
 
+def test_the_score_is_clamped_at_every_step_of_the_event_time_walk():
+    """At the floor a citizen climbs back from 0, not from below it; the clamp follows
+    event time, so the arrival order changes nothing."""
+    fall = protests(14)  # 600 - 14×50 would be -100
+    good = ev("camera", behaviour="VOLUNTEERING", hours=20)
+    assert run(*fall)["score"] == 0
+    assert run(*fall, good)["score"] == 10
+    rng = random.Random(5)
+    shuffled = [*fall, good]
+    rng.shuffle(shuffled)
+    assert run(*shuffled) == run(*fall, good)
+    early = ev("camera", behaviour="VOLUNTEERING", hours=-1)  # before the fall: 610, then 0
+    d = run(*fall, good, early)
+    assert d["score"] == 10
+    assert [r["score_after"] for r in explained_ledger(d)][:2] == [610, 560]
+    rise = [ev("camera", behaviour="VOLUNTEERING", hours=h) for h in range(45)]
+    assert run(*rise)["score"] == 1000 and run(*rise, *protests(1, 50))["score"] == 950
+
+
 # --- dedupe, purity, order -----------------------------------------------------------
 
 

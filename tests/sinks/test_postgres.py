@@ -7,13 +7,14 @@ from datetime import UTC, datetime
 import pytest
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
-from processors.fold import new_double
+from processors.fold import explained_ledger, fold_all, new_double
 from producers.publisher import ensure_topics
 from schemas.codec import DOUBLE, encode
-from sinks.base import Sink
+from sinks.base import Harvest, Sink
 from sinks.postgres.reader import PostgresReader
 from sinks.postgres.writer import PostgresSink
 from sinks.runner import make_consumer, run_sink
+from tests.factories import ev
 
 pytestmark = pytest.mark.integration
 
@@ -93,5 +94,34 @@ def test_offsets_are_committed_only_after_the_database_commits(settings):
     run_sink(consumer, pg, 100, should_stop=lambda: len(read.profiles()) >= 20)
     consumer.close()
     assert len(read.profiles()) == 20
+    pg.close()
+    read.close()
+
+
+def test_the_ledger_view_walks_the_clamped_score_as_the_fold_does(settings):
+    """Scores hit the floor and the ceiling, with ties in event time: the view's walk
+    (an SQL aggregate) gives the same score before and after every entry as the fold's."""
+    events = [
+        *(ev("camera", hours=h, behaviour="GATHERING") for h in range(14)),  # 600 → 0
+        *(ev("payment", hours=20, category="CHARITY") for _ in range(3)),  # a tie
+        *(ev("camera", hours=30 + h, behaviour="VOLUNTEERING") for h in range(120)),  # → 1000
+        ev("payment", hours=200, category="FINES"),
+    ]
+    d = fold_all(events)["c0000001"]
+    want = [
+        (e["event_id"], e["rule_id"], e["score_before"], e["score_after"])
+        for e in explained_ledger(d)
+    ]
+    walked = {after for *_, after in want}
+    assert {0, 1000} <= walked and d["score"] == 980
+    pg = PostgresSink(settings.database.sqlalchemy_url(), settings.database.schema_name)
+    read = PostgresReader(settings.database.sqlalchemy_url(), settings.database.schema_name)
+    pg.write(Harvest.of([d]))
+    got = [
+        (r["event_id"], r["rule_id"], r["score_before"], r["score_after"])
+        for r in read.ledger("c0000001")
+    ]
+    assert got == want
+    assert read.profiles()["c0000001"]["score"] == got[-1][3]
     pg.close()
     read.close()
