@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -134,6 +134,23 @@ class Rulebook:
             if r.id == rule_id:
                 return r
         raise KeyError(rule_id)
+
+    def with_deltas(self, deltas: Mapping[str, int]) -> Rulebook:
+        """These rules with some deltas changed (``{rule id: delta}``), for a what-if;
+        an unknown id raises :class:`RulesError` listing the known ones."""
+        known = [r.id for r in (*self.rules, *self.correlations)]
+        unknown = sorted(set(deltas) - set(known))
+        if unknown:
+            raise RulesError(
+                f"no rule {', '.join(map(repr, unknown))}; the rules are: {', '.join(known)}"
+            )
+        return replace(
+            self,
+            rules=tuple(replace(r, delta=deltas.get(r.id, r.delta)) for r in self.rules),
+            correlations=tuple(
+                replace(c, delta=deltas.get(c.id, c.delta)) for c in self.correlations
+            ),
+        )
 
     def clamp(self, score: int) -> int:
         """``score`` held to the scale; applied at every step of the event-time walk."""

@@ -48,6 +48,7 @@ def _assemble() -> None:
         stack,
         topics,
         verify,
+        whatif,
     )
 
     for command in (
@@ -66,6 +67,7 @@ def _assemble() -> None:
         dashboard.dashboard,
         topics.topics,
         health.health,
+        whatif.whatif,
     ):
         main.add_command(command)
 

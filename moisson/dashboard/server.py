@@ -141,7 +141,7 @@ class Dashboard:
         self.rules = rules or load_rules(settings.processor.rules_path)
         url, schema = settings.database.sqlalchemy_url(), settings.database.schema_name
         engine = engine_for(url, schema)
-        create_tables(engine, schema, self.rules)  # it may start before the sink: empty tables, no errors
+        create_tables(engine, schema, self.rules)  # before the sink, maybe: empty tables
         engine.dispose()
         self.pg = PostgresReader(url, schema)
         self.harvest = Harvest(settings, resolver=id_resolver(settings))
