@@ -25,7 +25,9 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from moisson.metrics import DashboardMetrics
 from moisson.registry import id_resolver
 from moisson.settings import Settings
-from processors.scoring import Rulebook, load_rules
+from processors.fold import Event
+from processors.privacy import Privacy
+from processors.scoring import Rulebook, RulesError, load_rules
 from schemas import dead_letters
 from schemas.codec import CodecError, IdResolver, decode
 from schemas.kinds import SENSOR_KINDS
@@ -53,7 +55,11 @@ class Harvest:
     """Tails the sensor topics (rates, latest events) and the dead letters (counts per reason)."""
 
     def __init__(
-        self, settings: Settings, feed_size: int = 60, resolver: IdResolver | None = None
+        self,
+        settings: Settings,
+        feed_size: int = 60,
+        resolver: IdResolver | None = None,
+        max_events: int = 2_000_000,
     ) -> None:
         self.settings = settings
         self.resolver = resolver  # registry mode: sensor messages may name a schema id
@@ -62,6 +68,9 @@ class Harvest:
         self.recent: deque[tuple[float, str]] = deque(maxlen=50_000)
         self.feed: deque[dict[str, Any]] = deque(maxlen=feed_size)
         self.first_event_at: float | None = None
+        #: Every decoded sensor event of the run, for the What if page (capped).
+        self.events: list[Event] = []
+        self.max_events = max_events
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="harvest-tail", daemon=True)
         self.kind_of = settings.topics.kind_of
@@ -118,6 +127,8 @@ class Harvest:
         except CodecError as exc:
             self.feed.append({"kind": kind, "error": exc.reason.value})
             return
+        if len(self.events) < self.max_events:
+            self.events.append(Event(kind, record))
         self.feed.append({"kind": kind, **_jsonable(record)})
 
     def _dead_letter(self, headers: list[tuple[str, bytes | None]]) -> None:
@@ -221,6 +232,8 @@ class Dashboard:
         app.router.add_get("/api/citizen/{cid}", self.api_citizen)
         app.router.add_get("/api/search", self.api_search)
         app.router.add_get("/api/stream", self.api_stream)
+        app.router.add_get("/whatif", self.whatif_page)
+        app.router.add_get("/api/whatif", self.api_whatif)
         app.on_startup.append(self._startup)
         app.on_cleanup.append(self._cleanup)
         return app
@@ -245,7 +258,13 @@ class Dashboard:
         self.pg.close()
 
     async def index(self, _: web.Request) -> web.Response:
-        html = resources.files("moisson.dashboard").joinpath("index.html").read_text("utf-8")
+        return self._page("index.html")
+
+    async def whatif_page(self, _: web.Request) -> web.Response:
+        return self._page("whatif.html")
+
+    def _page(self, name: str) -> web.Response:
+        html = resources.files("moisson.dashboard").joinpath(name).read_text("utf-8")
         return web.Response(
             text=html,
             content_type="text/html",
@@ -262,6 +281,23 @@ class Dashboard:
         data = await asyncio.to_thread(self.citizen, request.match_info["cid"])
         if data is None:
             raise web.HTTPNotFound(text="no such citizen")
+        return web.json_response(data)
+
+    def whatif(self, sets: list[str]) -> dict[str, Any]:
+        """This run's events re-scored under the live rules and under ``sets``."""
+        from moisson.dashboard.whatif import what_if
+
+        p = self.settings.processor
+        key = p.pseudonymise_key.get_secret_value() if p.pseudonymise_key else None
+        privacy = Privacy.of(p.harvest_kinds, key)
+        events = list(self.harvest.events)
+        return _jsonable(what_if(events, self.rules, sets, privacy, self.pg.names))
+
+    async def api_whatif(self, request: web.Request) -> web.Response:
+        try:
+            data = await asyncio.to_thread(self.whatif, request.query.getall("set", []))
+        except RulesError as exc:
+            raise web.HTTPBadRequest(text=str(exc)) from None
         return web.json_response(data)
 
     async def api_search(self, request: web.Request) -> web.Response:

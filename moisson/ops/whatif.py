@@ -57,12 +57,12 @@ class WhatIf:
         return [c for c in self.changes if c.kind == kind]
 
 
-def _run(rules: Rulebook, events: Iterable[Observed], oracle: Oracle) -> Run:
+def _run(rules: Rulebook, events: Iterable[Observed], oracle: Oracle, width: int = 100) -> Run:
     n = 0
     for event in events:
         oracle.observe(event)
         n += 1
-    return Run(rules, oracle.doubles, n, distribution(oracle.doubles, rules))
+    return Run(rules, oracle.doubles, n, distribution(oracle.doubles, rules, width))
 
 
 def _compared(mode: str, about: str, live: Run, variant: Run, names: Mapping[str, str]) -> WhatIf:
@@ -129,9 +129,11 @@ def rescore_events(
     live: Rulebook,
     variant: Rulebook,
     privacy: Privacy | None = None,
+    width: int = 100,
 ) -> WhatIf:
     """Events already in hand (the dashboard's tail of the current run) under each
-    rulebook, with the harvester's ethics toggles (``privacy``) applied."""
+    rulebook, with the harvester's ethics toggles (``privacy``) applied; histogram
+    bands ``width`` points wide."""
     kept = list(events)
-    runs = [_run(rules, kept, Oracle(rules, privacy)) for rules in (live, variant)]
+    runs = [_run(rules, kept, Oracle(rules, privacy), width) for rules in (live, variant)]
     return _compared("recording", "the current run's events", runs[0], runs[1], {})
