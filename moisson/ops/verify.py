@@ -145,6 +145,29 @@ def compare(
     return diffs
 
 
+def _may_still_arrive(d: Diff) -> bool:
+    """A ledger row not written yet, or a blacklist period behind: the ledger and the
+    blacklist are streams of their own, so the sink may write them after the profile."""
+    return (d.field.startswith("ledger[") and d.actual is None) or d.field == "blacklist"
+
+
+def settle(
+    expected: dict[str, Double],
+    pg: PostgresReader,
+    rules: Rulebook | None,
+    deadline: float,
+) -> list[Diff]:
+    """:func:`compare`, repeated while the only differences are rows still in flight
+    and ``deadline`` (monotonic) has not passed; any other difference ends it at once."""
+    while True:
+        diffs = compare(expected, pg, rules)
+        if not diffs or not all(_may_still_arrive(d) for d in diffs):
+            return diffs
+        if time.monotonic() > deadline:
+            return diffs
+        time.sleep(0.5)
+
+
 COUNTS = ("metro_count", "payment_count", "book_count", "camera_count")
 
 

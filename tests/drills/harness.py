@@ -18,7 +18,7 @@ from typing import Any
 from moisson.ops import pipeline
 from moisson.ops.recording import Recording
 from moisson.ops.replay import ReplaySummary, plan_replay, replay
-from moisson.ops.verify import caught_up, compare, tally, wait_sanctions
+from moisson.ops.verify import caught_up, settle, tally, wait_sanctions
 from moisson.settings import Settings
 from producers.publisher import ensure_topics
 from sinks.postgres.reader import PostgresReader
@@ -266,7 +266,7 @@ class Pipeline:
                 alive=self.alive,
             )
         recovery = time.monotonic() - damage_at
-        diffs = compare(self.expected, self.pg)
+        diffs = settle(self.expected, self.pg, None, time.monotonic() + 30.0)
         diffs += wait_sanctions(self.expected, self.settings, 30.0)[1]  # the last sanction
         t = tally(self.expected, self.pg.profiles())
         result = Result(

@@ -18,7 +18,9 @@ from producers.city import generate_events
 HERE = Path(__file__).parent
 RECORDING = HERE / "recording"
 EXPECTED = HERE / "expected_profiles.json"
-ARGS = {"seed": 11, "citizens": 150, "days": 2}
+#: A calibrated week blacklists about 1% of a crowd, so the golden city is a small crowd
+#: around Lulu's week: Mei and Lulu are blacklisted, and Lulu is refused at the gate.
+ARGS = {"seed": 11, "citizens": 60, "days": 7, "scenario": "lulu"}
 PARTITIONS = 4
 SUMMARY = (
     "version",
@@ -34,7 +36,13 @@ SUMMARY = (
 
 
 def simulate(out: Path) -> dict:
-    events = generate_events(ARGS["seed"], ARGS["citizens"], days=ARGS["days"], sanctions=Oracle())
+    events = generate_events(
+        ARGS["seed"],
+        ARGS["citizens"],
+        days=ARGS["days"],
+        sanctions=Oracle(),
+        scenario=ARGS["scenario"],
+    )
     return write_simulation(
         out, events, PARTITIONS, dict(ARGS), {k: f"sensors.{k}" for k in SENSOR_KINDS}
     )

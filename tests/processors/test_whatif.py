@@ -31,7 +31,7 @@ def test_a_variant_changes_only_the_named_deltas_and_refuses_unknown_ids():
     ]
     assert variant.rule("camera.gathering") == RULES.rule("camera.gathering")
     assert [r.id for r in variant.by_kind["camera"]] == [r.id for r in RULES.by_kind["camera"]]
-    with pytest.raises(RulesError, match="no rule 'camera.nope'.*camera.association"):
+    with pytest.raises(RulesError, match=r"no rule 'camera.nope'.*camera.association"):
         RULES.with_deltas({"camera.nope": 0})
 
 

@@ -92,7 +92,7 @@ def verify(
                     f"waiting for the pipeline to catch up: {d:,}/{t:,} citizens"
                 ),
             )
-        diffs = vf.compare(expected, pg, rules)
+        diffs = vf.settle(expected, pg, rules, deadline)
         counted = vf.tally(expected, pg.profiles())
     except (OperationalError, ProgrammingError) as exc:
         fail(

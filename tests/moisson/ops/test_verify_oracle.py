@@ -3,11 +3,12 @@ replay, and the lateness rule applied to it, as the processor applies it."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 from moisson.ops.recording import Message, RecordingWriter, open_recording, partition_for
-from moisson.ops.verify import expected_plan, received
-from processors.fold import fold_all
+from moisson.ops.verify import compare, expected_plan, received, settle
+from processors.fold import explained_ledger, fold_all
 from schemas.codec import SENSOR_SCHEMAS, encode
 from tests.factories import ev
 
@@ -57,3 +58,42 @@ def test_each_destination_partition_has_its_own_order_and_offsets(tmp_path):
         for m in msgs:
             by_part.setdefault(m.partition, []).append(m.offset)
         assert all(offsets == list(range(len(offsets))) for offsets in by_part.values())
+
+
+class _LaggingLedger:
+    """A PostgreSQL reader whose ledger rows arrive ``lag`` reads after the profiles."""
+
+    def __init__(self, doubles, lag: int, profile_error: bool = False):
+        self.doubles, self.lag, self.reads = doubles, lag, 0
+        self.profile_error = profile_error
+
+    def profiles(self):
+        self.reads += 1
+        if self.profile_error:
+            return {c: {**d, "metro_count": d["metro_count"] + 1} for c, d in self.doubles.items()}
+        return self.doubles
+
+    def ledger(self):
+        if self.reads <= self.lag:
+            return []
+        return [
+            {"citizen_id": c, **e} for c, d in self.doubles.items() for e in explained_ledger(d)
+        ]
+
+    def blacklist_rows(self):
+        return []
+
+
+def test_verify_waits_for_ledger_rows_in_flight_but_not_for_a_wrong_profile():
+    doubles = fold_all([ev("camera", behaviour="GATHERING"), ev("metro", hours=1)])
+    pg = _LaggingLedger(doubles, lag=2)
+    assert compare(doubles, pg) != []  # the rows are not there yet
+    assert settle(doubles, pg, None, time.monotonic() + 10) == []
+    assert pg.reads == 3
+    wrong = _LaggingLedger(doubles, lag=100, profile_error=True)
+    diffs = settle(doubles, wrong, None, time.monotonic() + 10)
+    assert wrong.reads == 1 and any(d.field == "metro_count" for d in diffs)
+    behind = _LaggingLedger(doubles, lag=100)
+    start = time.monotonic()
+    assert settle(doubles, behind, None, start + 0.6) != []  # gives up at the deadline
+    assert time.monotonic() - start < 5
