@@ -23,9 +23,11 @@ demo: install
 test: install browser prometheus lint
 	$(BIN)/pytest
 
-# The browser tests drive Debian's Chromium (never a downloaded browser).
+# The browser tests drive Debian's Chromium (never a downloaded browser), with Debian's
+# Noto CJK fonts so names such as 露露 render as characters, not boxes, in screenshots.
 browser:
 	@command -v chromium >/dev/null 2>&1 || { apt-get update -q && apt-get install -y -q chromium; }
+	@fc-list 2>/dev/null | grep -q "Noto Sans CJK" || { apt-get update -q && apt-get install -y -q --no-install-recommends fonts-noto-cjk fontconfig; }
 
 # The metrics test scrapes with Debian's Prometheus (2.42), never a downloaded one.
 prometheus:
