@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 
-.PHONY: audit lock install demo test unit lint stack-up stack-down clean bench browser prometheus drills
+.PHONY: audit lock install demo test unit lint stack-up stack-down clean bench browser prometheus drills screenshots
 
 install: $(VENV)/.installed
 
@@ -28,6 +28,15 @@ test: install browser prometheus lint
 browser:
 	@command -v chromium >/dev/null 2>&1 || { apt-get update -q && apt-get install -y -q chromium; }
 	@fc-list 2>/dev/null | grep -q "Noto Sans CJK" || { apt-get update -q && apt-get install -y -q --no-install-recommends fonts-noto-cjk fontconfig; }
+
+# The reference screenshots in docs/img/: the browser test takes them (into the ignored
+# tests/artifacts/, overwritten on every run); this copies the three the README shows.
+screenshots: install browser
+	$(BIN)/pytest -p no:cacheprovider tests/moisson/dashboard/test_browser.py -k lulus_story
+	mkdir -p docs/img
+	cp tests/artifacts/dashboard-overview-end.png docs/img/overview.png
+	cp tests/artifacts/dashboard-lulu.png docs/img/lulu.png
+	cp tests/artifacts/dashboard-whatif.png docs/img/whatif.png
 
 # The metrics test scrapes with Debian's Prometheus (2.42), never a downloaded one.
 prometheus:

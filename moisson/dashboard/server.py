@@ -71,6 +71,10 @@ class Harvest:
         #: Every decoded sensor event of the run, for the What if page (capped).
         self.events: list[Event] = []
         self.max_events = max_events
+        #: The earliest event time seen: the simulation's day 1 (Beijing time) on the page.
+        self.sim_start: datetime | None = None
+        #: Refusals the sensors reported (a gate DENIED, a ticket office REFUSED), by kind.
+        self.refused: Counter[str] = Counter()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="harvest-tail", daemon=True)
         self.kind_of = settings.topics.kind_of
@@ -129,6 +133,11 @@ class Harvest:
             return
         if len(self.events) < self.max_events:
             self.events.append(Event(kind, record))
+        at = record.get("occurred_at")
+        if isinstance(at, datetime) and (self.sim_start is None or at < self.sim_start):
+            self.sim_start = at
+        if record.get("outcome") in ("DENIED", "REFUSED"):
+            self.refused[kind] += 1
         self.feed.append({"kind": kind, **_jsonable(record)})
 
     def _dead_letter(self, headers: list[tuple[str, bytes | None]]) -> None:
@@ -162,18 +171,42 @@ class Dashboard:
 
     # -- queries (synchronous; run in a thread) --------------------------------------
 
+    def scale(self) -> dict[str, int]:
+        """The rules' scale, for the page's axes: its ends and the two lines on it."""
+        r = self.rules
+        return {
+            "min": r.score_min,
+            "max": r.score_max,
+            "threshold": r.blacklist_threshold,
+            "recovery": r.recovery_threshold,
+        }
+
+    def privacy(self) -> dict[str, Any]:
+        """The ethics toggles in force, and the events the harvester left unread."""
+        kinds = [k.strip() for k in self.settings.processor.harvest_kinds.split(",") if k.strip()]
+        harvested = kinds or list(SENSOR_KINDS)
+        return {
+            "harvested": harvested,
+            "pseudonymised": self.settings.processor.pseudonymise_key is not None,
+            "not_harvested": {
+                k: self.harvest.totals.get(k, 0) for k in SENSOR_KINDS if k not in harvested
+            },
+        }
+
     def overview(self) -> dict[str, Any]:
         count, bins = self.pg.score_histogram(25)
         listed = self.pg.blacklisted_now()
         names = self.pg.names([r["citizen_id"] for r in listed] + list(self.spotlight.values()))
         named = self.pg.named_profiles()
-        kinds = [k.strip() for k in self.settings.processor.harvest_kinds.split(",") if k.strip()]
         return {
             "rates": self.harvest.rates(),
             "totals": dict(self.harvest.totals),
+            "refused": {k: self.harvest.refused.get(k, 0) for k in ("metro", "payment")},
             "dead_letters": dict(sorted(self.harvest.dead_letters.items())),
             "citizens": count,
             "threshold": self.rules.blacklist_threshold,
+            "scale": self.scale(),
+            "sim_start": _jsonable(self.harvest.sim_start),
             "histogram": [{"from": b, "count": n} for b, n in bins.items()],
             "blacklist": [
                 {
@@ -189,11 +222,7 @@ class Dashboard:
                 {"key": k, "id": v, "name": names.get(v, k)} for k, v in self.spotlight.items()
             ],
             "first_event_at": self.harvest.first_event_at,
-            "privacy": {
-                "harvested": kinds or list(SENSOR_KINDS),
-                "pseudonymised": self.settings.processor.pseudonymise_key is not None,
-                "named": named,
-            },
+            "privacy": {**self.privacy(), "named": named},
         }
 
     def citizen(self, cid: str) -> dict[str, Any] | None:
@@ -216,6 +245,9 @@ class Dashboard:
                 "blacklist": periods,
                 "series": series,
                 "sanctions": [p for p in periods if p["lifted_at"] is None],
+                "scale": self.scale(),
+                "sim_start": self.harvest.sim_start,
+                "privacy": self.privacy(),
             }
         )
 
