@@ -202,6 +202,14 @@ LULU_WEEK = Scenario(
                     3_000,
                     "A third late game this week: 'an idle person'.",
                 ),
+                pay(
+                    5,
+                    11,
+                    "FINES",
+                    "Beijing traffic police",
+                    20_000,
+                    "Pays a fine for her e-bike: her score nears the line.",
+                ),
                 seen(
                     5,
                     18,
@@ -210,7 +218,7 @@ LULU_WEEK = Scenario(
                     ("@mei",),
                     "Another gathering with Mei: her score falls under 350.",
                 ),
-                metro(6, 9.5, "Tongzhou Beiguan", "6", "ENTRY", "Saturday: the gate refuses her."),
+                metro(6, 9.5, "Tongzhou Beiguan", "6", "ENTRY", "Sunday morning: the gate refuses her."),
                 pay(
                     6,
                     10.5,
