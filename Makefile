@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 
-.PHONY: audit lock install demo test unit lint stack-up stack-down clean bench browser prometheus drills screenshots
+.PHONY: audit lock install demo test unit lint stack-up stack-down clean bench browser prometheus drills screenshots calibration
 
 install: $(VENV)/.installed
 
@@ -65,6 +65,11 @@ clean:
 # runs the same drills at CI size. Results: bench/results/drills.json.
 drills: install
 	DRILLS_SIZE=full $(BIN)/pytest tests/drills
+
+# A week of the default city without the cast, per seed: the share blacklisted and the
+# score distribution (README: The calibrated scale). `make calibration ARGS=--help`.
+calibration: install
+	$(BIN)/python -m bench.calibration $(ARGS)
 
 # Benchmarks (not tests): ratios against a raw baseline measured in the same run.
 # `make bench ARGS=--quick` for a short development run; results in bench/results/latest.json.

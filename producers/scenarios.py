@@ -218,7 +218,14 @@ LULU_WEEK = Scenario(
                     ("@mei",),
                     "Another gathering with Mei: her score falls under 350.",
                 ),
-                metro(6, 9.5, "Tongzhou Beiguan", "6", "ENTRY", "Sunday morning: the gate refuses her."),
+                metro(
+                    6,
+                    9.5,
+                    "Tongzhou Beiguan",
+                    "6",
+                    "ENTRY",
+                    "Sunday morning: the gate refuses her.",
+                ),
                 pay(
                     6,
                     10.5,
