@@ -10,6 +10,7 @@ from typing import Any
 import click
 
 from moisson.settings import Settings
+from producers.scenarios import SCENARIOS
 
 DEFAULTS = Settings.model_construct()  # the documented defaults, not this shell's env
 
@@ -60,6 +61,25 @@ citizens_option = option(
     type=click.IntRange(min=1),
     default=DEFAULTS.sensors.citizens,
     help="Size of the simulated population.",
+)
+
+
+#: The demo's crowd (``moisson demo`` and ``moisson whatif`` simulate the same city).
+crowd_option = option(
+    "--citizens",
+    envvar="SENSORS_CITIZENS",
+    type=click.IntRange(min=1),
+    default=300,
+    help="Size of the simulated crowd (the scenario's cast comes on top).",
+)
+
+
+scenario_option = option(
+    "--scenario",
+    envvar="DEMO_SCENARIO",
+    type=click.Choice([*SCENARIOS, "none"]),
+    default="lulu",
+    help="A scripted story among the crowd: 'lulu' is Lulu's week.",
 )
 
 

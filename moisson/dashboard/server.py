@@ -265,6 +265,8 @@ class Dashboard:
         app.router.add_get("/api/search", self.api_search)
         app.router.add_get("/api/stream", self.api_stream)
         app.router.add_get("/whatif", self.whatif_page)
+        app.router.add_get("/base.css", self.asset)
+        app.router.add_get("/base.js", self.asset)
         app.router.add_get("/api/whatif", self.api_whatif)
         app.on_startup.append(self._startup)
         app.on_cleanup.append(self._cleanup)
@@ -294,6 +296,13 @@ class Dashboard:
 
     async def whatif_page(self, _: web.Request) -> web.Response:
         return self._page("whatif.html")
+
+    async def asset(self, request: web.Request) -> web.Response:
+        """What the pages share (``/base.css``, ``/base.js``), from the package."""
+        name = request.path.lstrip("/")
+        text = resources.files("moisson.dashboard").joinpath(name).read_text("utf-8")
+        kind = "text/css" if name.endswith(".css") else "text/javascript"
+        return web.Response(text=text, content_type=kind)
 
     def _page(self, name: str) -> web.Response:
         html = resources.files("moisson.dashboard").joinpath(name).read_text("utf-8")

@@ -16,8 +16,10 @@ from moisson.cli.base import (
     parse_speed,
 )
 from moisson.cli.params import (
+    crowd_option,
     days_option,
     option,
+    scenario_option,
     seed_option,
     speed_option,
     timeout_option,
@@ -29,13 +31,7 @@ from schemas.kinds import SENSOR_KINDS
 
 
 @click.command()
-@option(
-    "--citizens",
-    envvar="SENSORS_CITIZENS",
-    type=click.IntRange(min=1),
-    default=300,
-    help="Size of the simulated crowd (the scenario's cast comes on top).",
-)
+@crowd_option
 @days_option(None, "Simulated days (default: the scenario's, 7 for Lulu's week; else 2).")
 @seed_option
 @speed_option(
@@ -43,13 +39,7 @@ from schemas.kinds import SENSOR_KINDS
     "7200",
     "Simulated seconds per real second: 7200 lives a week in 84 s; 'max' for no pacing.",
 )
-@option(
-    "--scenario",
-    envvar="DEMO_SCENARIO",
-    type=click.Choice(["lulu", "none"]),
-    default="lulu",
-    help="A scripted story among the crowd: 'lulu' is Lulu's week.",
-)
+@scenario_option
 @option("--host", envvar="DEMO_HOST", default="127.0.0.1", help="Where the dashboard listens.")
 @option(
     "--port",

@@ -10,7 +10,7 @@ import click
 from rich.table import Table
 
 from moisson.cli.base import console, fail, load_rules_or_fail, out
-from moisson.cli.params import days_option, option, seed_option
+from moisson.cli.params import crowd_option, days_option, option, scenario_option, seed_option
 from moisson.ops.whatif import WhatIf
 from processors.whatif import Change, Distribution
 
@@ -41,21 +41,9 @@ from processors.whatif import Change, Distribution
     help="The live rules (default: the shipped ones).",
 )
 @seed_option
-@option(
-    "--citizens",
-    envvar="SENSORS_CITIZENS",
-    type=click.IntRange(min=1),
-    default=300,
-    help="Size of the simulated crowd (the demo's; the scenario's cast comes on top).",
-)
+@crowd_option
 @days_option(7, "Simulated days.")
-@option(
-    "--scenario",
-    envvar="DEMO_SCENARIO",
-    type=click.Choice(["lulu", "none"]),
-    default="lulu",
-    help="A scripted story among the crowd: 'lulu' is Lulu's week.",
-)
+@scenario_option
 @option(
     "--recording",
     envvar="WHATIF_RECORDING",

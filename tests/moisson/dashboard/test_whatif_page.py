@@ -51,6 +51,11 @@ async def test_without_association_lulu_would_be_free_and_the_page_says_why():
         page = await client.get("/whatif")
         assert page.status == 200 and "Reweight the rules" in await page.text()
         assert "script-src" in page.headers["Content-Security-Policy"]
+        assert '<link rel="stylesheet" href="/base.css">' in await page.text()
+        css = await client.get("/base.css")
+        assert css.content_type == "text/css" and "--accent" in await css.text()
+        js = await client.get("/base.js")
+        assert js.content_type == "text/javascript" and "textContent" in await js.text()
         live = await (await client.get("/api/whatif")).json()
         assert live["freed"] == [] and live["listed"] == []
         assert lulu in {c["id"] for c in live["live"]["blacklist"]}
