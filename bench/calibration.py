@@ -37,7 +37,7 @@ from producers.city import City
 OUT = Path(__file__).parent / "results" / "calibration.json"
 #: The target: 13.3 M (SPC, 2019-03-13) to 14.5 M (Legal Daily) of 1,158 M aged 15+.
 TARGET = (0.0115, 0.0125)
-#: The test's band (tests/producers/test_calibration.py): the target widened by a third.
+#: The band tests/producers/test_calibration.py requires: the target widened by a third.
 BAND = (0.008, 0.016)
 BAR = 50  # characters for the largest band of the histogram
 DAY_MS = 86_400_000

@@ -183,8 +183,8 @@ class Dashboard:
 
     def privacy(self) -> dict[str, Any]:
         """The ethics toggles in force, and the events the harvester left unread."""
-        kinds = [k.strip() for k in self.settings.processor.harvest_kinds.split(",") if k.strip()]
-        harvested = kinds or list(SENSOR_KINDS)
+        chosen = Privacy.of(self.settings.processor.harvest_kinds, None)
+        harvested = [k for k in SENSOR_KINDS if chosen.harvests(k)]
         return {
             "harvested": harvested,
             "pseudonymised": self.settings.processor.pseudonymise_key is not None,
