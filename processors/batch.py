@@ -22,110 +22,25 @@ sources (``processors.horizon.Horizon``).
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Callable, Collection, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from processors.bounds import bound_sizes, shrinker
 from processors.fold import Double, as_datetime
-from processors.harvest import Limits, Rejection, apply_message, sanction_for, sanction_state
+from processors.harvest import Rejection, apply_message, sanction_for, sanction_state
 from processors.held import ms
-from processors.horizon import Horizon, evict
-from processors.privacy import Privacy
-from processors.scoring import Rulebook
-from schemas.codec import IdResolver
-
-#: A source partition: (topic, partition).
-Source = tuple[str, int]
-
-
-@dataclass(frozen=True, slots=True)
-class Position:
-    """Where a source partition stands: the next offset to apply, and its watermark."""
-
-    next: int = 0
-    watermark: datetime | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Incoming:
-    """One sensor message as the planner sees it."""
-
-    topic: str
-    partition: int
-    offset: int
-    key: bytes | None
-    value: bytes | None
-
-    @property
-    def source(self) -> Source:
-        return (self.topic, self.partition)
-
-
-@dataclass(frozen=True, slots=True)
-class DeadLetter:
-    """A message refused with a reason; its original bytes go to the dead-letter topic."""
-
-    index: int
-    reason: str
-    detail: str
-
-
-@dataclass(frozen=True, slots=True)
-class Hole:
-    """Offsets ``expected`` up to ``found`` (excluded) of a partition were not delivered;
-    ``index`` is the message found at ``found``."""
-
-    expected: int
-    found: int
-    index: int
-
-
-@dataclass
-class Plan:
-    """What one batch does, in the order the agent must do it."""
-
-    #: citizen -> (their latest double, index of the message that made it); written to
-    #: the table (whose changelog partition is that message's) and sent to ``doubles``.
-    doubles: dict[str, tuple[Double, int]] = field(default_factory=dict)
-    #: citizen -> (double, index) sent again unchanged: a re-delivered event, after a
-    #: crash that may have persisted the table but not the sends; not written again.
-    republish: dict[str, tuple[Double, int]] = field(default_factory=dict)
-    #: (citizen, sanction) in the order decided.
-    sanctions: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
-    dead_letters: list[DeadLetter] = field(default_factory=list)
-    #: source -> (where it now stands, index of the last message applied there).
-    positions: dict[Source, tuple[Position, int]] = field(default_factory=dict)
-    #: (citizen, ledger entry, index): appended to the ledger topic.
-    ledger: list[tuple[str, dict[str, Any], int]] = field(default_factory=list)
-    #: (citizen, blacklist update): the periods that changed, or were removed.
-    blacklist: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
-    #: Citizens a re-delivered event touched: a crash may have lost what their last
-    #: batch sent, so their held ledger, periods and sanction state are sent again.
-    restate: set[str] = field(default_factory=set)
-    holes: dict[Source, Hole] = field(default_factory=dict)
-    seen: set[Source] = field(default_factory=set)  # sources delivered in this batch
-    rejections: Counter[str] = field(default_factory=Counter)
-    applied: int = 0  # messages taken in offset order (folded or rejected)
-    redelivered: int = 0  # below the position: skipped
-    unassigned: int = 0  # of partitions this worker no longer owns: refused
-
-
-@dataclass(frozen=True, slots=True)
-class Folding:
-    """What folding a message needs besides the message: fixed for a worker's life."""
-
-    kinds: Mapping[str, str]  # topic -> the sensor kind it carries
-    rules: Rulebook | None = None
-    privacy: Privacy | None = None
-    limits: Limits = field(default_factory=Limits)
-    #: The allowed lateness and the eviction horizon; None keeps every event and all
-    #: of the history (the oracle of a recording folded whole does without).
-    horizon: Horizon | None = None
-    #: Resolves the schema ids of Confluent-framed messages (registry mode); None
-    #: rejects them as ``UNKNOWN_SCHEMA_ID``.
-    resolver: IdResolver | None = None
+from processors.horizon import evict
+from processors.plan import (
+    DeadLetter,
+    Folding,
+    Hole,
+    Incoming,
+    Plan,
+    Position,
+    Source,
+)
 
 
 def plan_batch(
@@ -135,17 +50,23 @@ def plan_batch(
     folding: Folding,
     assigned: Collection[Source] | None = None,
     floors: Callable[[int], datetime | None] = lambda partition: None,
+    partitions: Callable[[str], int | None] = lambda topic: None,
 ) -> Plan:
     """Plan ``batch``: ``positions(source)`` is where each source stands,
     ``lookup(citizen, index)`` the stored double (read in message ``index``'s partition),
     ``assigned`` the sources this worker owns (None: all), ``floors(partition)`` the
     lowest durable watermark of the partition's sources (None while one is silent:
-    nothing is evicted)."""
+    nothing is evicted), ``partitions(topic)`` how many partitions a topic has (None:
+    unknown, so the partition is not checked).
+
+    No one message can make it raise: whatever a message holds ends as a dead letter,
+    a duplicate, or (the registry unreachable) a wait at its offset."""
     plan = Plan()
     expected: dict[Source, int] = {}
     marks: dict[Source, datetime | None] = {}
     latest: dict[str, Double | None] = {}
     first: dict[str, Double | None] = {}
+    touched: dict[str, list[int]] = {}
     lateness = folding.horizon.lateness if folding.horizon is not None else None
     for index, msg in enumerate(batch):
         src = msg.source
@@ -153,7 +74,7 @@ def plan_batch(
             plan.unassigned += 1
             continue
         plan.seen.add(src)
-        if src in plan.holes:
+        if src in plan.holes or src in plan.waiting:
             continue  # nothing after a hole is applied until the seek re-delivers it
         at = expected.get(src)
         if at is None:
@@ -166,54 +87,98 @@ def plan_batch(
         if msg.offset > at:
             plan.holes[src] = Hole(at, msg.offset, index)
             continue
-        expected[src] = msg.offset + 1
-        plan.applied += 1
         mark = marks[src]
         not_before = mark - lateness if mark is not None and lateness is not None else None
-        when = _fold_one(plan, latest, first, index, msg, lookup, folding, not_before)
+        step = Step(index, msg, not_before, _partition_of(msg, folding, partitions))
+        when = _fold_one(plan, latest, first, touched, step, lookup, folding)
+        if isinstance(when, _Wait):
+            plan.waiting[src] = msg.offset
+            continue
+        expected[src] = msg.offset + 1
+        plan.applied += 1
         if when is not None and (mark is None or when > mark):
             marks[src] = mark = when
         plan.positions[src] = (Position(msg.offset + 1, mark), index)
     _republish_sanctions(plan, folding)
     _evict(plan, batch, floors, folding)
+    bound_sizes(plan, first, touched, folding, shrinker(batch, floors, folding))
     _blacklist_updates(plan, first)
     return plan
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    """One message taken in offset order, and what its partition expects of it."""
+
+    index: int
+    msg: Incoming
+    not_before: datetime | None  # its partition's watermark minus the allowed lateness
+    partition: int | None  # the partition its key belongs on, when known
+
+
+class _Wait:
+    """The message cannot be judged yet (the registry is unreachable)."""
+
+
+WAIT = _Wait()
+
+
+def _partition_of(
+    msg: Incoming, folding: Folding, partitions: Callable[[str], int | None]
+) -> int | None:
+    if folding.partitioner is None or msg.key is None:
+        return None
+    count = partitions(msg.topic)
+    return folding.partitioner(msg.key, count) if count else None
 
 
 def _fold_one(
     plan: Plan,
     latest: dict[str, Double | None],
     first: dict[str, Double | None],
-    index: int,
-    msg: Incoming,
+    touched: dict[str, list[int]],
+    step: Step,
     lookup: Callable[[str, int], Double | None],
     folding: Folding,
-    not_before: datetime | None,
-) -> datetime | None:
+) -> datetime | _Wait | None:
     """Fold one message into the plan; when it happened, if it is a valid event."""
-    key = msg.key
-    current = None
-    if key is not None:
-        cid = key.decode("utf-8", "replace")
-        citizen = folding.privacy.pseudonym(cid) if folding.privacy is not None else cid
-        if citizen not in latest:
-            latest[citizen] = first[citizen] = lookup(citizen, index)
-        current = latest[citizen]
-    outcome = apply_message(
-        current,
-        expected_kind=folding.kinds.get(msg.topic),
-        topic=msg.topic,
-        key=key,
-        value=msg.value,
-        rules=folding.rules,
-        privacy=folding.privacy,
-        limits=folding.limits,
-        not_before=not_before,
-        resolver=folding.resolver,
-    )
-    when = as_datetime(outcome.occurred_at) if outcome.occurred_at is not None else None
+    index, msg = step.index, step.msg
+    if step.partition is not None and step.partition != msg.partition:
+        detail = f"key {msg.key!r:.80} belongs on partition {step.partition}, not {msg.partition}"
+        plan.refuse(index, Rejection.WRONG_PARTITION, detail)
+        return None
+    try:
+        key = msg.key
+        current = None
+        if key is not None:
+            cid = key.decode("utf-8", "replace")
+            citizen = folding.privacy.pseudonym(cid) if folding.privacy is not None else cid
+            if citizen not in latest:
+                latest[citizen] = first[citizen] = lookup(citizen, index)
+            current = latest[citizen]
+        outcome = apply_message(
+            current,
+            expected_kind=folding.kinds.get(msg.topic),
+            topic=msg.topic,
+            key=key,
+            value=msg.value,
+            rules=folding.rules,
+            privacy=folding.privacy,
+            limits=folding.limits,
+            not_before=step.not_before,
+            resolver=folding.resolver,
+        )
+        when = as_datetime(outcome.occurred_at) if outcome.occurred_at is not None else None
+        sanction = None
+        if outcome.double is not None:
+            sanction = sanction_for(current, outcome.double, folding.rules)
+    except Exception as exc:  # a forged stored double, or a bug: this message only
+        plan.refuse(index, Rejection.FOLD_ERROR, f"{type(exc).__name__}: {exc}")
+        return None
     if outcome.double is None:
         assert outcome.rejected is not None
+        if outcome.rejected is Rejection.REGISTRY_UNAVAILABLE:
+            return WAIT
         plan.rejections[outcome.rejected.value] += 1
         if outcome.rejected is Rejection.DUPLICATE and current is not None:
             plan.republish.setdefault(current["citizen_id"], (current, index))
@@ -223,9 +188,9 @@ def _fold_one(
         return when
     citizen = outcome.double["citizen_id"]
     latest[citizen] = outcome.double
+    touched.setdefault(citizen, []).append(index)
     plan.doubles[citizen] = (outcome.double, index)
     plan.ledger.extend((citizen, e, index) for e in outcome.entries)
-    sanction = sanction_for(current, outcome.double, folding.rules)
     if sanction is not None:
         plan.sanctions.append((citizen, sanction))
     return when

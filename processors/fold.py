@@ -31,6 +31,7 @@ ledger and periods.
 from __future__ import annotations
 
 import uuid
+from bisect import bisect_left, insort
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -38,6 +39,7 @@ from functools import lru_cache
 from typing import Any
 
 from processors.held import MS, event_id_bytes, held_index, hold, ms
+from processors.marks import add_marks
 from processors.scoring import Rulebook, load_rules
 
 Double = dict[str, Any]
@@ -109,6 +111,19 @@ def new_double(citizen_id: str, rules: Rulebook | None = None) -> Double:
     }
 
 
+def folded_keys(event: Event) -> dict[str, list[str]]:
+    """The keys ``event`` counts in each of its double's maps (a sensor chooses them)."""
+    rec = event.record
+    aggregate, key_field = AGGREGATES[event.kind]
+    if event.kind != "camera":
+        return {aggregate: [str(rec[key_field])]}
+    return {
+        aggregate: [str(rec[key_field])],
+        "places": [str(rec["location"])],
+        "associates": [str(c) for c in rec.get("companions", ())],
+    }
+
+
 def _bump(counts: Mapping[str, int], *keys: str) -> dict[str, int]:
     out = dict(counts)
     for key in keys:
@@ -120,8 +135,38 @@ def _entry_key(e: Mapping[str, Any]) -> tuple[datetime, str, str]:
     return (e["occurred_at"], e["event_id"], e["rule_id"])
 
 
-def _mark_key(m: Mapping[str, Any]) -> tuple[datetime, str, str]:
-    return (m["occurred_at"], m["event_id"], m["kind"])
+def _holds(ledger: list[dict[str, Any]], entry: Mapping[str, Any]) -> bool:
+    """Whether the sorted ``ledger`` already holds ``entry`` (same event and rule)."""
+    key = _entry_key(entry)
+    i = bisect_left(ledger, key, key=_entry_key)
+    return i < len(ledger) and _entry_key(ledger[i]) == key
+
+
+def _extend(
+    base: Double,
+    new_entries: list[dict[str, Any]],
+    rules: Rulebook,
+    start_score: int,
+    start_open: Mapping[str, Any] | None,
+) -> tuple[list[dict[str, Any]], int, list[dict[str, Any]]]:
+    """The ledger with ``new_entries`` in event-time order, the score and the periods.
+
+    Entries after the whole held ledger (the usual, in-order case) continue the walk
+    from where the double stands; a late one re-walks from the checkpoint.
+    """
+    old = base["ledger"]
+    fresh = sorted(new_entries, key=_entry_key)
+    if not old or _entry_key(old[-1]) < _entry_key(fresh[0]):
+        periods = base["blacklist"]
+        still_open = periods[-1] if periods and periods[-1]["lifted_at"] is None else None
+        score, tail = walk(fresh, base["score"], rules, still_open)
+        kept = periods[:-1] if still_open is not None else periods
+        return [*old, *fresh], score, [*kept, *tail]
+    ledger = list(old)
+    for e in fresh:
+        insort(ledger, e, key=_entry_key)
+    score, periods = walk(ledger, start_score, rules, start_open)
+    return ledger, score, periods
 
 
 def correlation_entries(
@@ -240,11 +285,8 @@ def fold_entries(
     d[f"{event.kind}_count"] = base[f"{event.kind}_count"] + 1
     d["first_seen"] = at if base["first_seen"] is None else min(base["first_seen"], at)
     d["last_seen"] = at if base["last_seen"] is None else max(base["last_seen"], at)
-    aggregate, key_field = AGGREGATES[event.kind]
-    d[aggregate] = _bump(base[aggregate], str(rec[key_field]))
-    if event.kind == "camera":
-        d["places"] = _bump(base["places"], str(rec["location"]))
-        d["associates"] = _bump(base["associates"], *map(str, rec.get("companions", ())))
+    for aggregate, keys in folded_keys(event).items():
+        d[aggregate] = _bump(base[aggregate], *keys)
     if rec.get("outcome") in REFUSED:
         d["denied_count"] = base["denied_count"] + 1
 
@@ -259,17 +301,10 @@ def fold_entries(
 
     mark_kinds = rules.marks_for(event.kind, rec)
     if mark_kinds:
-        marks = sorted(
-            [
-                *base["marks"],
-                *({"kind": k, "occurred_at": at, "event_id": eid} for k in mark_kinds),
-            ],
-            key=_mark_key,
-        )
-        d["marks"] = marks
-        have = {(e["event_id"], e["rule_id"]) for e in base["ledger"]}
-        for e in correlation_entries(marks, rules, since):
-            if (e["event_id"], e["rule_id"]) not in have:
+        new_marks = [{"kind": k, "occurred_at": at, "event_id": eid} for k in mark_kinds]
+        d["marks"], fired = add_marks(base["marks"], new_marks, rules, since)
+        for e in fired:
+            if not _holds(base["ledger"], e):
                 new_entries.append(e)
                 rule_hits = _bump(rule_hits, e["rule_id"])
     d["rule_hits"] = rule_hits
@@ -280,9 +315,9 @@ def fold_entries(
                 f"{cid}: an entry before the checkpoint at {since}; the eviction line "
                 "must stay below every accepted event's horizon"
             )
-        ledger = sorted([*base["ledger"], *new_entries], key=_entry_key)
-        d["ledger"] = ledger
-        d["score"], d["blacklist"] = walk(ledger, start_score, rules, start_open)
+        d["ledger"], d["score"], d["blacklist"] = _extend(
+            base, new_entries, rules, start_score, start_open
+        )
         d["blacklisted"] = bool(d["blacklist"] and d["blacklist"][-1]["lifted_at"] is None)
         d["tier"] = rules.tier(d["score"])
     return d, new_entries

@@ -7,12 +7,21 @@ tested and reused directly: decode, validate, fold, and decide on sanctions.
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from processors.fold import Double, Event, default_rules, fold_entries
+from processors.fold import (
+    AGGREGATES,
+    Double,
+    Event,
+    as_datetime,
+    default_rules,
+    fold_entries,
+    folded_keys,
+)
+from processors.held import held_since, ms
 from processors.privacy import Privacy
 from processors.scoring import Rulebook
 from schemas.codec import SENSOR_SCHEMAS, CodecError, IdResolver, Reason, decode
@@ -53,6 +62,12 @@ class Rejection(StrEnum):
     DUPLICATE = "duplicate"
     OFFSETS_MISSING = "offsets-missing"  # a range of a partition never delivered
     TOO_LATE = "too-late"  # older than the allowed lateness behind its partition's watermark
+    WRONG_PARTITION = "wrong-partition"  # not on its key's partition under Kafka's partitioner
+    KEY_TOO_LONG = "key-too-long"  # a string the double would keep as a key is over the cap
+    TOO_MANY_KEYS = "too-many-keys"  # would add a key to a map already at its cap
+    CITIZEN_BURST = "citizen-burst"  # the citizen holds the most events a window may hold
+    STATE_TOO_LARGE = "state-too-large"  # the encoded double would pass its size cap
+    FOLD_ERROR = "fold-error"  # the fold raised (a forged double): the exception's name
 
     @property
     def dead_letter(self) -> bool:
@@ -60,12 +75,29 @@ class Rejection(StrEnum):
         return self not in (Rejection.DUPLICATE, Rejection.NOT_HARVESTED)
 
 
+#: The fields whose values a double keeps as keys (its aggregates, and the citizen id).
+KEY_FIELDS = ("citizen_id", *(f for _, f in AGGREGATES.values()), "location")
+
+
 @dataclass(frozen=True, slots=True)
 class Limits:
-    """What a sensor message may be; anything else is a dead letter (README: Bounds)."""
+    """What a sensor message may be, and how much one citizen's double may hold;
+    anything else is a dead letter (README: Bad input, bounds and security)."""
 
     max_message_bytes: int = 65536
     max_future_s: float = 86400.0  # clock skew a sensor may have, ahead of the processor
+    #: A citizen id, station, title, category, behaviour, place or companion: at most this
+    #: many characters (PostgreSQL's btree index entries stop at about 2.7 KB).
+    max_key_chars: int = 256
+    #: Distinct keys in each of a double's maps (places, purchases, books, sightings,
+    #: associates): a sensor chooses them, so without a cap one citizen grows unbounded.
+    max_keys: int = 128
+    #: Events of one citizen a double may hold within ``burst_window_s`` before an event
+    #: (a burst): the cost of folding grows with what a double holds.
+    max_burst_events: int = 1000
+    burst_window_s: float = 7 * 86400.0
+    #: The encoded double's size: under the broker's default message limit (1 MiB).
+    max_double_bytes: int = 786432
 
     def check(self, record: dict[str, Any], now: datetime | None = None) -> Outcome | None:
         """A rejection when a decoded record is not a valid event, else None."""
@@ -87,6 +119,14 @@ class Limits:
         conf = record.get("confidence")
         if isinstance(conf, float) and not 0.0 <= conf <= 1.0:  # NaN fails too
             return Outcome(rejected=Rejection.OUT_OF_RANGE, detail=f"confidence {conf}")
+        cap = self.max_key_chars
+        for name in KEY_FIELDS:
+            value = record.get(name)
+            if type(value) is str and len(value) > cap:
+                return _too_long(name, len(value), cap)
+        for v in record.get("companions") or ():
+            if type(v) is str and len(v) > cap:
+                return _too_long("companions", len(v), cap)
         for name, value in record.items():  # plain loops: this runs for every event
             if type(value) is str:
                 if "\x00" in value:
@@ -96,6 +136,33 @@ class Limits:
                     if type(v) is str and "\x00" in v:
                         return _nul(name)
         return None
+
+    def bound(self, current: Double | None, event: Event) -> Outcome | None:
+        """A rejection when folding ``event`` would take its double past a cap."""
+        if current is None:
+            return None
+        at = ms(as_datetime(event.record["occurred_at"]))
+        held = held_since(current["recent_events"], at - int(self.burst_window_s * 1000))
+        if held >= self.max_burst_events:
+            return Outcome(
+                rejected=Rejection.CITIZEN_BURST,
+                detail=f"{held} events held within {self.burst_window_s:g} s before this one, "
+                f"limit {self.max_burst_events}",
+            )
+        for aggregate, keys in folded_keys(event).items():
+            have = current[aggregate]
+            new = {k for k in keys if k not in have}
+            if len(have) + len(new) > self.max_keys:
+                return Outcome(
+                    rejected=Rejection.TOO_MANY_KEYS,
+                    detail=f"{aggregate}: {len(have)} keys held, {len(new)} more, "
+                    f"limit {self.max_keys}",
+                )
+        return None
+
+
+def _too_long(name: str, n: int, cap: int) -> Outcome:
+    return Outcome(rejected=Rejection.KEY_TOO_LONG, detail=f"{name}: {n} characters, limit {cap}")
 
 
 def _nul(name: str) -> Outcome:
@@ -183,7 +250,11 @@ def apply_message(
             rejected=Rejection.TOO_LATE,
             detail=f"occurred_at {at.isoformat()} is before {not_before.isoformat()}",
         )
-    new, entries = fold_entries(current, Event(kind, record), rules)
+    event = Event(kind, record)
+    over = limits.bound(current, event)
+    if over is not None:
+        return replace(over, citizen_id=cid, occurred_at=at)
+    new, entries = fold_entries(current, event, rules)
     if new is current:
         return Outcome(
             citizen_id=cid,

@@ -59,3 +59,17 @@ def held_events(double: dict[str, Any]) -> list[tuple[int, bytes]]:
 
 def ms(at: datetime) -> int:
     return int(at.timestamp() * 1000)
+
+
+def held_since(held: bytes, at_ms: int) -> int:
+    """How many held events happened at or after ``at_ms`` (a bisection)."""
+    n = len(held) // HELD
+    line = MS.pack(max(0, at_ms))  # held times are never before 1970
+    lo, hi = 0, n
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if held[mid * HELD : mid * HELD + 8] < line:
+            lo = mid + 1
+        else:
+            hi = mid
+    return n - lo

@@ -110,6 +110,9 @@ def corpus(fuzz: int = 24, seed: int = 7, max_bytes: int = 65536) -> list[Poison
         _mutant(book, "NUL in a title", Rejection.NUL_CHARACTER, title="Les\x00Misérables"),
         _mutant(cam, "NUL in a companion", Rejection.NUL_CHARACTER, companions=["c\x001"]),
         _mutant(book, "over the size limit", Rejection.OVERSIZE, title="长" * (max_bytes // 2)),
+        _mutant(book, "a 3 KB title", Rejection.KEY_TOO_LONG, title="书" * 1024),
+        _mutant(metro, "a 3 KB citizen id", Rejection.KEY_TOO_LONG, citizen_id="c" * 3000),
+        _mutant(cam, "a long companion", Rejection.KEY_TOO_LONG, companions=["c" * 300]),
     ]
     rng = random.Random(seed)
     for i in range(fuzz):

@@ -31,8 +31,15 @@ def test_every_poison_gets_its_reason():
     # Not bytes-borne: a registry outage (tests/schemas/test_codec_registry.py) and the
     # fallback for a codec reason the processor does not know yet; offsets a partition
     # never delivered (tests/processors/test_progress.py, the agent's give-up); events too
-    # late for their partition's watermark (tests/processors/test_lateness_live.py).
+    # late for their partition's watermark (tests/processors/test_lateness_live.py); the
+    # caps on what one double holds, a wrong partition and a fold that raises, which
+    # need a stored double or the planner (tests/processors/test_hostile.py).
     elsewhere = {
+        Rejection.TOO_MANY_KEYS,
+        Rejection.CITIZEN_BURST,
+        Rejection.STATE_TOO_LARGE,
+        Rejection.WRONG_PARTITION,
+        Rejection.FOLD_ERROR,
         Rejection.REGISTRY_UNAVAILABLE,
         Rejection.UNDECODABLE,
         Rejection.OFFSETS_MISSING,
