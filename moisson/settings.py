@@ -158,6 +158,36 @@ class ProcessorSettings(BaseModel):
     max_message_bytes: int = Field(
         65536, ge=64, description="Sensor messages larger than this go to the dead-letter topic"
     )
+    max_key_chars: int = Field(
+        256,
+        ge=16,
+        le=2048,
+        description="Longest citizen id, station, title, category, place or companion "
+        "(characters); longer: dead letter key-too-long",
+    )
+    max_keys: int = Field(
+        128,
+        ge=8,
+        description="Distinct keys in each map of a double (places, purchases, books, "
+        "sightings, associates); one more: dead letter too-many-keys",
+    )
+    max_burst_events: int = Field(
+        1000,
+        ge=10,
+        description="Events of one citizen a double may hold within the 7 days before an "
+        "event; one more: dead letter citizen-burst",
+    )
+    max_double_bytes: int = Field(
+        786432,
+        ge=65536,
+        description="Largest encoded double (under the broker's 1 MiB message limit); the "
+        "events that would pass it: dead letter state-too-large",
+    )
+    check_partition: bool = Field(
+        True,
+        description="Dead-letter a sensor message that is not on its key's partition under "
+        "Kafka's default (murmur2) partitioner as wrong-partition",
+    )
     web_port: int = Field(6066, description="faust's web port")
     web_enabled: bool = False
     batch_size: int = Field(

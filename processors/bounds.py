@@ -29,7 +29,7 @@ def bound_sizes(
     a send the broker refuses. The citizen's other events go on."""
     cap = folding.limits.max_double_bytes
     for citizen, (double, _) in list(plan.doubles.items()):
-        value, problem = _encoded(double, cap)
+        value, reason, problem = _encoded(double, cap)
         if value is not None:
             plan.encoded[citizen] = value
             continue
@@ -38,7 +38,7 @@ def bound_sizes(
         plan.ledger = [x for x in plan.ledger if x[0] != citizen]
         plan.sanctions = [x for x in plan.sanctions if x[0] != citizen]
         for index in indices:
-            plan.refuse(index, Rejection.STATE_TOO_LARGE, problem)
+            plan.refuse(index, reason, problem)
         plan.dead_letters.sort(key=lambda d: d.index)
         before = first.get(citizen)
         if before is None or not indices:
@@ -54,15 +54,15 @@ def bound_sizes(
             plan.encoded[citizen] = value
 
 
-def _encoded(double: Double, cap: int) -> tuple[bytes | None, str]:
+def _encoded(double: Double, cap: int) -> tuple[bytes | None, Rejection, str]:
     """The double's bytes if it encodes within ``cap``, else None and why not."""
     try:
         value = encode(DOUBLE, double)
-    except Exception as exc:  # a forged version at 2**63 - 1, say
-        return None, f"{type(exc).__name__}: {exc}"
+    except Exception as exc:  # a forged stored version at 2**63 - 1, say
+        return None, Rejection.FOLD_ERROR, f"{type(exc).__name__}: {exc}"
     if len(value) > cap:
-        return None, f"{len(value)} bytes, limit {cap}"
-    return value, ""
+        return None, Rejection.STATE_TOO_LARGE, f"{len(value)} bytes, limit {cap}"
+    return value, Rejection.STATE_TOO_LARGE, ""
 
 
 def shrinker(

@@ -135,6 +135,14 @@ class Harvester:
             out.append(fut)
         return out
 
+    def topic_partitions(self, topic: str) -> int | None:
+        """How many partitions ``topic`` has, from the consumer's metadata (None under
+        ``test_context``, or before the metadata is known: the partition goes unchecked)."""
+        try:
+            return self.app.consumer.topic_partitions(topic)
+        except ConsumerNotStarted:
+            return None
+
     def assigned_sources(self) -> set[Source] | None:
         """The sensor partitions this worker owns; None under ``test_context`` (no
         consumer)."""
@@ -196,7 +204,13 @@ class Harvester:
                 return self.doubles.get(citizen)
 
         plan = plan_batch(
-            batch, self.position_of, lookup, self.folding, self.assigned_sources(), self.floor_of
+            batch,
+            self.position_of,
+            lookup,
+            self.folding,
+            self.assigned_sources(),
+            self.floor_of,
+            self.topic_partitions,
         )
         self.rejections.update(plan.rejections)
         planned_at = time.perf_counter()
@@ -204,7 +218,7 @@ class Harvester:
         for src, (stands, _) in plan.positions.items():
             self.progress.planned[src] = stands  # the next batch is planned from here
         for citizen, (double, index) in plan.doubles.items():
-            self.write_double(citizen, double, events[index])
+            self.write_double(citizen, double, events[index], plan.encoded.get(citizen))
         if self.deps.fault == "exit-before-sanction" and any(
             s["active"] for _, s in plan.sanctions
         ):
@@ -254,9 +268,17 @@ class Harvester:
             self.progress.moved(src, stands.next, now)
         for src, hole in plan.holes.items():
             await self.on_hole(src, hole, events[hole.index], now)
+        for src, offset in plan.waiting.items():
+            if self.progress.on_wait(src, offset, now):
+                log.info(
+                    "%s[%d]: waiting at %d for the schema registry; seeking back", *src, offset
+                )
+                await self.seek(src, offset)
         return plan
 
-    def write_double(self, citizen: str, double: Any, event: Any) -> None:
+    def write_double(
+        self, citizen: str, double: Any, event: Any, value: bytes | None = None
+    ) -> None:
         """Write ``double`` to the table's store and add it to the outbox for ``doubles``,
         the table's changelog, in ``event``'s partition.
 
@@ -265,7 +287,8 @@ class Harvester:
         """
         with processing(event):  # RocksDB keeps one store per partition
             self.doubles.data[citizen] = double
-        value = encode(DOUBLE, double)
+        if value is None:  # the planner encodes what it writes (to bound its size)
+            value = encode(DOUBLE, double)
         self.outbox.add(self.topics.doubles, event.message.partition, citizen.encode(), value)
 
     def write_position(self, src: Source, stands: Position, event: Any) -> None:

@@ -27,6 +27,9 @@ class Progress:
     #: source -> (the hole's expected offset, the offset found there, seeks made that
     #: found the same one, when the last was)
     seeks: dict[Source, tuple[int, int, int, float]] = field(default_factory=dict)
+    #: source -> the offset it waits at for the schema registry (no seek there counts
+    #: towards giving a range up: nothing is missing)
+    waiting: dict[Source, int] = field(default_factory=dict)
     #: source -> when a batch last held one of its records (at any offset)
     delivered: dict[Source, float] = field(default_factory=dict)
     committed: dict[Source, int] = field(default_factory=dict)
@@ -55,6 +58,8 @@ class Progress:
         hole = self.seeks.get(src)
         if hole is not None and position > hole[0]:
             del self.seeks[src]  # the seek worked
+        if self.waiting.get(src, position) < position:
+            del self.waiting[src]  # the registry answered
 
     def _may_seek(self, src: Source, now: float) -> bool:
         held = self.seeks.get(src)
@@ -71,6 +76,9 @@ class Progress:
         held = self.seeks.get(src)
         if held is not None and held[0] == expected and not self._may_seek(src, now):
             return "wait"
+        if self.waiting.get(src) == expected:  # records fetched before a wait's seek
+            self.seeks[src] = (expected, found, 0, now)
+            return "seek"
         same = held is not None and held[0] == expected and held[1] == found
         count = held[2] if same and held is not None else 0
         if count >= self.give_up_after:
@@ -78,6 +86,16 @@ class Progress:
             return "give-up"
         self.seeks[src] = (expected, found, count + 1, now)
         return "seek"
+
+    def on_wait(self, src: Source, offset: int, now: float) -> bool:
+        """``src`` cannot go past ``offset`` yet (the registry is unreachable): whether
+        to seek back there now (at most every ``seek_every_s``)."""
+        self.waiting[src] = offset
+        held = self.seeks.get(src)
+        if held is not None and held[0] == offset and not self._may_seek(src, now):
+            return False
+        self.seeks[src] = (offset, -1, 0, now)
+        return True
 
     def stalled(self, src: Source, position: int, highwater: int | None, now: float) -> bool:
         """Whether ``src`` should be sought back to ``position`` (and book the seek)."""
@@ -107,6 +125,7 @@ class Progress:
         tables = (
             self.since,
             self.seeks,
+            self.waiting,
             self.delivered,
             self.committed,
             self.lag,

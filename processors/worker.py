@@ -11,6 +11,8 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from kafka.partitioner.default import murmur2
+
 from moisson.metrics import MetricsError, ProcessorMetrics, serve
 from moisson.registry import id_resolver
 from moisson.settings import MetricsSettings, Settings
@@ -37,10 +39,23 @@ def folding_of(settings: Settings) -> Folding:
         kinds=settings.topics.kind_of,
         rules=rules,
         privacy=Privacy.of(p.harvest_kinds, secret),
-        limits=Limits(max_message_bytes=p.max_message_bytes),
+        limits=Limits(
+            max_message_bytes=p.max_message_bytes,
+            max_key_chars=p.max_key_chars,
+            max_keys=p.max_keys,
+            max_burst_events=p.max_burst_events,
+            max_double_bytes=p.max_double_bytes,
+        ),
         horizon=Horizon.of(rules, p.lateness_s),
         resolver=id_resolver(settings),  # registry mode: messages may name their schema by id
+        partitioner=kafka_partition if p.check_partition else None,
     )
+
+
+def kafka_partition(key: bytes, partitions: int) -> int:
+    """The partition Kafka's default partitioner (murmur2, as kafka-python and the Java
+    client use) gives a keyed record: where the sensors put a citizen's events."""
+    return (murmur2(key) & 0x7FFFFFFF) % partitions
 
 
 def deps_of(settings: Settings, metrics: ProcessorMetrics | None = None) -> Deps:
