@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from processors.batch import Folding, Incoming, Position, plan_batch
 from processors.fold import fold_all
-from processors.harvest import Limits, Rejection
+from processors.harvest import Limits
 from processors.horizon import Horizon
 from processors.worker import kafka_partition
 from schemas.codec import SENSOR_SCHEMAS, CodecError, Reason, encode
