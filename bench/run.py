@@ -11,6 +11,7 @@ KAFKA_BOOTSTRAP_SERVERS / DATABASE_URL point it at running ones instead), then m
   P5 memory             worker RSS per citizen         memory vs RocksDB store
   P6 replay             replay --speed max             vs P1's raw limit
   G  growth (pure)       one citizen at 100k events     vs the same at 10k (no services)
+  H  hostile burst (pure) one citizen's burst, 2,000 held vs 200 held (no services)
 
 Writes bench/results/latest.json and prints a table. Not a test: numbers depend on the machine.
 
@@ -102,7 +103,9 @@ def parser() -> argparse.ArgumentParser:
     """The bench's flags."""
     ap = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="Smaller sizes (P2 100k, P4 20 s, G 50k).")
-    ap.add_argument("--only", default="G,P1,P2,P3,P4,P5,P6,M", help="Comma-separated parts to run.")
+    ap.add_argument(
+        "--only", default="G,H,P1,P2,P3,P4,P5,P6,M", help="Comma-separated parts to run."
+    )
     ap.add_argument("--p2-events", type=int, help="Override P2's event count.")
     ap.add_argument(
         "--p2-faust-only", action="store_true", help="Development: P2's faust worker alone."
@@ -160,6 +163,12 @@ def main() -> None:
 
             say(f"G: one citizen's history, {sizes.g // 10:,} against {sizes.g:,} events")
             results.extend(listed(attempt("G", lambda: growth(sizes.g))))
+            write(results, meta)
+        if "H" in only:
+            from bench.hostile import hostile
+
+            say("H: one citizen's hostile burst, 200 against 2,000 held events")
+            results.extend(listed(attempt("H", hostile)))
             write(results, meta)
         if only & SERVICE_PARTS:
             run_services(workdir, sizes, args, only, results, meta)

@@ -65,13 +65,31 @@ def _times(marks: Sequence[Mark]) -> list[datetime]:
 
 
 def _newly_fired(marks: Sequence[Mark], m: Mark, c: Correlation) -> list[Mark]:
-    """The triggers of ``c`` that fire now that ``m`` is in ``marks`` and did not before."""
+    """The triggers of ``c`` that fire now that ``m`` is in ``marks`` and did not before.
+
+    Only marks within two windows of ``m`` can matter (a trigger within one window of
+    it, and that trigger's own window), so only those are looked at."""
     window = timedelta(milliseconds=c.window_ms)
     if c.type == "within":
-        return _within(marks, m, c, window)
+        if m["kind"] not in (c.trigger, c.with_):
+            return []
+        return _within(_near(marks, m, 2 * window), m, c, window)
     if m["kind"] != c.trigger:
         return []
-    return _repeated(marks, m, c, window)
+    return _repeated(_near(marks, m, window), m, c, window)
+
+
+def _near(marks: Sequence[Mark], m: Mark, reach: timedelta) -> Sequence[Mark]:
+    """The marks within ``reach`` of ``m`` in time (a slice of the sorted list)."""
+    x = m["occurred_at"]
+    lo = bisect_left(marks, x - reach, key=_at)
+    hi = bisect_right(marks, x + reach, key=_at)
+    return marks[lo:hi]
+
+
+def _at(m: Mark) -> datetime:
+    at: datetime = m["occurred_at"]
+    return at
 
 
 def _within(marks: Sequence[Mark], m: Mark, c: Correlation, window: timedelta) -> list[Mark]:
@@ -79,17 +97,21 @@ def _within(marks: Sequence[Mark], m: Mark, c: Correlation, window: timedelta) -
     out: list[Mark] = []
     if m["kind"] == c.with_ and c.with_ != c.trigger:
         # Triggers within the window of m that had no other `with` mark within theirs:
-        # the nearest others are m's neighbours in time, p before and q after.
+        # the nearest others are m's neighbours in time, p before and q after (one
+        # beyond two windows is too far to matter, and outside ``marks``).
         withs = _of_kind(marks, c.with_)
         at = bisect_left(withs, mark_key(m), key=mark_key)
         p = withs[at - 1]["occurred_at"] if at > 0 else None
         q = withs[at + 1]["occurred_at"] if at + 1 < len(withs) else None
         triggers = _of_kind(marks, c.trigger)
         times = _times(triggers)
-        for t in triggers[bisect_left(times, x - window) : bisect_right(times, x + window)]:
-            at_t = t["occurred_at"]
-            if (p is None or at_t - p > window) and (q is None or q - at_t > window):
-                out.append(t)
+        lo = bisect_left(times, x - window)  # within the window of m, and farther
+        hi = bisect_right(times, x + window)  # than the window from p and from q
+        if p is not None:
+            lo = max(lo, bisect_right(times, p + window))
+        if q is not None:
+            hi = min(hi, bisect_left(times, q - window))
+        out.extend(triggers[lo:hi])
     if m["kind"] == c.trigger:
         times = _times(_of_kind(marks, c.with_))
         lo = bisect_left(times, x - window)
