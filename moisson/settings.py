@@ -14,7 +14,13 @@ from pydantic import BaseModel, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from schemas.kinds import SENSOR_KINDS
-from schemas.topics import Topics
+from schemas.topics import (
+    DAY_MS,
+    DEAD_LETTER_RETENTION_BYTES,
+    DEAD_LETTER_RETENTION_MS,
+    MIB,
+    Topics,
+)
 
 __all__ = ["SENSOR_KINDS", "Settings"]  # SENSOR_KINDS: re-exported from schemas.kinds
 
@@ -55,10 +61,25 @@ class TopicSettings(BaseModel):
     """The topics' prefix; the names and compaction policy live in :mod:`schemas.topics`."""
 
     prefix: str = Field("", description="Prepended to every topic name (fresh topics per test)")
+    dlq_retention_days: float = Field(
+        DEAD_LETTER_RETENTION_MS / DAY_MS,
+        gt=0,
+        description="Dead letters are deleted after this many days (set on the dead-letter "
+        "topic when moisson creates it)",
+    )
+    dlq_retention_bytes: int = Field(
+        DEAD_LETTER_RETENTION_BYTES,
+        ge=4 * MIB,
+        description="...or once a partition of the dead-letter topic holds this many bytes",
+    )
 
     @property
     def names(self) -> Topics:
-        return Topics(self.prefix)
+        return Topics(
+            self.prefix,
+            dead_letter_retention_ms=round(self.dlq_retention_days * DAY_MS),
+            dead_letter_retention_bytes=self.dlq_retention_bytes,
+        )
 
     def sensor(self, kind: str) -> str:
         return self.names.sensor(kind)

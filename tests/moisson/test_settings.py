@@ -96,3 +96,14 @@ def test_a_percent_encoded_url_is_accepted():
     url = "postgresql://moisson:p%40ss%3Aw%2Fo%25rd%23z@db.example:5432/moisson"
     check_database_url(url)
     assert make_url(url).password == "p@ss:w/o%rd#z"
+
+
+def test_the_dead_letter_retention_comes_from_the_environment(monkeypatch):
+    monkeypatch.setenv("TOPICS_DLQ_RETENTION_DAYS", "7.5")
+    monkeypatch.setenv("TOPICS_DLQ_RETENTION_BYTES", str(64 * 1024 * 1024))
+    configs = Settings().topics.names.dead_letters
+    assert configs["retention.ms"] == str(int(7.5 * 24 * 3600 * 1000))
+    assert configs["retention.bytes"] == str(64 * 1024 * 1024)
+    monkeypatch.setenv("TOPICS_DLQ_RETENTION_BYTES", "1000")  # below a Kafka segment
+    with pytest.raises(ValidationError):
+        Settings()
