@@ -14,7 +14,13 @@ from pydantic import BaseModel, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from schemas.kinds import SENSOR_KINDS
-from schemas.topics import Topics
+from schemas.topics import (
+    DAY_MS,
+    DEAD_LETTER_RETENTION_BYTES,
+    DEAD_LETTER_RETENTION_MS,
+    MIB,
+    Topics,
+)
 
 __all__ = ["SENSOR_KINDS", "Settings"]  # SENSOR_KINDS: re-exported from schemas.kinds
 
@@ -55,10 +61,25 @@ class TopicSettings(BaseModel):
     """The topics' prefix; the names and compaction policy live in :mod:`schemas.topics`."""
 
     prefix: str = Field("", description="Prepended to every topic name (fresh topics per test)")
+    dlq_retention_days: float = Field(
+        DEAD_LETTER_RETENTION_MS / DAY_MS,
+        gt=0,
+        description="Dead letters are deleted after this many days (set on the dead-letter "
+        "topic when moisson creates it)",
+    )
+    dlq_retention_bytes: int = Field(
+        DEAD_LETTER_RETENTION_BYTES,
+        ge=4 * MIB,
+        description="...or once a partition of the dead-letter topic holds this many bytes",
+    )
 
     @property
     def names(self) -> Topics:
-        return Topics(self.prefix)
+        return Topics(
+            self.prefix,
+            dead_letter_retention_ms=round(self.dlq_retention_days * DAY_MS),
+            dead_letter_retention_bytes=self.dlq_retention_bytes,
+        )
 
     def sensor(self, kind: str) -> str:
         return self.names.sensor(kind)
@@ -102,16 +123,33 @@ class RegistrySettings(BaseModel):
 
 
 def check_database_url(url: str) -> None:
-    """Raise ValueError unless ``url`` is a PostgreSQL URL SQLAlchemy can parse."""
+    """Raise ValueError unless ``url`` is a PostgreSQL URL SQLAlchemy can parse.
+
+    The message never quotes the URL: a password with an unescaped ``@``, ``:`` or ``/``
+    would otherwise show its tail as the host, the port or the database name.
+    """
     from sqlalchemy.engine import make_url
     from sqlalchemy.exc import ArgumentError
 
     try:
-        driver = make_url(url).drivername
-    except ArgumentError:
-        raise ValueError("not a URL; expected postgresql://user:password@host:port/name") from None
-    if driver.split("+")[0] not in ("postgresql", "postgres"):
-        raise ValueError(f"a {driver}:// URL; moisson needs postgresql://")
+        parsed = make_url(url)
+    except (ArgumentError, ValueError):  # ValueError: a "port" that is no number
+        raise ValueError(
+            f"not a URL; expected postgresql://user:password@host:port/name ({UNESCAPED})"
+        ) from None
+    if parsed.drivername.split("+")[0] not in ("postgresql", "postgres"):
+        raise ValueError(f"a {parsed.drivername}:// URL; moisson needs postgresql://")
+    after_the_password = [parsed.host or "", parsed.database or ""]
+    for value in parsed.query.values():
+        after_the_password.extend([value] if isinstance(value, str) else value)
+    if any("@" in part for part in after_the_password):
+        raise ValueError(f"a URL with two @ signs ({UNESCAPED})")
+
+
+UNESCAPED = (
+    "percent-encode an @ : / % or # in the user or password, e.g. @ as %40, "
+    "or set DATABASE_USER and DATABASE_PASSWORD instead of DATABASE_URL"
+)
 
 
 class DatabaseSettings(BaseModel):
@@ -131,10 +169,24 @@ class DatabaseSettings(BaseModel):
         return url
 
     def sqlalchemy_url(self) -> str:
+        """``url`` as given, else one SQLAlchemy builds from the parts, percent-encoding
+        whatever the user and password hold (``@ : / % #``). A host that is a directory
+        is a Unix socket's, which libpq takes as the ``host`` parameter."""
         if self.url is not None:
             return self.url.get_secret_value()
-        pw = self.password.get_secret_value()
-        return f"postgresql://{self.user}:{pw}@{self.host}:{self.port}/{self.name}"
+        from sqlalchemy.engine import URL
+
+        socket = self.host.startswith("/")
+        url = URL.create(
+            "postgresql",
+            username=self.user,
+            password=self.password.get_secret_value(),
+            host=None if socket else self.host,
+            port=self.port,
+            database=self.name,
+            query={"host": self.host} if socket else {},
+        )
+        return url.render_as_string(hide_password=False)
 
 
 class ProcessorSettings(BaseModel):

@@ -2,23 +2,49 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 from schemas.kinds import SENSOR_KINDS
 
 COMPACTED = {"cleanup.policy": "compact"}
+DAY_MS = 24 * 3600 * 1000
+MIB = 1024 * 1024
+# Dead letters are kept for someone to look into, and no longer: a month, and at most
+# 256 MiB per partition, so that a flood of refused messages cannot fill the disk.
+DEAD_LETTER_RETENTION_MS = 30 * DAY_MS
+DEAD_LETTER_RETENTION_BYTES = 256 * MIB
+
+
+def dead_letter_configs(retention_ms: int, retention_bytes: int) -> dict[str, str]:
+    """A dead-letter topic's configs: deleted past ``retention_ms`` or past
+    ``retention_bytes`` per partition, whichever comes first.
+
+    Kafka deletes whole closed segments only, so each segment holds a quarter of either
+    bound: the oldest letters go within a quarter past the bound (and the broker's
+    retention check, every five minutes by default), not at 1 GiB or after a week.
+    """
+    return {
+        "cleanup.policy": "delete",
+        "retention.ms": str(retention_ms),
+        "retention.bytes": str(retention_bytes),
+        "segment.ms": str(max(1, retention_ms // 4)),
+        "segment.bytes": str(max(MIB, retention_bytes // 4)),
+    }
 
 
 @dataclass(frozen=True)
 class TopicSpec:
-    """A topic moisson creates, and whether Kafka compacts it (latest value per key)."""
+    """A topic moisson creates, whether Kafka compacts it (latest value per key), and
+    any other topic config it is created with (a dead-letter topic's retention)."""
 
     name: str
     compacted: bool = False
+    extra: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def configs(self) -> dict[str, str]:
-        return dict(COMPACTED) if self.compacted else {}
+        return {**(COMPACTED if self.compacted else {}), **self.extra}
 
 
 @dataclass(frozen=True)
@@ -26,6 +52,8 @@ class Topics:
     """Every topic name of one pipeline; ``prefix`` runs one beside another."""
 
     prefix: str = ""
+    dead_letter_retention_ms: int = DEAD_LETTER_RETENTION_MS
+    dead_letter_retention_bytes: int = DEAD_LETTER_RETENTION_BYTES
 
     def sensor(self, kind: str) -> str:
         return f"{self.prefix}sensors.{kind}"
@@ -64,6 +92,12 @@ class Topics:
         """Dead letters: sensor messages the processor could not apply, with the reason."""
         return f"{self.prefix}sensors.dlq"
 
+    @property
+    def dead_letters(self) -> dict[str, str]:
+        """The configs every dead-letter topic is created with (not the broker's default
+        retention, a week, unbounded in bytes)."""
+        return dead_letter_configs(self.dead_letter_retention_ms, self.dead_letter_retention_bytes)
+
     def specs(self) -> list[TopicSpec]:
         """The topics moisson creates (faust creates only its own internal ones)."""
         return [
@@ -72,5 +106,5 @@ class Topics:
             TopicSpec(self.sanctions, compacted=True),
             TopicSpec(self.ledger),
             TopicSpec(self.blacklist, compacted=True),
-            TopicSpec(self.dlq),
+            TopicSpec(self.dlq, extra=self.dead_letters),
         ]

@@ -11,7 +11,9 @@ import click
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 
+from moisson.panels import shown
 from moisson.settings import Settings
 
 if TYPE_CHECKING:
@@ -86,10 +88,12 @@ def kafka_fix(s: Settings) -> str:
 
 
 def fail(message: str, fix: str | None = None) -> NoReturn:
-    """One clear line (and the fix), no traceback wall."""
-    console.print(f"[bold red]error:[/] {message}", soft_wrap=True, highlight=False)
+    """One clear line (and the fix), no traceback wall; both may quote hostile input."""
+    line = Text.assemble(("error:", "bold red"), " ", shown(message))
+    console.print(line, soft_wrap=True, highlight=False)
     if fix:
-        console.print(f"[yellow]fix:[/] {fix}", soft_wrap=True, highlight=False)
+        line = Text.assemble(("fix:", "yellow"), " ", shown(fix))
+        console.print(line, soft_wrap=True, highlight=False)
     sys.exit(1)
 
 
@@ -156,11 +160,14 @@ def open_or_fail(directory: Path) -> Any:
 
 
 def summary_table(manifest: dict[str, Any]) -> Table:
-    table = Table(title=f"recording ({manifest['source']}, {manifest['count']:,} messages)")
+    title = Text.assemble("recording (", shown(manifest["source"]), f", {manifest['count']:,}")
+    table = Table(title=title + " messages)")
     for col in ("topic", "partitions", "messages", "sha256"):
         table.add_column(col)
     for topic, t in manifest["topics"].items():
-        table.add_row(topic, str(t["partitions"]), f"{t['count']:,}", t["sha256"][:16] + "…")
+        table.add_row(
+            shown(topic), shown(t["partitions"]), f"{t['count']:,}", shown(f"{t['sha256']:.16}…")
+        )
     return table
 
 

@@ -32,6 +32,7 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.engine import make_url
 from sqlalchemy.schema import CreateSchema
 
 from processors.scoring import Rulebook, load_rules
@@ -142,9 +143,10 @@ def engine_for(url: str, schema: str = "public") -> Engine:
     A plain ``postgresql://`` URL means psycopg 3 in SQLAlchemy 2.1; it is spelled out
     so SQLAlchemy 2.0 picks the same driver.
     """
-    if url.startswith("postgresql://"):
-        url = "postgresql+psycopg://" + url[len("postgresql://") :]
-    engine = create_engine(url, pool_pre_ping=True)
+    parsed = make_url(url)
+    if parsed.drivername == "postgresql":
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    engine = create_engine(parsed, pool_pre_ping=True)
     return engine.execution_options(schema_translate_map={None: schema})
 
 

@@ -15,6 +15,7 @@ from moisson.cli.params import (
     option,
     prefix_option,
 )
+from moisson.panels import shown
 
 
 @click.command()
@@ -44,12 +45,13 @@ def dlq(kafka: str, topic_prefix: str, last: int) -> None:
     table.add_column("reason")
     table.add_column("count", justify="right")
     for reason, n in letters.by_reason.most_common():
-        table.add_row(reason, f"{n:,}")
+        table.add_row(shown(reason), f"{n:,}")
     out.print(table)
     if letters.latest and last:
         latest = Table(title="latest")
         for col in ("reason", "from", "key", "bytes", "detail"):
             latest.add_column(col, overflow="fold")
         for d in letters.latest:
-            latest.add_row(d["reason"], d["source"], repr(d["key"]), str(d["bytes"]), d["detail"])
+            row = (d["reason"], d["source"], repr(d["key"]), d["bytes"], d["detail"])
+            latest.add_row(*map(shown, row))
         out.print(latest)

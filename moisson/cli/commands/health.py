@@ -7,6 +7,7 @@ import sys
 from typing import Any
 
 import click
+from rich.text import Text
 
 from moisson.cli.base import (
     console,
@@ -18,6 +19,7 @@ from moisson.cli.params import (
     prefix_option,
     timeout_option,
 )
+from moisson.panels import shown
 from moisson.stack.health import database_ok, http_ok, kafka_ok
 
 HEALTH_CHECKS = ("kafka", "database")
@@ -68,8 +70,10 @@ def health(
             detail = probes.get(check, http_ok)(s, check, timeout)
         except Exception as exc:  # any failure is the answer; the probe says which
             failed += 1
-            console.print(f"[red]✗[/] {check}: {exc}", highlight=False, soft_wrap=True)
+            line = Text.assemble(("✗", "red"), " ", shown(check), ": ", shown(exc))
+            console.print(line, highlight=False, soft_wrap=True)
         else:
-            console.print(f"[green]✓[/] {check}: {detail}", highlight=False, soft_wrap=True)
+            line = Text.assemble(("✓", "green"), " ", shown(check), ": ", shown(detail))
+            console.print(line, highlight=False, soft_wrap=True)
     if failed:
         sys.exit(1)

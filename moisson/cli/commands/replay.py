@@ -23,6 +23,7 @@ from moisson.cli.params import (
     prefix_option,
     speed_option,
 )
+from moisson.panels import shown
 from schemas.kinds import SENSOR_KINDS
 
 
@@ -126,11 +127,8 @@ def replay(
     pace = parse_speed(speed)
     if dry_run:
         for at, m, dest, ts in rp.schedule(plan, pace, loop, shift_to_now):
-            out.print(
-                f"+{at:9.3f}s {dest}[{m.partition}] key={m.key!r} ts={ts} "
-                f"{len(m.value or b'')} bytes",
-                highlight=False,
-            )
+            line = f"+{at:9.3f}s {dest}[{m.partition}] key={m.key!r} ts={ts}"
+            out.print(shown(f"{line} {len(m.value or b'')} bytes"), highlight=False)
         console.print(
             f"dry run: {len(plan.items) * loop:,} messages would be sent "
             f"({plan.skipped:,} filtered out)"
@@ -152,7 +150,7 @@ def replay(
         kafka_unreachable(s, exc)
     for dest, n in sorted(summary.per_topic.items()):
         note = " (re-partitioned by key)" if dest in summary.repartitioned else ""
-        console.print(f"  {dest}: {n:,}{note}")
+        console.print(shown(f"  {dest}: {n:,}{note}"))
     console.print(
         f"[green]✓[/] replayed {summary.sent:,} messages in {summary.seconds:.1f}s "
         f"({plan.skipped:,} filtered out)"

@@ -25,6 +25,7 @@ from moisson.cli.params import (
     prefix_option,
     timeout_option,
 )
+from moisson.panels import shown
 
 
 @click.command()
@@ -154,7 +155,7 @@ def print_diffs(title: str, diffs: list[Any], limit: int = 50) -> None:
     for col in ("citizen", "field", "expected", "actual"):
         table.add_column(col, overflow="fold")
     for d in diffs[:limit]:
-        table.add_row(d.citizen, d.field, short(d.expected), short(d.actual))
+        table.add_row(*map(shown, (d.citizen, d.field, short(d.expected), short(d.actual))))
     out.print(table)
     if len(diffs) > limit:
         out.print(f"… and {len(diffs) - limit} more")

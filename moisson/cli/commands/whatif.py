@@ -8,10 +8,12 @@ from typing import Any
 
 import click
 from rich.table import Table
+from rich.text import Text
 
 from moisson.cli.base import console, fail, load_rules_or_fail, out
 from moisson.cli.params import crowd_option, days_option, option, scenario_option, seed_option
 from moisson.ops.whatif import WhatIf
+from moisson.panels import shown
 from processors.whatif import Change, Distribution
 
 
@@ -111,7 +113,7 @@ def whatif(
         fail(str(exc), "`moisson rules` lists every rule id and its delta")
 
     def say(message: str) -> None:
-        console.print(f"[dim]{message}…[/]", highlight=False)
+        console.print(shown(f"{message}…", "dim"), highlight=False)
 
     if recording is not None:
         result = lab.rescore(recording, live, variant, progress=say)
@@ -121,7 +123,7 @@ def whatif(
     render(result, limit)
     if json_out is not None:
         json_out.write_text(json.dumps(as_json(result), indent=1, ensure_ascii=False) + "\n")
-        console.print(f"[green]✓[/] wrote {json_out}")
+        console.print(Text.assemble(("✓", "green"), " wrote ", shown(json_out)))
 
 
 def _delta(v: int | None) -> str:
@@ -130,13 +132,13 @@ def _delta(v: int | None) -> str:
 
 def render(w: WhatIf, limit: int) -> None:
     """Print the comparison: the rules, the two distributions, then who changes."""
-    out.print(f"[bold]What if[/] — {w.about}", highlight=False)
-    out.print(f"[dim]{w.note}[/]", highlight=False)
+    out.print(Text.assemble(("What if", "bold"), " — ", shown(w.about)), highlight=False)
+    out.print(shown(w.note, "dim"), highlight=False)
     rules = Table(title="rules that differ")
     for col in ("rule", "live", "variant"):
         rules.add_column(col)
     for rule_id, a, b in w.rules:
-        rules.add_row(rule_id, _delta(a), _delta(b))
+        rules.add_row(shown(rule_id), _delta(a), _delta(b))
     out.print(rules if w.rules else "[yellow]the two rulebooks give every rule the same delta[/]")
     out.print(distribution_table(w.live.distribution, w.variant.distribution))
     for kind, title in (
@@ -180,11 +182,11 @@ def changes_table(w: WhatIf, changes: list[Change]) -> Table:
     for c in changes:
         name = w.names.get(c.citizen_id, "")
         t.add_row(
-            f"{c.citizen_id} {name}".strip(),
+            shown(f"{c.citizen_id} {name}".strip()),
             f"{c.score[0]} → {c.score[1]}",
             f"{c.tier[0]} → {c.tier[1]}",
             f"{c.refused[0]} → {c.refused[1]}",
-            why(c),
+            shown(why(c)),
         )
     return t
 

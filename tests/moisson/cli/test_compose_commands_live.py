@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 from kafka import KafkaAdminClient
+from sqlalchemy.engine import make_url
 
 from moisson.ops import pipeline
 from moisson.settings import Settings, settings_env
@@ -97,3 +98,44 @@ def test_the_processor_and_dashboard_health_checks_pass_on_live_services(
 
 def _ok(res: subprocess.CompletedProcess[str]) -> bool:
     return res.returncode == 0
+
+
+def test_health_reaches_postgresql_as_a_user_whose_name_and_password_hold_url_characters(
+    settings: Settings, run_id: str
+):
+    """Built from DATABASE_USER/PASSWORD/HOST/PORT/NAME, never split from a string."""
+    from psycopg import sql
+    from sqlalchemy import create_engine
+
+    assert settings.database.url is not None
+    given = make_url(settings.database.url.get_secret_value())
+    user, password = f"ops@{run_id}:a/b", "p@ss:w/o%rd#z[/]"
+    admin = create_engine(given.set(drivername="postgresql+psycopg"), isolation_level="AUTOCOMMIT")
+
+    def execute(statement: str, *args: str) -> None:
+        with admin.connect() as conn:
+            parts = [sql.Identifier(user), *(sql.Literal(a) for a in args)]
+            conn.connection.cursor().execute(sql.SQL(statement).format(*parts))
+
+    execute("CREATE ROLE {} LOGIN PASSWORD {}", password)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DATABASE_")}
+    parts = {
+        "DATABASE_HOST": given.query.get("host") or given.host,
+        "DATABASE_PORT": str(given.port or 5432),
+        "DATABASE_NAME": given.database,
+        "DATABASE_USER": user,
+        "DATABASE_PASSWORD": password,
+    }
+    try:
+        res = subprocess.run(
+            [sys.executable, "-m", "moisson", "health", "database"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env={**env, **parts},
+        )
+    finally:
+        execute("DROP ROLE {}")
+        admin.dispose()
+    assert res.returncode == 0, res.stderr
+    assert "✓ database: PostgreSQL" in res.stderr

@@ -68,11 +68,13 @@ def test_a_bootstrap_address_without_a_port():
     [
         ("not a url", "not a URL"),
         ("mysql://u:hunter2@db/x", "needs postgresql://"),
+        ("postgresql://u:hunter2@tail1@db/x", "percent-encode"),  # the tail once was the host
+        ("postgresql://u:hunter2@tail1:tail2/tail3@db/x", "percent-encode"),
     ],
 )
 def test_a_bad_database_url_says_why_and_hides_the_password(url, says):
     text = one_clear_error(run("citizen", "c0000001", DATABASE_URL=url), "DATABASE_URL", says)
-    assert "hunter2" not in text
+    assert "hunter2" not in text and "tail" not in text
 
 
 def test_an_unreachable_database(listening):
@@ -81,6 +83,19 @@ def test_an_unreachable_database(listening):
         run("sink", KAFKA_BOOTSTRAP_SERVERS=listening, DATABASE_URL=url), "PostgreSQL"
     )
     assert "hunter2" not in text
+
+
+def test_a_password_with_url_characters_stays_out_of_the_error(listening):
+    password = "hunter2@tail1:tail2/tail3%tail4#tail5"
+    res = run(
+        "sink",
+        KAFKA_BOOTSTRAP_SERVERS=listening,
+        DATABASE_HOST="127.0.0.1",
+        DATABASE_PORT="1",
+        DATABASE_PASSWORD=password,
+    )
+    text = one_clear_error(res, "cannot reach PostgreSQL", '"127.0.0.1", port 1')
+    assert "hunter2" not in text and "tail" not in text
 
 
 def test_a_malformed_setting():
