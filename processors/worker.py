@@ -12,7 +12,7 @@ import logging
 from typing import Any
 
 from moisson.metrics import MetricsError, ProcessorMetrics, serve
-from moisson.registry import id_resolver
+from moisson.registry import planner_resolver
 from moisson.settings import MetricsSettings, Settings
 from processors.agents import register
 from processors.app import HarvestApp, create_app
@@ -39,7 +39,8 @@ def folding_of(settings: Settings) -> Folding:
         privacy=Privacy.of(p.harvest_kinds, secret),
         limits=Limits(max_message_bytes=p.max_message_bytes),
         horizon=Horizon.of(rules, p.lateness_s),
-        resolver=id_resolver(settings),  # registry mode: messages may name their schema by id
+        # registry mode: messages may name their schema by id (looked up off the loop)
+        resolver=planner_resolver(settings),
     )
 
 
