@@ -127,9 +127,11 @@ def test_a_resolver_that_returns_a_foreign_schema_is_refused_too():
     record under our MetroPassage's name holding only the array of nulls)."""
     fields = [{"name": "junk", "type": json.loads(ARRAY_OF_NULLS)}]
     foreign = schema_from_json(json.dumps({"type": "record", "name": METRO.name, "fields": fields}))
-    with mock.patch("schemas.codec.fastavro.schemaless_reader") as reader:
-        with pytest.raises(CodecError) as info:
-            decode(attack(7), resolver={7: foreign}.get)
+    with (
+        mock.patch("schemas.codec.fastavro.schemaless_reader") as reader,
+        pytest.raises(CodecError) as info,
+    ):
+        decode(attack(7), resolver={7: foreign}.get)
     assert reader.call_count == 0
     assert info.value.reason is Reason.UNKNOWN_SCHEMA
 
