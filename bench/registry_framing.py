@@ -43,7 +43,8 @@ def main() -> None:
     ids = {s.name: i for i, s in enumerate(SENSOR_SCHEMAS.values(), start=1)}
     # A client whose cache is filled: no HTTP happens in the timed loops.
     client = SchemaRegistryClient("http://127.0.0.1:9/unused")
-    client._schemas.update({i: s for s, i in ((s, ids[s.name]) for s in SENSOR_SCHEMAS.values())})
+    for schema in SENSOR_SCHEMAS.values():
+        client.remember(ids[schema.name], schema)
     resolve = client.resolve
 
     bodies = []

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from moisson.settings import Settings
 from schemas.codec import IdResolver
-from schemas.registry import SchemaRegistryClient
+from schemas.registry import CachedResolver, SchemaRegistryClient
 
 
 def registry_client(settings: Settings) -> SchemaRegistryClient | None:
@@ -21,3 +21,15 @@ def id_resolver(settings: Settings) -> IdResolver | None:
     """What resolves Confluent schema ids in registry mode (None without ``REGISTRY_URL``)."""
     client = registry_client(settings)
     return client.resolve if client is not None else None
+
+
+def planner_resolver(settings: Settings) -> CachedResolver | None:
+    """What resolves schema ids for the processor's planner, on its event loop: the cache
+    alone, filled off the loop within ``REGISTRY_LOOKUP_TIMEOUT_S`` (None without
+    ``REGISTRY_URL``)."""
+    client = registry_client(settings)
+    if client is None:
+        return None
+    timeout = settings.registry.lookup_timeout_s
+    client.timeout = timeout  # one request never outlasts the wait for it
+    return CachedResolver(client, timeout_s=timeout)

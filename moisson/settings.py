@@ -120,6 +120,12 @@ class RegistrySettings(BaseModel):
     )
     username: str | None = None
     password: SecretStr | None = None
+    lookup_timeout_s: float = Field(
+        3.0,
+        gt=0,
+        description="Longest wait of a processor batch for the registry's schema lookups;"
+        " what is not resolved by then waits and is retried",
+    )
 
 
 def check_database_url(url: str) -> None:

@@ -46,6 +46,7 @@ class Rejection(StrEnum):
     TRAILING_BYTES = Reason.TRAILING_BYTES.value
     INVALID_BODY = Reason.INVALID_BODY.value
     UNKNOWN_SCHEMA_ID = Reason.UNKNOWN_SCHEMA_ID.value
+    UNKNOWN_SCHEMA = Reason.UNKNOWN_SCHEMA.value
     REGISTRY_UNAVAILABLE = Reason.REGISTRY_UNAVAILABLE.value
     UNDECODABLE = "undecodable"
     OVERSIZE = "oversize"

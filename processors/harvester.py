@@ -47,6 +47,7 @@ from processors.progress import Progress
 from processors.steps import Started, add_outputs, incoming
 from schemas import dead_letters
 from schemas.codec import DOUBLE, encode
+from schemas.registry import CachedResolver
 from schemas.topics import Topics
 
 log = logging.getLogger(__name__)
@@ -188,6 +189,10 @@ class Harvester:
     async def start_batch(self, events: Sequence[Any]) -> Started | None:
         """Plan the batch, write its doubles to the store and schedule every send, in one
         step; None when a rebalance is under way (its events come back)."""
+        if isinstance(self.folding.resolver, CachedResolver):
+            # Registry mode: the batch's new schema ids, looked up off the loop, before
+            # the rebalance check below (which must share one step with the writes).
+            await self.folding.resolver.prefetch(e.message.value for e in events)
         app = self.app
         epoch = app.revocations
         if app.rebalancing:

@@ -14,7 +14,7 @@ from typing import Any
 from kafka.partitioner.default import murmur2
 
 from moisson.metrics import MetricsError, ProcessorMetrics, serve
-from moisson.registry import id_resolver
+from moisson.registry import planner_resolver
 from moisson.settings import MetricsSettings, Settings
 from processors.agents import register
 from processors.app import HarvestApp, create_app
@@ -47,7 +47,8 @@ def folding_of(settings: Settings) -> Folding:
             max_double_bytes=p.max_double_bytes,
         ),
         horizon=Horizon.of(rules, p.lateness_s),
-        resolver=id_resolver(settings),  # registry mode: messages may name their schema by id
+        # registry mode: messages may name their schema by id (looked up off the loop)
+        resolver=planner_resolver(settings),
         partitioner=kafka_partition if p.check_partition else None,
     )
 

@@ -39,6 +39,7 @@ class Reason(StrEnum):
     TRAILING_BYTES = "trailing-bytes"
     INVALID_BODY = "invalid-body"
     UNKNOWN_SCHEMA_ID = "unknown-schema-id"
+    UNKNOWN_SCHEMA = "unknown-schema"  # a registry schema that is none of ours: not decoded
     REGISTRY_UNAVAILABLE = "schema-registry-unavailable"
 
 
@@ -87,6 +88,51 @@ def schema_from_json(text: str) -> Schema:
     )
 
 
+def unbounded_parts(parsed: Any) -> list[str]:
+    """Where decoding a schema could outgrow its bytes: arrays whose items may take no
+    byte (null, an empty record, a zero-size fixed) and recursive types.
+
+    fastavro reads an array's declared item count without a cap (a 16-byte
+    ``array<null>`` message declares 2^62 items and fills memory); when every item takes
+    at least one byte, it stops at the end of the bytes, so the work is bounded by the
+    message's length.
+    """
+    found: list[str] = []
+    _may_be_empty(parsed, {}, "", found)
+    return found
+
+
+def _may_be_empty(t: Any, named: dict[str, bool | None], at: str, found: list[str]) -> bool:
+    """Whether ``t`` may encode in zero bytes; what is unbounded is added to ``found``."""
+    if isinstance(t, str):
+        if t in named:
+            if named[t] is None:
+                found.append(f"{at or '.'}: recursive type {t}")
+            return bool(named[t])
+        return t == "null"
+    if isinstance(t, list):  # a union: its branch index takes a byte
+        for i, branch in enumerate(t):
+            _may_be_empty(branch, named, f"{at}|{i}", found)
+        return False
+    kind = t["type"]
+    if not isinstance(kind, str):
+        return _may_be_empty(kind, named, at, found)
+    empty = kind == "null"
+    if kind in ("record", "error"):
+        named[t["name"]] = None  # being defined: a reference to it now is a recursion
+        fields = [_may_be_empty(f["type"], named, f"{at}.{f['name']}", found) for f in t["fields"]]
+        empty = all(fields)
+    elif kind == "fixed":
+        empty = t["size"] == 0
+    elif kind == "array" and _may_be_empty(t["items"], named, f"{at}[]", found):
+        found.append(f"{at or '.'}: an array of items that may take no byte")
+    elif kind == "map":
+        _may_be_empty(t["values"], named, f"{at}{{}}", found)
+    if kind in ("record", "error", "fixed", "enum"):
+        named[t["name"]] = empty
+    return empty
+
+
 class Registry:
     """Schemas by full name and by fingerprint."""
 
@@ -97,6 +143,10 @@ class Registry:
             self.add(_load(path))
 
     def add(self, schema: Schema) -> None:
+        """Add ``schema``; ValueError when its decoding would not be bounded by its bytes."""
+        unbounded = unbounded_parts(schema.parsed)
+        if unbounded:
+            raise ValueError(f"{schema.name}: decoding is not bounded by the bytes: {unbounded}")
         self.by_name[schema.name] = schema
         self.by_fingerprint[schema.fingerprint] = schema
 
@@ -128,7 +178,8 @@ IdResolver = Callable[[int], Schema | None]
 """Turns a registry schema id into its writer schema; None when the registry has no such id.
 
 It may raise :class:`CodecError` (e.g. ``REGISTRY_UNAVAILABLE``); any other exception
-it raises is reported as ``REGISTRY_UNAVAILABLE`` too.
+it raises is reported as ``REGISTRY_UNAVAILABLE`` too. A schema it returns that is none
+of ours is refused (``UNKNOWN_SCHEMA``), never decoded.
 """
 
 
@@ -196,7 +247,37 @@ def _resolve_id(schema_id: int, resolver: IdResolver | None) -> Schema:
         ) from exc
     if schema is None:
         raise CodecError(Reason.UNKNOWN_SCHEMA_ID, f"the registry has no schema id {schema_id}")
-    return schema
+    mine = registry.by_fingerprint.get(schema.fingerprint)
+    if mine is None or mine.canonical != schema.canonical:
+        raise CodecError(
+            Reason.UNKNOWN_SCHEMA,
+            f"schema id {schema_id} ({schema.name}) is none of moisson's schemas: not decoded",
+        )
+    return mine
+
+
+def ours(text: Any) -> Schema:
+    """Our schema whose parsing canonical form the JSON ``text`` has (a registry's answer).
+
+    Anything else raises ``UNKNOWN_SCHEMA``: a registry anyone can write to may hold any
+    schema, and only ours are known to decode in time and memory bounded by the bytes.
+    The text is parsed to find its canonical form, never used to decode.
+    """
+    if not isinstance(text, str):
+        raise CodecError(Reason.UNKNOWN_SCHEMA, f"a schema's text, got {type(text).__name__}")
+    try:
+        canonical = to_parsing_canonical_form(json.loads(text))
+        fp = bytes.fromhex(fingerprint(canonical, "CRC-64-AVRO"))
+    except Exception as exc:  # any JSON may come, RecursionError included
+        raise CodecError(
+            Reason.UNKNOWN_SCHEMA, f"not an Avro schema: {type(exc).__name__}: {exc}"[:200]
+        ) from None
+    mine = registry.by_fingerprint.get(fp)
+    if mine is None or mine.canonical != canonical:
+        raise CodecError(
+            Reason.UNKNOWN_SCHEMA, f"canonical form {fp.hex()} is none of moisson's schemas"
+        )
+    return mine
 
 
 def decode(
@@ -205,19 +286,18 @@ def decode(
     """Decode single-object or Confluent-framed bytes into ``(writer schema, record)``.
 
     ``resolver`` turns the schema id of Confluent-framed bytes into its writer schema;
-    without one, such bytes raise ``UNKNOWN_SCHEMA_ID``.
+    without one, such bytes raise ``UNKNOWN_SCHEMA_ID``; a registry schema that is none
+    of ours raises ``UNKNOWN_SCHEMA`` without being decoded. Every writer schema is thus
+    one of ours, whose decoding stops at the end of the bytes (:func:`unbounded_parts`).
 
     With ``reader``, the record is resolved from the writer schema to it (schema evolution).
-    A registry schema that is none of ours but has the name of one of ours is read
-    into ours. Every failure raises :class:`CodecError`; nothing else escapes.
+    Every failure raises :class:`CodecError`; nothing else escapes.
     """
     if not isinstance(data, bytes | bytearray | memoryview):
         raise CodecError(Reason.NOT_SINGLE_OBJECT, f"expected bytes, got {type(data).__name__}")
     schema_id = schema_id_of(data)
     if schema_id is not None:
         writer, start = _resolve_id(schema_id, resolver), CONFLUENT_HEADER_LEN
-        if reader is None and writer.fingerprint not in registry.by_fingerprint:
-            reader = registry.by_name.get(writer.name)
     else:
         writer, start = schema_of(data), HEADER_LEN
     buf = io.BytesIO(data)

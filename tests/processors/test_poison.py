@@ -28,7 +28,8 @@ def test_every_poison_gets_its_reason():
         if p.reason is not None:
             assert out.rejected is p.reason, (p.label, out.rejected, out.detail)
             seen.add(p.reason)
-    # Not bytes-borne: a registry outage (tests/schemas/test_codec_registry.py) and the
+    # Not bytes-borne: a registry outage (tests/schemas/test_codec_registry.py), a
+    # registry schema that is none of ours (tests/schemas/test_registry_trust.py) and the
     # fallback for a codec reason the processor does not know yet; offsets a partition
     # never delivered (tests/processors/test_progress.py, the agent's give-up); events too
     # late for their partition's watermark (tests/processors/test_lateness_live.py); the
@@ -41,6 +42,7 @@ def test_every_poison_gets_its_reason():
         Rejection.WRONG_PARTITION,
         Rejection.FOLD_ERROR,
         Rejection.REGISTRY_UNAVAILABLE,
+        Rejection.UNKNOWN_SCHEMA,
         Rejection.UNDECODABLE,
         Rejection.OFFSETS_MISSING,
         Rejection.TOO_LATE,

@@ -126,21 +126,20 @@ def test_trailing_bytes_after_a_confluent_body_are_rejected(resolver):
     assert info.value.reason is Reason.TRAILING_BYTES
 
 
-def test_a_newer_registry_schema_is_read_into_ours(known, resolver):
-    """A producer with an evolved MetroPassage (an extra field) registered as id 99:
-    its records resolve to our reader schema, dropping the field."""
+def test_a_newer_registry_schema_is_refused_not_read_into_ours(known, resolver):
+    """A producer with an evolved MetroPassage (an extra field) registered as id 99: not
+    one of our schemas, so its records are refused as unknown-schema, not decoded (a
+    registry anyone can write to must not choose how the processor decodes)."""
     raw = json.loads(METRO.text)
     raw["fields"].append({"name": "carriage", "type": "int", "default": 0})
     newer = schema_from_json(json.dumps(raw))
     assert newer.fingerprint != METRO.fingerprint
     known[99] = newer
     ev = next(e for e in events() if e.kind == "metro")
-    writer, record = decode(
-        encode_confluent(newer, 99, ev.record | {"carriage": 3}), resolver=resolver
-    )
-    assert writer.name == METRO.name
-    assert "carriage" not in record
-    assert record["citizen_id"] == ev.citizen_id
+    with pytest.raises(CodecError) as info:
+        decode(encode_confluent(newer, 99, ev.record | {"carriage": 3}), resolver=resolver)
+    assert info.value.reason is Reason.UNKNOWN_SCHEMA
+    assert "99" in info.value.detail
 
 
 def test_the_processor_rejects_an_unknown_id_with_its_reason(resolver):

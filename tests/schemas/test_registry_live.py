@@ -19,6 +19,7 @@ from producers.city import generate_events
 from producers.publisher import Publisher, ensure_topics
 from schemas.codec import (
     SENSOR_SCHEMAS,
+    CodecError,
     Reason,
     decode,
     encode_confluent,
@@ -41,6 +42,23 @@ def registry_settings(settings: Settings, schema_registry_url: str) -> Settings:
 def get_json(url: str):
     with urllib.request.urlopen(url, timeout=10) as resp:
         return json.loads(resp.read())
+
+
+def register_raw(url: str, subject: str, schema: object) -> int:
+    """Register any schema JSON under ``subject``, as anyone may on a registry without
+    auth; its id."""
+    body = json.dumps({"schema": json.dumps(schema), "schemaType": "AVRO"}).encode()
+    req = urllib.request.Request(
+        f"{url}/subjects/{subject}/versions",
+        data=body,
+        headers={"Content-Type": "application/vnd.schemaregistry.v1+json"},
+        method="POST",
+    )
+    with urllib.request.urlopen(req, timeout=10) as resp:
+        return int(json.loads(resp.read())["id"])
+
+
+ARRAY_OF_NULLS = {"type": "array", "items": "null"}
 
 
 def sensor_values(settings: Settings) -> list[bytes]:
@@ -109,7 +127,12 @@ def test_a_topic_with_both_framings_is_applied_exactly_once(
         encode_confluent(SENSOR_SCHEMAS[ev.kind], 2_000_000_000 + n, ev.record)
         for n, ev in enumerate(strangers)
     ]
-    for ev, value in zip(strangers, unknown, strict=True):
+    # The 16-byte attack: an array<null> schema anyone may register, 2^62 items declared.
+    assert registry_settings.registry.url is not None
+    subject = f"evil-{registry_settings.topics.prefix.strip('.')}-value"
+    evil = register_raw(registry_settings.registry.url, subject, ARRAY_OF_NULLS)
+    attack = b"\x00" + evil.to_bytes(4, "big") + b"\x80" * 9 + b"\x01\x00"
+    for ev, value in [*zip(strangers, unknown, strict=True), (strangers[0], attack)]:
         registry_pub.producer.send(
             registry_settings.topics.sensor(ev.kind), key=ev.citizen_id.encode(), value=value
         )
@@ -118,7 +141,7 @@ def test_a_topic_with_both_framings_is_applied_exactly_once(
     registry_pub.close()
 
     framings = [schema_id_of(v) is not None for v in sensor_values(registry_settings)]
-    assert framings.count(True) == len(events) // 2 + len(unknown)
+    assert framings.count(True) == len(events) // 2 + len(unknown) + 1
     assert framings.count(False) == len(events) - len(events) // 2
 
     _, sink, alive = start(registry_settings, procs, tmp_path)
@@ -131,12 +154,14 @@ def test_a_topic_with_both_framings_is_applied_exactly_once(
 
     letters = pipeline.wait_for(
         lambda: read_dead_letters(registry_settings, keep=100),
-        lambda d: d.total >= len(unknown),
+        lambda d: d.total >= len(unknown) + 1,
         timeout=60,
     )
-    assert dict(letters.by_reason) == {"unknown-schema-id": len(unknown)}
-    assert {d["value"] for d in letters.latest} == set(unknown)
-    assert all(d["detail"].startswith(Reason.UNKNOWN_SCHEMA_ID.value) for d in letters.latest)
+    assert dict(letters.by_reason) == {"unknown-schema-id": len(unknown), "unknown-schema": 1}
+    assert {d["value"] for d in letters.latest} == {*unknown, attack}
+    for d in letters.latest:
+        reason = Reason.UNKNOWN_SCHEMA if d["value"] == attack else Reason.UNKNOWN_SCHEMA_ID
+        assert d["detail"].startswith(reason.value + ":"), d
     assert sink.poll() is None
 
 
@@ -149,4 +174,13 @@ def test_the_registry_client_caches_and_resolves(schema_registry_url: str, run_i
     assert subject in client.subjects()
     fresh = SchemaRegistryClient(schema_registry_url)
     assert fresh.resolve(first) is metro  # matched to our schema by canonical fingerprint
-    assert fresh.resolve(2_000_000_123) is None
+    assert fresh.resolve(2_000_000_123) is None  # Apicurio's 404 says "not found" (40403)
+    assert fresh.cached(2_000_000_123) is None, "an unknown id is cached"
+    foreign = register_raw(schema_registry_url, f"foreign-{run_id}-value", ARRAY_OF_NULLS)
+    with pytest.raises(CodecError) as info:
+        fresh.resolve(foreign)
+    assert info.value.reason is Reason.UNKNOWN_SCHEMA
+    wrong = SchemaRegistryClient(schema_registry_url.removesuffix("/apis/ccompat/v7"), attempts=1)
+    with pytest.raises(CodecError) as info:
+        wrong.resolve(first)  # a URL without the API's path: unavailable, not unknown
+    assert info.value.reason is Reason.REGISTRY_UNAVAILABLE
