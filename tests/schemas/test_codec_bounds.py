@@ -135,5 +135,5 @@ def test_declared_counts_beyond_the_bytes_are_refused_fast_without_allocating():
     assert sum(reasons.values()) == len(values)
     assert reasons["truncated-body"] > 0
     assert not [r for r in reasons if "MemoryError" in r], reasons
-    assert result["slowest"] < 0.1, result
+    assert result["slowest"] < 2.0, result  # loose: the unbounded decode ran for minutes
     assert result["traced_peak"] < 1_000_000, result
