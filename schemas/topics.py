@@ -64,6 +64,12 @@ class Topics:
         """Dead letters: sensor messages the processor could not apply, with the reason."""
         return f"{self.prefix}sensors.dlq"
 
+    @property
+    def sink_dlq(self) -> str:
+        """Sink dead letters: records of the processor's outputs PostgreSQL would refuse
+        (or did), with the reason; the sink commits past them."""
+        return f"{self.prefix}sink.dlq"
+
     def specs(self) -> list[TopicSpec]:
         """The topics moisson creates (faust creates only its own internal ones)."""
         return [
@@ -73,4 +79,5 @@ class Topics:
             TopicSpec(self.ledger),
             TopicSpec(self.blacklist, compacted=True),
             TopicSpec(self.dlq),
+            TopicSpec(self.sink_dlq),
         ]
