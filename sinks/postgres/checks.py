@@ -66,6 +66,10 @@ def _range_of(column: Column[Any]) -> tuple[int, int] | None:
     return None
 
 
+def _shown(value: str) -> str:
+    return repr(value[:40]) + ("…" if len(value) > 40 else "")
+
+
 def _has_nul(value: Any) -> bool:
     """A NUL anywhere in a string, or in a map's keys and values, a list's items."""
     if isinstance(value, str):
@@ -99,18 +103,18 @@ def check(kind: str, record: Record, rules: Collection[str]) -> Refusal | None:
                 )
         elif isinstance(value, str) and isinstance(column.type, String):
             if "\x00" in value:
-                return Refusal(NUL_CHARACTER, f"{field} holds a NUL character ({value[:40]!r}…)")
+                return Refusal(NUL_CHARACTER, f"{field} holds a NUL character ({_shown(value)})")
             if field in indexed and len(value) * 4 > KEY_BYTES_MAX:
                 size = len(value.encode("utf-8", "surrogatepass"))
                 if size > KEY_BYTES_MAX:
                     return Refusal(
                         TOO_LONG,
-                        f"{field} is {size:,} bytes of UTF-8 ({value[:40]!r}…); "
+                        f"{field} is {size:,} bytes of UTF-8 ({_shown(value)}); "
                         f"the sink stores at most {KEY_BYTES_MAX}",
                     )
         elif isinstance(column.type, JSONB) and _has_nul(value):
             return Refusal(NUL_CHARACTER, f"{field} holds a NUL character in a key or value")
     if kind == "ledger" and record.get("rule_id") not in rules:
         rule = str(record.get("rule_id"))
-        return Refusal(UNKNOWN_RULE, f"rule {rule[:80]!r} is not in the sink's rulebook")
+        return Refusal(UNKNOWN_RULE, f"rule {_shown(rule)} is not in the sink's rulebook")
     return None
