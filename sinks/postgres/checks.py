@@ -12,13 +12,14 @@ explanation is stored with it).
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping
+from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import BigInteger, Column, Integer, String, Table
+from sqlalchemy import BigInteger, Integer, String, Table
 from sqlalchemy.dialects.postgresql import JSONB
 
 from sinks.base import Record, Refusal
-from sinks.postgres.tables import PROFILE_FIELDS, blacklist, citizen_profiles, score_ledger
+from sinks.postgres.tables import blacklist, citizen_profiles, score_ledger
 
 #: Longest id (citizen, event) the sink stores, in UTF-8 bytes: far above any real id
 #: (ids are a few dozen bytes), far below PostgreSQL's btree limit (2,704 bytes).
@@ -39,31 +40,48 @@ def _indexed(table: Table) -> set[str]:
     return names
 
 
-def _fields(table: Table, renamed: Mapping[str, str] | None = None) -> dict[str, Column[Any]]:
-    """Record field → the column it is written to."""
-    columns = {c.name: c for c in table.columns}
-    return {(renamed or {}).get(name, name): col for name, col in columns.items()}
+@dataclass(frozen=True)
+class Plan:
+    """What to check in one kind of record, read once from its table: (field, low,
+    high) of each integer column, the text fields, the indexed ones, the JSONB ones."""
+
+    ints: tuple[tuple[str, int, int, str], ...]
+    texts: tuple[str, ...]
+    keys: tuple[str, ...]
+    jsons: tuple[str, ...]
 
 
-#: Per kind of record (:data:`sinks.base.KINDS`): its fields and their columns.
-COLUMNS: dict[str, dict[str, Column[Any]]] = {
-    "doubles": {f: citizen_profiles.c[f] for f in PROFILE_FIELDS},
-    "ledger": {f: c for f, c in _fields(score_ledger).items() if f != "explanation"},
-    "blacklist": _fields(blacklist, {"version": "double_version"}),
+def plan(
+    table: Table, renamed: Mapping[str, str] | None = None, skip: Collection[str] = ()
+) -> Plan:
+    """The checks of the records written to ``table`` (``renamed``: column → field;
+    ``skip``: columns the sink fills itself, like those with a server default)."""
+    fields = [
+        ((renamed or {}).get(c.name, c.name), c)
+        for c in table.columns
+        if c.name not in skip and c.server_default is None
+    ]
+    indexed = _indexed(table)
+    ints: list[tuple[str, int, int, str]] = []
+    for f, c in fields:
+        if isinstance(c.type, BigInteger):  # before Integer: a BigInteger is one
+            ints.append((f, BIGINT[0], BIGINT[1], "BIGINT"))
+        elif isinstance(c.type, Integer):
+            ints.append((f, INTEGER[0], INTEGER[1], "INTEGER"))
+    return Plan(
+        ints=tuple(ints),
+        texts=tuple(f for f, c in fields if isinstance(c.type, String)),
+        keys=tuple(f for f, c in fields if isinstance(c.type, String) and c.name in indexed),
+        jsons=tuple(f for f, c in fields if isinstance(c.type, JSONB)),
+    )
+
+
+#: Per kind of record (:data:`sinks.base.KINDS`), what to check.
+PLANS = {
+    "doubles": plan(citizen_profiles),
+    "ledger": plan(score_ledger, skip={"explanation"}),  # the sink writes it
+    "blacklist": plan(blacklist, {"version": "double_version"}),
 }
-INDEXED = {
-    "doubles": _indexed(citizen_profiles),
-    "ledger": _indexed(score_ledger),
-    "blacklist": _indexed(blacklist),
-}
-
-
-def _range_of(column: Column[Any]) -> tuple[int, int] | None:
-    if isinstance(column.type, BigInteger):  # before Integer: a BigInteger is one
-        return BIGINT
-    if isinstance(column.type, Integer):
-        return INTEGER
-    return None
 
 
 def _shown(value: str) -> str:
@@ -71,15 +89,21 @@ def _shown(value: str) -> str:
 
 
 def _has_nul(value: Any) -> bool:
-    """A NUL anywhere in a string, or in a map's keys and values, a list's items."""
+    """A NUL anywhere in a string, or in a map's keys and values, a list's items.
+
+    Written for speed on the usual case, a dict of text keys and int values (an ABC
+    ``isinstance(…, Mapping)`` alone would cost more than the rest).
+    """
+    if isinstance(value, dict):
+        try:
+            if "\x00" in "".join(value):  # one C-speed scan of the keys
+                return True
+        except TypeError:  # keys that are not all text
+            if any(_has_nul(k) for k in value):
+                return True
+        return any(type(v) is not int and _has_nul(v) for v in value.values())
     if isinstance(value, str):
         return "\x00" in value
-    if isinstance(value, Mapping):
-        try:
-            keys = "\x00" in "".join(value)  # Avro maps: text keys, one C-speed scan
-        except TypeError:
-            keys = any(_has_nul(k) for k in value)
-        return keys or any(not isinstance(v, int) and _has_nul(v) for v in value.values())
     if isinstance(value, list | tuple):
         return any(_has_nul(v) for v in value)
     return False
@@ -88,31 +112,29 @@ def _has_nul(value: Any) -> bool:
 def check(kind: str, record: Record, rules: Collection[str]) -> Refusal | None:
     """Why PostgreSQL would refuse ``record`` (a ``kind`` of :data:`sinks.base.KINDS`),
     or None; ``rules`` are the rule ids the ledger may name."""
-    columns, indexed = COLUMNS[kind], INDEXED[kind]
-    for field, column in columns.items():
+    p = PLANS[kind]
+    for field, low, high, sql in p.ints:
         value = record.get(field)
-        if isinstance(value, bool) or value is None:
-            continue
-        if isinstance(value, int):
-            bounds = _range_of(column)
-            if bounds is not None and not bounds[0] <= value <= bounds[1]:
+        if type(value) is int and not low <= value <= high:  # bool is no int here
+            return Refusal(
+                OUT_OF_RANGE, f"{field} = {value} is outside PostgreSQL {sql} ({low}..{high})"
+            )
+    for field in p.texts:
+        value = record.get(field)
+        if isinstance(value, str) and "\x00" in value:
+            return Refusal(NUL_CHARACTER, f"{field} holds a NUL character ({_shown(value)})")
+    for field in p.keys:
+        value = record.get(field)
+        if isinstance(value, str) and len(value) * 4 > KEY_BYTES_MAX:  # 4: UTF-8's most
+            size = len(value.encode("utf-8", "surrogatepass"))
+            if size > KEY_BYTES_MAX:
                 return Refusal(
-                    OUT_OF_RANGE,
-                    f"{field} = {value} is outside PostgreSQL {column.type} "
-                    f"({bounds[0]}..{bounds[1]})",
+                    TOO_LONG,
+                    f"{field} is {size:,} bytes of UTF-8 ({_shown(value)}); "
+                    f"the sink stores at most {KEY_BYTES_MAX}",
                 )
-        elif isinstance(value, str) and isinstance(column.type, String):
-            if "\x00" in value:
-                return Refusal(NUL_CHARACTER, f"{field} holds a NUL character ({_shown(value)})")
-            if field in indexed and len(value) * 4 > KEY_BYTES_MAX:
-                size = len(value.encode("utf-8", "surrogatepass"))
-                if size > KEY_BYTES_MAX:
-                    return Refusal(
-                        TOO_LONG,
-                        f"{field} is {size:,} bytes of UTF-8 ({_shown(value)}); "
-                        f"the sink stores at most {KEY_BYTES_MAX}",
-                    )
-        elif isinstance(column.type, JSONB) and _has_nul(value):
+    for field in p.jsons:
+        if _has_nul(record.get(field)):
             return Refusal(NUL_CHARACTER, f"{field} holds a NUL character in a key or value")
     if kind == "ledger" and record.get("rule_id") not in rules:
         rule = str(record.get("rule_id"))
