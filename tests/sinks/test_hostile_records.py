@@ -68,7 +68,9 @@ def hostile(h: Harvest, settings: Settings) -> list[tuple[str, bytes, bytes, str
     """One record of each hostile kind, (topic, key, value, the reason it deserves)."""
     from schemas.codec import BLACKLIST
 
-    t, d, e, b = settings.topics, h.doubles[1], h.ledger[1], h.blacklist[0]
+    t, e, b = settings.topics, h.ledger[1], h.blacklist[0]
+    # A citizen of its own: never merged with (or hidden behind) a good double.
+    d = {**h.doubles[1], "citizen_id": "c-hostile"}
     long_id = "".join(random.choices(string.ascii_letters, k=3000))  # no compression helps
     return [
         (t.doubles, b"x", encode(DOUBLE, {**d, "score": 2**40}), "out-of-range"),
@@ -229,7 +231,7 @@ class Unchecked(PostgresSink):
 def test_what_the_checks_would_catch_the_database_refuses_and_the_bisection_sets_aside(settings):
     pg = Unchecked(settings.database.sqlalchemy_url(), settings.database.schema_name)
     h = good_harvest(40)
-    d, e = h.doubles[1], h.ledger[1]
+    d, e = {**h.doubles[1], "citizen_id": "c-hostile"}, h.ledger[1]
     bad = [
         ("doubles", {**d, "citizen_id": "".join(random.choices(string.ascii_letters, k=3000))}),
         ("doubles", {**d, "score": 2**40}),
