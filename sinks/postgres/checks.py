@@ -21,8 +21,9 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sinks.base import Record, Refusal
 from sinks.postgres.tables import blacklist, citizen_profiles, score_ledger
 
-#: Longest id (citizen, event) the sink stores, in UTF-8 bytes: far above any real id
-#: (ids are a few dozen bytes), far below PostgreSQL's btree limit (2,704 bytes).
+#: Longest indexed text the sink stores (every ``citizen_id``; the ledger's ``event_id``
+#: and ``rule_id``), in UTF-8 bytes: far above any real id (a few dozen bytes), far
+#: below PostgreSQL's btree limit (2,704 bytes for a whole index entry).
 KEY_BYTES_MAX = 256
 INTEGER = (-(2**31), 2**31 - 1)
 BIGINT = (-(2**63), 2**63 - 1)
