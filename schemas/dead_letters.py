@@ -1,4 +1,5 @@
-"""The dead-letter headers: why a sensor message was refused, and where it came from."""
+"""The dead-letter headers: why a message was refused, and where it came from (the
+processor's ``sensors.dlq`` and the sink's ``sink.dlq`` share them)."""
 
 from __future__ import annotations
 

@@ -93,6 +93,12 @@ class Topics:
         return f"{self.prefix}sensors.dlq"
 
     @property
+    def sink_dlq(self) -> str:
+        """Sink dead letters: records of the processor's outputs PostgreSQL would refuse
+        (or did), with the reason; the sink commits past them."""
+        return f"{self.prefix}sink.dlq"
+
+    @property
     def dead_letters(self) -> dict[str, str]:
         """The configs every dead-letter topic is created with (not the broker's default
         retention, a week, unbounded in bytes)."""
@@ -107,4 +113,5 @@ class Topics:
             TopicSpec(self.ledger),
             TopicSpec(self.blacklist, compacted=True),
             TopicSpec(self.dlq, extra=self.dead_letters),
+            TopicSpec(self.sink_dlq, extra=self.dead_letters),
         ]

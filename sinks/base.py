@@ -4,7 +4,9 @@ The processor's outputs arrive on three topics: ``doubles`` (profiles, upserted 
 version), ``ledger`` (entries, appended once per (event, rule)) and ``blacklist``
 (the latest state of each period, upserted or deleted by version). A sink persists
 one :class:`Harvest` per :meth:`Sink.write`, atomically and idempotently;
-``sinks.runner`` feeds it from Kafka.
+``sinks.runner`` feeds it from Kafka. A sink also says which records it would refuse
+(:meth:`Sink.refuse`) and which failures are worth retrying (:meth:`Sink.is_transient`):
+the runner sets refused records aside instead of retrying them forever.
 """
 
 from __future__ import annotations
@@ -17,6 +19,18 @@ from typing import Any
 Double = dict[str, Any]
 Record = dict[str, Any]
 
+#: The kinds of record a sink persists (the fields of :class:`Harvest`).
+KINDS = ("doubles", "ledger", "blacklist")
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """Why a sink will not (or could not) persist one record: a reason for the
+    dead-letter header (``too-long``, ``database-refused``…) and a detail for people."""
+
+    reason: str
+    detail: str
+
 
 @dataclass
 class Harvest:
@@ -28,6 +42,11 @@ class Harvest:
 
     def __len__(self) -> int:
         return len(self.doubles) + len(self.ledger) + len(self.blacklist)
+
+    def of_kind(self, kind: str) -> list[Record]:
+        """The records of one of :data:`KINDS`."""
+        rows: list[Record] = getattr(self, kind)
+        return rows
 
     @classmethod
     def of(cls, doubles: Iterable[Double]) -> Harvest:
@@ -63,6 +82,26 @@ class Sink(ABC):
 
     def reset(self) -> None:  # noqa: B027 (optional hook)
         """Drop connections after a failed write, so the retry opens fresh ones."""
+
+    def refuse(self, kind: str, record: Record) -> Refusal | None:
+        """Why this record (one of :data:`KINDS`) cannot be written, checked before the
+        write; None when it can. Refusing here spares the database a failed batch."""
+        return None
+
+    def is_transient(self, exc: BaseException) -> bool:
+        """Whether a failed write is worth retrying as it is (the database is away or
+        busy), rather than a refusal of some record in the batch."""
+        return isinstance(exc, OSError)
+
+    def refusal(self, exc: BaseException) -> Refusal:
+        """The refusal of a one-record batch whose write failed with ``exc``."""
+        return Refusal("write-error", f"{type(exc).__name__}: {first_line(exc)}")
+
+
+def first_line(exc: BaseException) -> str:
+    """The first line of an exception's message (database errors span several)."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else ""
 
 
 def latest_per_citizen(batch: Sequence[Double]) -> list[Double]:

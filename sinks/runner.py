@@ -1,8 +1,13 @@
-"""The Kafka runner that feeds any sink: consume, write with retry, commit after.
+"""The Kafka runner that feeds any sink: consume, write, set aside, commit after.
 
 Offsets are committed only after ``Sink.write`` returns, i.e. after the database
-transaction committed: a crash in between replays the batch, and the sink's guards
-make it a no-op. A failed write is retried with exponential backoff, never skipped.
+transaction committed, and after the batch's dead letters are acknowledged: a crash
+in between replays the batch, and the sink's guards make it a no-op. A transient
+failure (the database is away or busy) is retried with exponential backoff, never
+skipped. A record the sink refuses (:meth:`Sink.refuse`, checked before writing) or
+that the database refused (found by bisecting the batch, :mod:`sinks.writes`) goes to
+the sink's dead-letter topic with its reason, and the sink goes on past it: one
+record never stops the sink.
 """
 
 from __future__ import annotations
@@ -10,7 +15,6 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 from kafka import KafkaConsumer
@@ -18,21 +22,21 @@ from kafka.errors import KafkaError
 
 from moisson.metrics import SinkMetrics
 from schemas.codec import BLACKLIST, DOUBLE, LEDGER, CodecError, decode
-from sinks.base import Double, Harvest, Sink
+from sinks.base import Record, Refusal, Sink, first_line
+from sinks.dead_letters import DeadLetter, DeadLetterTopic
+from sinks.writes import Item, SinkStats, pause, write_items, write_with_retry
+
+__all__ = ["RETRY_MAX_S", "SinkStats", "make_consumer", "pause", "run_sink", "write_with_retry"]
 
 log = logging.getLogger(__name__)
 
 #: The default longest pause between retries (``settings.sink.retry_max_s``'s default).
 RETRY_MAX_S = 30.0
-
-
-@dataclass
-class SinkStats:
-    consumed: int = 0
-    written: int = 0
-    undecodable: int = 0
-    batches: int = 0
-    errors: list[str] = field(default_factory=list)
+#: Which kind of :class:`~sinks.base.Harvest` record each Avro record is.
+KIND_OF = {DOUBLE.name: "doubles", LEDGER.name: "ledger", BLACKLIST.name: "blacklist"}
+#: The ``record`` label of ``moisson_sink_records_written`` per kind.
+LABEL = {"doubles": "double", "ledger": "ledger", "blacklist": "blacklist"}
+NOT_A_SINK_RECORD = "not-a-sink-record"
 
 
 def make_consumer(topics: str | Sequence[str], group_id: str, **client: Any) -> KafkaConsumer:
@@ -63,12 +67,15 @@ def run_sink(
     retry_max_s: float = RETRY_MAX_S,
     sleep: Callable[[float], None] = time.sleep,
     metrics: SinkMetrics | None = None,
+    dead_letters: DeadLetterTopic | None = None,
 ) -> SinkStats:
-    """Poll doubles, write them in batches, commit offsets after each database commit.
+    """Poll the processor's outputs, write them in batches, commit offsets after each
+    database commit.
 
-    A failed write is retried with exponential backoff capped at ``retry_max_s``
-    (the caller passes ``settings.sink.retry_max_s``), never skipped, so an outage of the
-    database delays the batch and loses nothing. Its figures go to ``metrics``.
+    A transient failure is retried with backoff capped at ``retry_max_s`` (the caller
+    passes ``settings.sink.retry_max_s``); a refused record is sent to
+    ``dead_letters`` (without one, it is only logged) and passed. Figures go to
+    ``metrics``.
     """
     stats = SinkStats()
     m = metrics if metrics is not None else SinkMetrics()
@@ -81,7 +88,7 @@ def run_sink(
             log.warning(
                 "cannot poll Kafka (%s: %s); retrying in %.1fs",
                 type(exc).__name__,
-                str(exc).strip().splitlines()[0] if str(exc).strip() else "",
+                first_line(exc),
                 kafka_delay,
             )
             if not pause(kafka_delay, should_stop, sleep):
@@ -94,42 +101,20 @@ def run_sink(
             m.lag.set_all(lag_of(consumer))
         if not polled:
             continue
-        batch = Harvest()
-        into = {
-            DOUBLE.name: batch.doubles,
-            LEDGER.name: batch.ledger,
-            BLACKLIST.name: batch.blacklist,
-        }
-        for tp, records in polled.items():
-            m.consumed.labels(tp.topic).inc(len(records))
-            for rec in records:
-                stats.consumed += 1
-                try:
-                    schema, record = decode(rec.value)
-                    found = into.get(schema.name)
-                    if found is None:
-                        raise ValueError(f"a {schema.name} is none of the sink's records")
-                    found.append(record)
-                except (CodecError, ValueError) as exc:
-                    stats.undecodable += 1
-                    m.undecodable.inc()
-                    log.warning(
-                        "skipping an undecodable record at %s[%d]@%d: %s",
-                        rec.topic,
-                        rec.partition,
-                        rec.offset,
-                        exc,
-                    )
-        written = write_with_retry(sink, batch, stats, retry_max_s, should_stop, sleep, m)
+        items, letters = read_batch(polled, sink, stats, m)
+        written = write_items(sink, items, stats, retry_max_s, should_stop, sleep, m)
         if written is None:
             return stats
-        for name, rows in (
-            ("double", batch.doubles),
-            ("ledger", batch.ledger),
-            ("blacklist", batch.blacklist),
-        ):
-            m.written.labels(name).inc(len(rows))
-        stats.written += written
+        for item, refusal in written.refused:
+            letters.append(DeadLetter(refusal, item.message))
+        if not set_aside(letters, dead_letters, retry_max_s, should_stop, sleep):
+            return stats
+        for reason in (letter.refusal.reason for letter in letters):
+            m.dead_letters.labels(reason).inc()
+        stats.dead_letters += len(letters)
+        for kind, n in written.per_kind.items():
+            m.written.labels(LABEL[kind]).inc(n)
+        stats.written += written.advanced
         try:
             consumer.commit()
         except KafkaError as exc:
@@ -140,6 +125,81 @@ def run_sink(
         if on_batch is not None:
             on_batch(stats)
     return stats
+
+
+def read_batch(
+    polled: dict[Any, list[Any]], sink: Sink, stats: SinkStats, m: SinkMetrics
+) -> tuple[list[Item], list[DeadLetter]]:
+    """Decode and check every polled record: the items to write, and the dead letters
+    of those that are none of the sink's records or that the sink refuses."""
+    items: list[Item] = []
+    letters: list[DeadLetter] = []
+    for tp, records in polled.items():
+        m.consumed.labels(tp.topic).inc(len(records))
+        for rec in records:
+            stats.consumed += 1
+            got = decoded(rec.value)
+            if isinstance(got, Refusal):
+                stats.undecodable += 1
+                m.undecodable.inc()
+                letters.append(DeadLetter(got, rec))
+            elif (refusal := sink.refuse(*got)) is not None:
+                letters.append(DeadLetter(refusal, rec))
+            else:
+                items.append(Item(*got, rec))
+    return items, letters
+
+
+def decoded(value: bytes | None) -> tuple[str, Record] | Refusal:
+    """A record's kind and fields, or why it is none of the sink's records."""
+    try:
+        schema, record = decode(value)  # type: ignore[arg-type]  # None: a tombstone
+    except CodecError as exc:
+        return Refusal(exc.reason.value, exc.detail)
+    kind = KIND_OF.get(schema.name)
+    if kind is None:
+        return Refusal(NOT_A_SINK_RECORD, f"a {schema.name} is none of the sink's records")
+    return kind, record
+
+
+def set_aside(
+    letters: Sequence[DeadLetter],
+    topic: DeadLetterTopic | None,
+    retry_max_s: float,
+    should_stop: Callable[[], bool],
+    sleep: Callable[[float], None],
+) -> bool:
+    """Send a batch's dead letters until every one is acknowledged; False if asked to
+    stop first (the batch is then not committed)."""
+    for letter in letters:
+        m = letter.message
+        log.warning(
+            "set aside %s[%d]@%d: %s (%s)",
+            m.topic,
+            m.partition,
+            m.offset,
+            letter.refusal.reason,
+            letter.refusal.detail,
+        )
+    if not letters or topic is None:
+        return True
+    delay = min(0.5, retry_max_s)
+    while True:
+        try:
+            topic.send(letters)
+            return True
+        except KafkaError as exc:
+            log.warning(
+                "cannot send %d dead letter(s) to %s (%s: %s); retrying in %.1fs",
+                len(letters),
+                topic.topic,
+                type(exc).__name__,
+                first_line(exc),
+                delay,
+            )
+            if not pause(delay, should_stop, sleep):
+                return False
+            delay = min(delay * 2, retry_max_s)
 
 
 def lag_of(consumer: KafkaConsumer) -> dict[tuple[str, int], int]:
@@ -157,64 +217,3 @@ def lag_of(consumer: KafkaConsumer) -> dict[tuple[str, int], int]:
         if at is not None:
             lag[(tp.topic, tp.partition)] = max(0, high - at)
     return lag
-
-
-def pause(seconds: float, should_stop: Callable[[], bool], sleep: Callable[[float], None]) -> bool:
-    """Sleep ``seconds`` in small steps; False as soon as asked to stop."""
-    waited = 0.0
-    while waited < seconds:
-        if should_stop():
-            return False
-        step = min(0.25, seconds - waited)
-        sleep(step)
-        waited += step
-    return True
-
-
-def write_with_retry(
-    sink: Sink,
-    batch: Harvest | Sequence[Double],
-    stats: SinkStats,
-    retry_max_s: float,
-    should_stop: Callable[[], bool],
-    sleep: Callable[[float], None] = time.sleep,
-    metrics: SinkMetrics | None = None,
-) -> int | None:
-    """Write ``batch`` until it succeeds; None if asked to stop first."""
-    m = metrics if metrics is not None else SinkMetrics()
-    delay = min(0.5, retry_max_s)
-    failed_at: float | None = None
-    attempts = 0
-    while True:
-        if attempts:
-            m.retries.inc()
-        began = time.perf_counter()
-        try:
-            written = sink.write(batch)
-        except Exception as exc:  # the database may be down: retry, never skip
-            attempts += 1
-            m.errors.labels(type(exc).__name__).inc()
-            if failed_at is None:
-                failed_at = time.monotonic()
-            stats.errors.append(str(exc))
-            first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-            log.error(
-                "sink write failed (attempt %d, %s: %s); retrying in %.1fs",
-                attempts,
-                type(exc).__name__,
-                first_line,
-                delay,
-            )
-            sink.reset()
-            if not pause(delay, should_stop, sleep):
-                return None
-            delay = min(delay * 2, retry_max_s)
-            continue
-        m.batch_seconds.observe(time.perf_counter() - began)
-        if failed_at is not None:
-            log.warning(
-                "sink write succeeded after %d failed attempt(s) over %.1fs; resuming",
-                attempts,
-                time.monotonic() - failed_at,
-            )
-        return written

@@ -151,8 +151,16 @@ class SinkMetrics:
         )
         self.errors = Counter(
             "moisson_sink_database_errors",
-            "Failed database writes, per exception class (each is retried)",
+            "Failed database writes, per exception class (a transient one is retried, "
+            "any other splits the batch to set the refused records aside)",
             ["error"],
+            registry=r,
+        )
+        self.dead_letters = Counter(
+            "moisson_sink_dead_letters",
+            "Records the sink set aside on its dead-letter topic, per reason (the "
+            "moisson.reason header)",
+            ["reason"],
             registry=r,
         )
         self.retries = Counter(

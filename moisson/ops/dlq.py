@@ -1,4 +1,5 @@
-"""`moisson dlq`: what the processor refused, per reason, read from the dead-letter topic."""
+"""`moisson dlq`: what the processor (or, with ``--sink``, the sink) refused, per reason,
+read from a dead-letter topic."""
 
 from __future__ import annotations
 
@@ -17,8 +18,12 @@ class DeadLetters:
     latest: list[dict[str, Any]] = field(default_factory=list)
 
 
-def read_dead_letters(settings: Settings, keep: int = 10, idle_ms: int = 2000) -> DeadLetters:
-    """Read the whole dead-letter topic (no consumer group: nothing is committed)."""
+def read_dead_letters(
+    settings: Settings, keep: int = 10, idle_ms: int = 2000, topic: str | None = None
+) -> DeadLetters:
+    """Read a whole dead-letter topic, the processor's by default (no consumer group:
+    nothing is committed); both share the headers of :mod:`schemas.dead_letters`."""
+    topic = topic or settings.topics.dlq
     from kafka import KafkaConsumer, TopicPartition
 
     consumer = KafkaConsumer(
@@ -29,8 +34,8 @@ def read_dead_letters(settings: Settings, keep: int = 10, idle_ms: int = 2000) -
     )
     out = DeadLetters()
     try:
-        parts = consumer.partitions_for_topic(settings.topics.dlq) or set()
-        consumer.assign([TopicPartition(settings.topics.dlq, p) for p in sorted(parts)])
+        parts = consumer.partitions_for_topic(topic) or set()
+        consumer.assign([TopicPartition(topic, p) for p in sorted(parts)])
         consumer.seek_to_beginning()
         for r in consumer:
             headers = dl.read(r.headers or [])

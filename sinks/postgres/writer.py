@@ -1,6 +1,8 @@
 """The PostgreSQL writer: a :class:`~sinks.base.Sink` that merges each batch in one
 transaction (COPY into session temp tables, then one set-based statement per table),
-and registers citizens (the real-name registry). Reads: ``sinks.postgres.reader``."""
+and registers citizens (the real-name registry). Reads: ``sinks.postgres.reader``.
+What it refuses before writing: ``sinks.postgres.checks``; which failures it retries:
+``sinks.postgres.errors``."""
 
 from __future__ import annotations
 
@@ -12,7 +14,8 @@ from psycopg.types.json import Jsonb
 from sqlalchemy.dialects.postgresql import insert
 
 from processors.scoring import Rulebook, load_rules
-from sinks.base import Double, Harvest, Record, Sink, latest_per_citizen
+from sinks.base import Double, Harvest, Record, Refusal, Sink, latest_per_citizen
+from sinks.postgres import checks, errors
 from sinks.postgres.tables import (
     JSON_FIELDS,
     PROFILE_COLUMNS,
@@ -39,6 +42,7 @@ class PostgresSink(Sink):
         self.engine = engine_for(url, schema)
         self.rules = rules or load_rules()
         self._explained: dict[str, str] = {}
+        self._rule_ids = frozenset(r.id for r in (*self.rules.rules, *self.rules.correlations))
         if create:
             create_tables(self.engine, schema, self.rules)
 
@@ -176,6 +180,16 @@ class PostgresSink(Sink):
 
     def _schema_sql(self) -> str:
         return quoted_schema(self.engine, self.schema)
+
+    def refuse(self, kind: str, record: Record) -> Refusal | None:
+        """What PostgreSQL would refuse (:func:`sinks.postgres.checks.check`)."""
+        return checks.check(kind, record, self._rule_ids)
+
+    def is_transient(self, exc: BaseException) -> bool:
+        return errors.is_transient(exc)
+
+    def refusal(self, exc: BaseException) -> Refusal:
+        return errors.refusal(exc)
 
     def reset(self) -> None:
         """Forget pooled connections: after a restart of PostgreSQL they are all dead."""

@@ -28,19 +28,29 @@ from moisson.panels import shown
     default=10,
     help="How many of the latest dead letters to show.",
 )
-def dlq(kafka: str, topic_prefix: str, last: int) -> None:
-    """Count what the processor refused, per reason (read from the dead-letter topic)."""
+@option(
+    "--sink",
+    envvar="DLQ_SINK",
+    is_flag=True,
+    default=False,
+    help="Read the sink's dead-letter topic (records PostgreSQL would refuse) instead of"
+    " the processor's.",
+)
+def dlq(kafka: str, topic_prefix: str, last: int, sink: bool) -> None:
+    """Count what the processor (or, with --sink, the sink) refused, per reason (read from
+    the dead-letter topic)."""
     from kafka.errors import KafkaError
 
     from moisson.ops.dlq import read_dead_letters
 
     s = settings_from(kafka=kafka, topic_prefix=topic_prefix)
+    topic = s.topics.names.sink_dlq if sink else s.topics.dlq
     try:
-        letters = read_dead_letters(s, keep=last)
+        letters = read_dead_letters(s, keep=last, topic=topic)
     except KafkaError as exc:
         kafka_unreachable(s, exc)
         return
-    out.print(f"{s.topics.dlq}: {letters.total:,} dead letter(s)", soft_wrap=True)
+    out.print(f"{topic}: {letters.total:,} dead letter(s)", soft_wrap=True)
     table = Table(title="per reason")
     table.add_column("reason")
     table.add_column("count", justify="right")

@@ -10,6 +10,7 @@ import click
 from moisson.cli.base import (
     console,
     fail,
+    kafka_unreachable,
     serve_metrics,
     settings_from,
 )
@@ -51,10 +52,14 @@ def sink(
 ) -> None:
     """Write the processor's outputs into PostgreSQL, idempotently: doubles into
     `citizen_profiles`, the ledger stream into `score_ledger`, period updates into
-    `blacklist`."""
+    `blacklist`. A record PostgreSQL would refuse goes to the sink's dead-letter topic
+    (`moisson dlq --sink`) with its reason, and the sink goes on."""
+    from kafka.errors import KafkaError
     from sqlalchemy.exc import OperationalError
 
     from moisson.metrics import SinkMetrics
+    from producers.publisher import ensure_topics, make_producer
+    from sinks.dead_letters import DeadLetterTopic
     from sinks.postgres.reader import PostgresReader
     from sinks.postgres.writer import PostgresSink
     from sinks.runner import make_consumer, run_sink
@@ -72,6 +77,11 @@ def sink(
             "start it (moisson stack up) or set DATABASE_URL",
         )
         return
+    try:
+        ensure_topics(s)  # the sink's dead-letter topic among them
+        dead_letters = DeadLetterTopic(make_producer(s), s.topics.names.sink_dlq)
+    except KafkaError as exc:
+        kafka_unreachable(s, exc)
     metrics = SinkMetrics()
     reader = PostgresReader(s.database.sqlalchemy_url(), s.database.schema_name)
     metrics.count_blacklisted(reader.blacklisted_count)
@@ -99,10 +109,15 @@ def sink(
         lambda: stopping,
         retry_max_s=s.sink.retry_max_s,
         metrics=metrics,
+        dead_letters=dead_letters,
     )
     consumer.close()
+    dead_letters.producer.close()
     pg.close()
     if server is not None:
         server.close()
     reader.close()
-    console.print(f"sink stopped: {stats.consumed:,} records consumed in {stats.batches:,} batches")
+    console.print(
+        f"sink stopped: {stats.consumed:,} records consumed in {stats.batches:,} batches,"
+        f" {stats.dead_letters:,} set aside on {s.topics.names.sink_dlq}"
+    )
