@@ -216,12 +216,13 @@ class ProcessorSettings(BaseModel):
     max_message_bytes: int = Field(
         65536, ge=64, description="Sensor messages larger than this go to the dead-letter topic"
     )
-    max_key_chars: int = Field(
+    max_key_bytes: int = Field(
         256,
         ge=16,
-        le=2048,
-        description="Longest citizen id, station, title, category, place or companion "
-        "(characters); longer: dead letter key-too-long",
+        le=256,
+        description="Longest citizen or event id, station, title, category, place or "
+        "companion (bytes of UTF-8; the sink indexes ids up to 256); longer: dead letter "
+        "key-too-long",
     )
     max_keys: int = Field(
         128,

@@ -77,7 +77,7 @@ class Rejection(StrEnum):
 
 
 #: The fields whose values a double keeps as keys (its aggregates, and the citizen id).
-KEY_FIELDS = ("citizen_id", *(f for _, f in AGGREGATES.values()), "location")
+KEY_FIELDS = ("citizen_id", "event_id", *(f for _, f in AGGREGATES.values()), "location")
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,9 +87,9 @@ class Limits:
 
     max_message_bytes: int = 65536
     max_future_s: float = 86400.0  # clock skew a sensor may have, ahead of the processor
-    #: A citizen id, station, title, category, behaviour, place or companion: at most this
-    #: many characters (PostgreSQL's btree index entries stop at about 2.7 KB).
-    max_key_chars: int = 256
+    #: A citizen or event id, station, title, category, behaviour, place or companion: at
+    #: most this many bytes of UTF-8 (the sink's cap on what PostgreSQL indexes).
+    max_key_bytes: int = 256
     #: Distinct keys in each of a double's maps (places, purchases, books, sightings,
     #: associates): a sensor chooses them, so without a cap one citizen grows unbounded.
     max_keys: int = 128
@@ -120,14 +120,14 @@ class Limits:
         conf = record.get("confidence")
         if isinstance(conf, float) and not 0.0 <= conf <= 1.0:  # NaN fails too
             return Outcome(rejected=Rejection.OUT_OF_RANGE, detail=f"confidence {conf}")
-        cap = self.max_key_chars
+        cap = self.max_key_bytes
         for name in KEY_FIELDS:
             value = record.get(name)
-            if type(value) is str and len(value) > cap:
-                return _too_long(name, len(value), cap)
+            if type(value) is str and len(value) * 4 > cap and len(value.encode()) > cap:
+                return _too_long(name, len(value.encode()), cap)
         for v in record.get("companions") or ():
-            if type(v) is str and len(v) > cap:
-                return _too_long("companions", len(v), cap)
+            if type(v) is str and len(v) * 4 > cap and len(v.encode()) > cap:
+                return _too_long("companions", len(v.encode()), cap)
         for name, value in record.items():  # plain loops: this runs for every event
             if type(value) is str:
                 if "\x00" in value:
@@ -163,7 +163,7 @@ class Limits:
 
 
 def _too_long(name: str, n: int, cap: int) -> Outcome:
-    return Outcome(rejected=Rejection.KEY_TOO_LONG, detail=f"{name}: {n} characters, limit {cap}")
+    return Outcome(rejected=Rejection.KEY_TOO_LONG, detail=f"{name}: {n} bytes, limit {cap}")
 
 
 def _nul(name: str) -> Outcome:

@@ -41,7 +41,7 @@ def folding_of(settings: Settings) -> Folding:
         privacy=Privacy.of(p.harvest_kinds, secret),
         limits=Limits(
             max_message_bytes=p.max_message_bytes,
-            max_key_chars=p.max_key_chars,
+            max_key_bytes=p.max_key_bytes,
             max_keys=p.max_keys,
             max_burst_events=p.max_burst_events,
             max_double_bytes=p.max_double_bytes,

@@ -60,11 +60,14 @@ class Hostile:
         base: dict[str, Any] = {
             "metro": {"station": "Guomao", "line": "1", "direction": "ENTRY"},
             "book": {"isbn": "9787536692930", "category": "NEUTRAL", "price_cents": 3000},
+            "camera": {"location": "Houhai", "behaviour": "PASSING", "confidence": 0.9},
         }[kind]
         if kind == "metro":
             base |= {"ticket": "CARD", "fare_cents": 400, "outcome": "ALLOWED"}
-        else:
+        elif kind == "book":
             base |= {"title": "三体"}
+        else:
+            base |= {"companions": [], "companions_blacklisted": []}
         return {
             "event_id": str(uuid.uuid4()),
             "citizen_id": citizen,

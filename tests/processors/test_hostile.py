@@ -74,12 +74,12 @@ def test_companions_count_against_the_associates_cap():
 
 
 def test_a_long_key_is_refused_whatever_field_holds_it():
-    folding = Folding(kinds=KINDS, limits=Limits(max_key_chars=32))
+    folding = Folding(kinds=KINDS, limits=Limits(max_key_bytes=32))
     bad = [
         ev("metro", station="S" * 33),
         ev("camera", location="L" * 33),
         ev("camera", companions=["c" * 33]),
-        ev("book", title="书" * 33),
+        ev("book", title="书" * 11),  # 33 bytes
         ev("metro", citizen="c" * 33),
     ]
     p = run([m for i, e in enumerate(bad) for m in msgs([e], partition=i)], folding)
@@ -97,7 +97,7 @@ def test_a_burst_is_refused_within_its_window_and_the_citizen_goes_on_after_it()
 
 
 def test_a_double_past_its_size_cap_is_not_written_and_its_events_are_dead_letters():
-    folding = Folding(kinds=KINDS, limits=Limits(max_double_bytes=4096, max_key_chars=2048))
+    folding = Folding(kinds=KINDS, limits=Limits(max_double_bytes=4096, max_key_bytes=2048))
     big = [ev("book", hours=i, title=f"{i}" + "长" * 600) for i in range(4)]
     other = ev("metro", citizen="c0000002")
     p = run([*msgs(big), *msgs([other], partition=1)], folding)
