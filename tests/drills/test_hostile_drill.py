@@ -13,9 +13,9 @@ import re
 import threading
 import time
 import uuid
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -26,7 +26,7 @@ from processors.worker import kafka_partition
 from producers.publisher import ensure_topics
 from schemas import dead_letters as dl
 from schemas.codec import SENSOR_SCHEMAS, encode
-from tests.drills.harness import Pipeline, send, sent, size
+from tests.drills.harness import RESULTS, Pipeline, Result, send, sent, size
 
 SIZE = size()
 pytestmark = [pytest.mark.drills, pytest.mark.timeout(SIZE.timeout_s + 300)]
@@ -57,11 +57,12 @@ class Hostile:
         self.pending: list[tuple[Any, set[str | None]]] = []
 
     def event(self, kind: str, citizen: str, i: int, **fields: Any) -> dict[str, Any]:
-        base: dict[str, Any] = {
+        templates: dict[str, dict[str, Any]] = {
             "metro": {"station": "Guomao", "line": "1", "direction": "ENTRY"},
             "book": {"isbn": "9787536692930", "category": "NEUTRAL", "price_cents": 3000},
             "camera": {"location": "Houhai", "behaviour": "PASSING", "confidence": 0.9},
-        }[kind]
+        }
+        base = dict(templates[kind])
         if kind == "metro":
             base |= {"ticket": "CARD", "fare_cents": 400, "outcome": "ALLOWED"}
         elif kind == "book":
@@ -104,17 +105,26 @@ class Hostile:
         for i in range(10):  # 60 KB titles, under the 64 KiB message cap
             self.send("book", self.event("book", c, i, title="书" * 20_000), {"key-too-long"})
         self.sent.must[c] = "key-too-long"
+        for i in range(5):  # what PostgreSQL would refuse: an id past its index limit
+            c = f"{HOSTILE}{i}" + "x" * 3000
+            self.send("metro", self.event("metro", c, i), {"key-too-long"})
+        c = f"{HOSTILE}nul"
+        self.send("book", self.event("book", c, 0, title="a\x00b"), {"nul-character"})
+        self.sent.must[c] = "nul-character"
         c = f"{HOSTILE}keys"
         for i in range(Limits().max_keys + 12):  # a new station each time
             self.send("metro", self.event("metro", c, i, station=f"S{i}"), {None, "too-many-keys"})
         self.sent.must[c] = "too-many-keys"
         self.flush()
         c = f"{HOSTILE}big"
-        for i in range(100):  # 750 bytes of station each: past the drill's double cap
-            station = f"{i:03d}" + "站" * 240
-            self.send(
-                "metro", self.event("metro", c, i, station=station), {None, "state-too-large"}
-            )
+        may = {None, "state-too-large"}
+        for i in range(120):  # keys of 250 bytes, 120 a map: past the drill's double cap
+            pad = f"{i:03d}" + "x" * 247
+            self.send("metro", self.event("metro", c, i, station=pad), may)
+            self.send("book", self.event("book", c, i, title=pad), may)
+            if i % 10 == 0:
+                crowd = [f"{j:03d}" + "y" * 247 for j in range(i, i + 10)]
+                self.send("camera", self.event("camera", c, i, companions=crowd), may)
         self.sent.must[c] = "state-too-large"
         c = f"{HOSTILE}wrong"
         away = (kafka_partition(c.encode(), 4) + 1) % 4
@@ -192,13 +202,16 @@ def batch_p99_under(url: str, seconds: float) -> tuple[float, int]:
     import urllib.request
 
     text = urllib.request.urlopen(url, timeout=10).read().decode()
-    count = float(re.search(r"^moisson_fold_batch_seconds_count (\S+)$", text, re.M).group(1))
+    total = re.search(r"^moisson_fold_batch_seconds_count (\S+)$", text, re.M)
+    assert total, "no batch histogram"
+    count = float(total.group(1))
     le = re.search(rf'^moisson_fold_batch_seconds_bucket{{le="{seconds:.1f}"}} (\S+)$', text, re.M)
     assert le, f"no {seconds} s bucket in the batch histogram"
     return float(le.group(1)) / count, int(count)
 
 
 def test_hostile_messages_during_a_replay_poison_nothing(drill: Pipeline):
+    began = time.monotonic()
     drill.settings.processor.max_double_bytes = DOUBLE_CAP
     ensure_topics(drill.settings)  # before the worker subscribes: faust finds them at once
     drill.start_sink()
@@ -265,6 +278,18 @@ def test_hostile_messages_during_a_replay_poison_nothing(drill: Pipeline):
     assert url, "the worker logged no metrics endpoint"
     share, batches = batch_p99_under(url.group(1), 1.0)
     assert share >= 0.99, f"only {share:.1%} of {batches} batches took under 1 s"
-    Path(drill.logs / "hostile.txt").write_text(
-        f"{len(sent_.allowed)} hostile, {batches} batches\n"
+    reasons = Counter(letters.get(w) or "applied" for w in sent_.allowed)
+    RESULTS.append(
+        Result(
+            "hostile producer",
+            drill.events,
+            [],
+            t.lost,
+            t.duplicated,
+            len(diffs),
+            [],
+            round(time.monotonic() - began, 1),
+            f"{len(sent_.allowed)} hostile messages: {dict(sorted(reasons.items()))}; "
+            f"{share:.2%} of {batches} batches under 1 s",
+        )
     )
