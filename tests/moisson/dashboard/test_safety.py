@@ -6,10 +6,19 @@ from click.testing import CliRunner
 
 from moisson.cli import main
 from moisson.dashboard.server import Dashboard
+from moisson.settings import Settings
+
+
+class Nothing:
+    def start(self) -> None: ...
+    def stop(self) -> None: ...
+    def close(self) -> None: ...
+    def profiles(self, ids):
+        return {}
 
 
 def test_every_route_only_reads():
-    app = Dashboard.app(object.__new__(Dashboard))
+    app = Dashboard(Settings(), Nothing(), Nothing()).app()
     methods = {route.method for route in app.router.routes()}
     assert methods <= {"GET", "HEAD"}, methods
 
@@ -25,17 +34,7 @@ async def test_metrics_count_requests_by_route_never_by_citizen():
     route's pattern, so no id reaches Prometheus."""
     from aiohttp.test_utils import TestClient, TestServer
 
-    from moisson.metrics import DashboardMetrics
-
-    class Nothing:
-        def start(self) -> None: ...
-        def stop(self) -> None: ...
-        def close(self) -> None: ...
-        def profiles(self, ids):
-            return {}
-
-    d = object.__new__(Dashboard)
-    d.metrics, d.harvest, d.pg = DashboardMetrics(), Nothing(), Nothing()
+    d = Dashboard(Settings(), Nothing(), Nothing())
     async with TestClient(TestServer(d.app())) as client:
         assert (await client.get("/api/citizen/c0000042")).status == 404
         resp = await client.get("/metrics")
