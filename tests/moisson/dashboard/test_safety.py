@@ -44,3 +44,13 @@ async def test_metrics_count_requests_by_route_never_by_citizen():
     assert 'moisson_dashboard_requests_total{route="/api/citizen/{cid}"} 1.0' in body
     assert "c0000042" not in body
     assert "moisson_dashboard_stream_clients 0.0" in body
+
+
+def test_its_bounds_are_flags_with_env_vars_and_documented_defaults():
+    text = " ".join(CliRunner().invoke(main, ["dashboard", "--help"]).output.split())
+    for flag, env, default in (
+        ("--allowed-hosts", "DASHBOARD_ALLOWED_HOSTS", '""'),
+        ("--max-stream-clients", "DASHBOARD_MAX_STREAM_CLIENTS", "300"),
+        ("--events-max-bytes", "DASHBOARD_EVENTS_MAX_BYTES", str(256 * 1024 * 1024)),
+    ):
+        assert flag in text and f"env var: {env}; default: {default}" in text, flag
