@@ -26,21 +26,29 @@ class Busy(Exception):
 
 
 class Fresh(Generic[T]):
-    """A value computed in a thread at most once per ``ttl`` seconds, however many ask:
-    who asks while it is computed waits for that one computation."""
+    """A value computed in a thread at most once per ``ttl`` seconds, however many ask.
 
-    def __init__(self, compute: Callable[[], T], ttl: float = 1.0) -> None:
-        self.compute, self.ttl = compute, ttl
+    Who asks while the next value is computed gets the latest one if it is under
+    ``stale`` seconds old (a slow database or a busy CPU does not hold the page up), or
+    else waits for that one computation (and sees its error).
+    """
+
+    def __init__(self, compute: Callable[[], T], ttl: float = 1.0, stale: float = 5.0) -> None:
+        self.compute, self.ttl, self.stale = compute, ttl, stale
         self.computed = 0
         self._last: tuple[float, T] | None = None  # (when it began, the value)
         self._task: asyncio.Task[T] | None = None
 
     async def get(self) -> T:
-        if self._last is not None and time.monotonic() - self._last[0] < self.ttl:
-            return self._last[1]
+        last = self._last
+        age = time.monotonic() - last[0] if last is not None else float("inf")
+        if last is not None and age < self.ttl:
+            return last[1]
         if self._task is None:
             self._task = asyncio.ensure_future(self._refresh())
             self._task.add_done_callback(lambda t: t.cancelled() or t.exception())
+        if last is not None and age < self.stale:
+            return last[1]
         return await asyncio.shield(self._task)
 
     async def _refresh(self) -> T:

@@ -99,7 +99,7 @@ async def test_twenty_what_ifs_leave_the_overview_answering(settings, week):
         assert statuses == [200] * WHATIF_PENDING + [503] * (20 - WHATIF_PENDING)
         assert all(t.startswith("error: ") and "\nfix: " in t for t in busy)
         assert d.whatifs.computed == 1 + WHATIF_PENDING
-        assert d.shared_overview.computed - overviews >= elapsed - 1, "the overview was live"
+        assert d.shared_overview.computed - overviews >= elapsed / 2, "the overview was live"
     assert concurrent == [1] * (1 + WHATIF_PENDING), "never two What ifs at once"
     assert max(took) < 1.0, sorted(took)[-5:]
     print(

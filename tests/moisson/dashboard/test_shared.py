@@ -12,34 +12,48 @@ import pytest
 from moisson.dashboard.shared import Busy, Each, Fresh, OneAtATime
 
 
-async def test_a_fresh_value_is_computed_once_for_everyone_who_asks_at_once():
+async def test_a_fresh_value_is_computed_once_for_everyone_who_asks():
+    gate = threading.Event()
+    gate.set()
     calls: list[float] = []
 
     def compute() -> int:
+        gate.wait(10)
         calls.append(time.monotonic())
-        time.sleep(0.2)
         return len(calls)
 
-    fresh = Fresh(compute, ttl=0.5)
+    fresh = Fresh(compute, ttl=0.3, stale=60)
     assert await asyncio.gather(*(fresh.get() for _ in range(100))) == [1] * 100
     assert await fresh.get() == 1 and len(calls) == 1
     await asyncio.sleep(0.4)
-    assert await fresh.get() == 2, "older than the ttl: computed again"
+    gate.clear()
+    assert await asyncio.gather(*(fresh.get() for _ in range(100))) == [1] * 100, (
+        "older than the ttl: the latest while the next one is computed"
+    )
+    gate.set()
+    deadline = time.monotonic() + 10
+    while await fresh.get() != 2 and time.monotonic() < deadline:
+        await asyncio.sleep(0.01)
+    assert await fresh.get() == 2 and len(calls) == 2 and fresh.computed == 2
 
 
-async def test_a_failed_computation_is_not_kept():
-    outcomes = iter([RuntimeError("database down"), None])
+async def test_a_failure_is_seen_once_the_latest_value_is_too_old():
+    outcomes = iter(["first", "database down", "database down", "back"])
 
     def compute() -> str:
-        failure = next(outcomes)
-        if failure:
-            raise failure
-        return "ok"
+        outcome = next(outcomes)
+        if outcome == "database down":
+            raise RuntimeError(outcome)
+        return outcome
 
-    fresh = Fresh(compute)
+    fresh = Fresh(compute, ttl=0.1, stale=2.0)
+    assert await fresh.get() == "first"
+    await asyncio.sleep(0.2)
+    assert await fresh.get() == "first", "under stale seconds old, while it fails"
+    await asyncio.sleep(2.0)
     with pytest.raises(RuntimeError):
         await fresh.get()
-    assert await fresh.get() == "ok"
+    assert await fresh.get() == "back"
 
 
 async def test_each_key_is_fresh_on_its_own_and_only_the_latest_keys_are_kept():
