@@ -326,6 +326,24 @@ class MetricsSettings(BaseModel):
     )
 
 
+class DashboardSettings(BaseModel):
+    """The dashboard's bounds (README: Bad input, bounds and security)."""
+
+    allowed_hosts: str = Field(
+        "",
+        description="Comma-separated Host names the dashboard answers besides 127.0.0.1, "
+        "localhost, [::1] and its --host (any other Host gets 421)",
+    )
+    max_stream_clients: int = Field(
+        300, ge=1, description="Live-stream (SSE) clients at once; the next one gets 503"
+    )
+    events_max_bytes: int = Field(
+        256 * 1024 * 1024,
+        ge=0,
+        description="Memory the What if tail of decoded events may take; the oldest go first",
+    )
+
+
 class StackSettings(BaseModel):
     broker: Literal["auto", "apache", "embedded"] = Field(
         "auto",
@@ -360,6 +378,7 @@ class Settings(BaseSettings):
     sink: SinkSettings = SinkSettings()
     sensors: SensorSettings = SensorSettings()
     metrics: MetricsSettings = MetricsSettings()
+    dashboard: DashboardSettings = DashboardSettings()
     stack: StackSettings = StackSettings()
 
     @property

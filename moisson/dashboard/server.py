@@ -1,10 +1,15 @@
 """The dashboard: what the harvester sees, live, in a browser. Read-only.
 
 It reads PostgreSQL (profiles, ledger, blacklist, the name registry: ``PostgresReader``)
-and tails the sensor topics without a consumer group (so it commits nothing and
-changes nothing).
+and tails the sensor topics without a consumer group (``moisson.dashboard.harvest``).
 The page is one self-contained HTML file: no CDN, no web fonts, and every string from
 an event is set as text, never as HTML.
+
+Whoever asks, the work is bounded: it answers only the hosts it is named by and only its
+own pages on the API (``guard``); the overview is computed at most once a second for
+all browsers, a What if one at a time and cached (``shared``); the live stream takes at
+most ``DASHBOARD_MAX_STREAM_CLIENTS`` browsers; the events kept for the What if take at
+most ``DASHBOARD_EVENTS_MAX_BYTES``.
 """
 
 from __future__ import annotations
@@ -12,24 +17,23 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import threading
 import time
-from collections import Counter, deque
-from datetime import datetime
+from dataclasses import dataclass
 from importlib import resources
 from typing import Any
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from moisson.dashboard.guard import allowed, guard
+from moisson.dashboard.harvest import Harvest, jsonable
+from moisson.dashboard.shared import Busy, Each, Fresh, OneAtATime
 from moisson.metrics import DashboardMetrics
 from moisson.registry import id_resolver
 from moisson.settings import Settings
-from processors.fold import Event
 from processors.privacy import Privacy
 from processors.scoring import Rulebook, RulesError, load_rules
-from schemas import dead_letters
-from schemas.codec import CodecError, IdResolver, decode
+from processors.whatif import parse_sets
 from schemas.kinds import SENSOR_KINDS
 from sinks.postgres.reader import PostgresReader
 from sinks.postgres.tables import create_tables, engine_for
@@ -37,137 +41,57 @@ from sinks.postgres.tables import create_tables, engine_for
 log = logging.getLogger(__name__)
 
 
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, datetime):
-        return value.isoformat()
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, bytes):
-        return value.hex()
-    if hasattr(value, "hex") and hasattr(value, "int"):  # uuid.UUID
-        return str(value)
-    return value
+@dataclass(frozen=True)
+class Snapshot:
+    """One overview, encoded once for every browser that reads it."""
 
+    json: bytes
+    event: bytes  # as a server-sent event
 
-class Harvest:
-    """Tails the sensor topics (rates, latest events) and the dead letters (counts per reason)."""
-
-    def __init__(
-        self,
-        settings: Settings,
-        feed_size: int = 60,
-        resolver: IdResolver | None = None,
-        max_events: int = 2_000_000,
-    ) -> None:
-        self.settings = settings
-        self.resolver = resolver  # registry mode: sensor messages may name a schema id
-        self.totals: Counter[str] = Counter()
-        self.dead_letters: Counter[str] = Counter()
-        self.recent: deque[tuple[float, str]] = deque(maxlen=50_000)
-        self.feed: deque[dict[str, Any]] = deque(maxlen=feed_size)
-        self.first_event_at: float | None = None
-        #: Every decoded sensor event of the run, for the What if page (capped).
-        self.events: list[Event] = []
-        self.max_events = max_events
-        #: The earliest event time seen: the simulation's day 1 (Beijing time) on the page.
-        self.sim_start: datetime | None = None
-        #: Refusals the sensors reported (a gate DENIED, a ticket office REFUSED), by kind.
-        self.refused: Counter[str] = Counter()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="harvest-tail", daemon=True)
-        self.kind_of = settings.topics.kind_of
-
-    def start(self) -> Harvest:
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._stop.set()
-
-    def _run(self) -> None:
-        from kafka import KafkaConsumer, TopicPartition
-
-        while not self._stop.is_set():
-            try:
-                consumer = KafkaConsumer(
-                    **self.settings.kafka.client_kwargs(),
-                    enable_auto_commit=False,
-                    group_id=None,
-                )
-                parts = [
-                    TopicPartition(t, p)
-                    for t in [*self.kind_of, self.settings.topics.dlq]
-                    for p in sorted(consumer.partitions_for_topic(t) or ())
-                ]
-                if not parts:
-                    consumer.close()
-                    time.sleep(1)
-                    continue
-                consumer.assign(parts)
-                consumer.seek_to_beginning()
-                while not self._stop.is_set():
-                    for records in consumer.poll(timeout_ms=300).values():
-                        for r in records:
-                            if r.topic == self.settings.topics.dlq:
-                                self._dead_letter(r.headers or [])
-                            else:
-                                self._take(r.topic, r.value)
-                consumer.close()
-            except Exception as exc:  # the broker may not be up yet
-                log.warning("dashboard cannot tail the sensor topics yet: %s", exc)
-                time.sleep(1)
-
-    def _take(self, topic: str, value: bytes) -> None:
-        kind = self.kind_of.get(topic, topic)
-        now = time.monotonic()
-        self.totals[kind] += 1
-        self.recent.append((now, kind))
-        if self.first_event_at is None:
-            self.first_event_at = time.time()
-        try:
-            _, record = decode(value, resolver=self.resolver)
-        except CodecError as exc:
-            self.feed.append({"kind": kind, "error": exc.reason.value})
-            return
-        if len(self.events) < self.max_events:
-            self.events.append(Event(kind, record))
-        at = record.get("occurred_at")
-        if isinstance(at, datetime) and (self.sim_start is None or at < self.sim_start):
-            self.sim_start = at
-        if record.get("outcome") in ("DENIED", "REFUSED"):
-            self.refused[kind] += 1
-        self.feed.append({"kind": kind, **_jsonable(record)})
-
-    def _dead_letter(self, headers: list[tuple[str, bytes | None]]) -> None:
-        reason = dead_letters.read(headers).get(dead_letters.REASON) or "unknown"
-        self.dead_letters[reason] += 1
-
-    def rates(self, window: float = 5.0) -> dict[str, float]:
-        cutoff = time.monotonic() - window
-        counts = Counter(k for t, k in list(self.recent) if t >= cutoff)
-        return {k: round(counts.get(k, 0) / window, 1) for k in SENSOR_KINDS}
+    @classmethod
+    def of(cls, data: dict[str, Any]) -> Snapshot:
+        body = json.dumps(data).encode()
+        return cls(body, b"event: overview\ndata: " + body + b"\n\n")
 
 
 class Dashboard:
+    """The routes, over a reader of the sink's tables and a tail of the topics."""
+
     def __init__(
         self,
         settings: Settings,
+        pg: PostgresReader,
+        harvest: Harvest,
         rules: Rulebook | None = None,
         spotlight: dict[str, str] | None = None,
+        host: str = "127.0.0.1",
     ) -> None:
         self.settings = settings
         self.rules = rules or load_rules(settings.processor.rules_path)
-        url, schema = settings.database.sqlalchemy_url(), settings.database.schema_name
-        engine = engine_for(url, schema)
-        create_tables(engine, schema, self.rules)  # before the sink, maybe: empty tables
-        engine.dispose()
-        self.pg = PostgresReader(url, schema)
-        self.harvest = Harvest(settings, resolver=id_resolver(settings))
+        self.pg, self.harvest = pg, harvest
         self.spotlight = spotlight or {}
+        #: The Host names it answers to: loopback, ``host`` and DASHBOARD_ALLOWED_HOSTS.
+        self.hosts = allowed(host, settings.dashboard.allowed_hosts)
         self.started_at = time.time()
         self.metrics = DashboardMetrics()
+        self.streams = 0  # browsers on /api/stream now
+        self.shared_overview = Fresh(lambda: Snapshot.of(self.overview()))
+        self.citizens = Each(self._citizen_json)
+        self.whatifs: OneAtATime[bytes] = OneAtATime()
+
+    @classmethod
+    def open(
+        cls, settings: Settings, host: str = "127.0.0.1", spotlight: dict[str, str] | None = None
+    ) -> Dashboard:
+        """A dashboard on the configured database (its tables created if missing: the
+        sink may start after it) and topics."""
+        rules = load_rules(settings.processor.rules_path)
+        url, schema = settings.database.sqlalchemy_url(), settings.database.schema_name
+        engine = engine_for(url, schema)
+        create_tables(engine, schema, rules)
+        engine.dispose()
+        harvest = Harvest(settings, resolver=id_resolver(settings))
+        return cls(settings, PostgresReader(url, schema), harvest, rules, spotlight, host)
 
     # -- queries (synchronous; run in a thread) --------------------------------------
 
@@ -206,14 +130,14 @@ class Dashboard:
             "citizens": count,
             "threshold": self.rules.blacklist_threshold,
             "scale": self.scale(),
-            "sim_start": _jsonable(self.harvest.sim_start),
+            "sim_start": jsonable(self.harvest.sim_start),
             "histogram": [{"from": b, "count": n} for b, n in bins.items()],
             "blacklist": [
                 {
                     "id": r["citizen_id"],
                     "name": names.get(r["citizen_id"], ""),
                     "score": r["score"],
-                    "since": _jsonable(r["since"]),
+                    "since": jsonable(r["since"]),
                 }
                 for r in listed
             ],
@@ -237,7 +161,7 @@ class Dashboard:
             rule = self.rules.rule(e["rule_id"])
             e["mirrors"] = rule.mirrors
             e["source"] = rule.source
-        return _jsonable(
+        return jsonable(
             {
                 "profile": profile,
                 "name": self.pg.names([cid]).get(cid, ""),
@@ -251,13 +175,17 @@ class Dashboard:
             }
         )
 
+    def _citizen_json(self, cid: str) -> bytes | None:
+        data = self.citizen(cid)
+        return None if data is None else json.dumps(data).encode()
+
     def search(self, q: str) -> list[dict[str, Any]]:
         return self.pg.search(q, limit=20)
 
     # -- web ---------------------------------------------------------------------------
 
     def app(self) -> web.Application:
-        app = web.Application(middlewares=[self._count])
+        app = web.Application(middlewares=[guard(self.hosts), self._count])
         app.router.add_get("/", self.index)
         app.router.add_get("/metrics", self.api_metrics)
         app.router.add_get("/api/overview", self.api_overview)
@@ -289,6 +217,7 @@ class Dashboard:
 
     async def _cleanup(self, _: web.Application) -> None:
         self.harvest.stop()
+        self.whatifs.close()
         self.pg.close()
 
     async def index(self, _: web.Request) -> web.Response:
@@ -316,50 +245,76 @@ class Dashboard:
         )
 
     async def api_overview(self, _: web.Request) -> web.Response:
-        return web.json_response(await asyncio.to_thread(self.overview))
+        """The shared snapshot: at most a second old, computed once for everyone."""
+        snapshot = await self.shared_overview.get()
+        return web.Response(body=snapshot.json, content_type="application/json")
 
     async def api_citizen(self, request: web.Request) -> web.Response:
-        data = await asyncio.to_thread(self.citizen, request.match_info["cid"])
-        if data is None:
+        body = await self.citizens.get(request.match_info["cid"])
+        if body is None:
             raise web.HTTPNotFound(text="no such citizen")
-        return web.json_response(data)
+        return web.Response(body=body, content_type="application/json")
 
-    def whatif(self, sets: list[str]) -> dict[str, Any]:
-        """This run's events re-scored under the live rules and under ``sets``."""
+    def whatif(self, variant: Rulebook) -> bytes:
+        """This run's events re-scored under the live rules and under ``variant``."""
         from moisson.dashboard.whatif import what_if
 
         p = self.settings.processor
         key = p.pseudonymise_key.get_secret_value() if p.pseudonymise_key else None
         privacy = Privacy.of(p.harvest_kinds, key)
-        events = list(self.harvest.events)
-        return _jsonable(what_if(events, self.rules, sets, privacy, self.pg.names))
+        tail = self.harvest.tail
+        _, events = tail.snapshot()
+        data = what_if(events, self.rules, variant, privacy, self.pg.names)
+        return json.dumps(jsonable({**data, "dropped": tail.dropped})).encode()
 
     async def api_whatif(self, request: web.Request) -> web.Response:
+        """One What if at a time, on its own thread, cached per rules and events taken."""
         try:
-            data = await asyncio.to_thread(self.whatif, request.query.getall("set", []))
+            variant = self.rules.with_deltas(parse_sets(request.query.getall("set", [])))
         except RulesError as exc:
             raise web.HTTPBadRequest(text=str(exc)) from None
-        return web.json_response(data)
+        deltas = tuple((r.id, r.delta) for r in (*variant.rules, *variant.correlations))
+        try:
+            body = await self.whatifs.get(
+                (deltas, self.harvest.tail.taken), lambda: self.whatif(variant)
+            )
+        except Busy:
+            raise web.HTTPServiceUnavailable(
+                text="error: the dashboard is busy with other What if computations\n"
+                "fix: try again in a few seconds\n",
+                headers={"Retry-After": "5"},
+            ) from None
+        return web.Response(body=body, content_type="application/json")
 
     async def api_search(self, request: web.Request) -> web.Response:
         q = request.query.get("q", "").strip()
         return web.json_response(await asyncio.to_thread(self.search, q) if q else [])
 
     async def api_stream(self, request: web.Request) -> web.StreamResponse:
-        """Server-sent events: an overview every second."""
+        """Server-sent events: the shared overview every second, to at most
+        DASHBOARD_MAX_STREAM_CLIENTS browsers at once."""
+        cap = self.settings.dashboard.max_stream_clients
+        if self.streams >= cap:
+            raise web.HTTPServiceUnavailable(
+                text=f"error: the live stream already has {cap} browsers\n"
+                "fix: close other dashboard tabs, or raise --max-stream-clients "
+                "(DASHBOARD_MAX_STREAM_CLIENTS)\n",
+                headers={"Retry-After": "30"},
+            )
+        self.streams += 1
+        self.metrics.stream_clients.inc()
         resp = web.StreamResponse(
             headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"}
         )
-        await resp.prepare(request)
-        self.metrics.stream_clients.inc()
         try:
+            await resp.prepare(request)
             while True:
-                data = await asyncio.to_thread(self.overview)
-                await resp.write(f"event: overview\ndata: {json.dumps(data)}\n\n".encode())
+                await resp.write((await self.shared_overview.get()).event)
                 await asyncio.sleep(1.0)
         except (ConnectionResetError, asyncio.CancelledError):
             pass
         finally:
+            self.streams -= 1
             self.metrics.stream_clients.dec()
         return resp
 
@@ -369,7 +324,7 @@ def serve(
 ) -> None:
     """Run the dashboard until interrupted."""
     web.run_app(
-        Dashboard(settings, spotlight=spotlight).app(),
+        Dashboard.open(settings, host, spotlight).app(),
         host=host,
         port=port,
         print=None,

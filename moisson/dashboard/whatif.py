@@ -11,7 +11,7 @@ from moisson.ops.whatif import rescore_events
 from processors.fold import Event
 from processors.privacy import Privacy
 from processors.scoring import Rulebook
-from processors.whatif import Change, Distribution, parse_sets
+from processors.whatif import Change, Distribution
 
 NOTE = (
     "Re-scored from this run's events as the sensors recorded them: who was refused at a "
@@ -62,13 +62,12 @@ def _change(c: Change, names: Mapping[str, str]) -> dict[str, Any]:
 def what_if(
     events: Sequence[Event],
     live: Rulebook,
-    sets: Sequence[str],
+    variant: Rulebook,
     privacy: Privacy | None,
     names: Callable[[list[str]], Mapping[str, str]],
 ) -> dict[str, Any]:
-    """The page's payload for ``sets`` (``RULE=DELTA`` strings); raises ``RulesError``
-    on a bad one."""
-    variant = live.with_deltas(parse_sets(sets))
+    """The page's payload: ``events`` under the ``live`` rules and under ``variant``
+    (the live ones with some deltas changed: ``Rulebook.with_deltas``)."""
     w = rescore_events(events, live, variant, privacy, width=BAND)
     listed = {
         side: [

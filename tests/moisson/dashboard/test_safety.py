@@ -6,10 +6,19 @@ from click.testing import CliRunner
 
 from moisson.cli import main
 from moisson.dashboard.server import Dashboard
+from moisson.settings import Settings
+
+
+class Nothing:
+    def start(self) -> None: ...
+    def stop(self) -> None: ...
+    def close(self) -> None: ...
+    def profiles(self, ids):
+        return {}
 
 
 def test_every_route_only_reads():
-    app = Dashboard.app(object.__new__(Dashboard))
+    app = Dashboard(Settings(), Nothing(), Nothing()).app()
     methods = {route.method for route in app.router.routes()}
     assert methods <= {"GET", "HEAD"}, methods
 
@@ -25,17 +34,7 @@ async def test_metrics_count_requests_by_route_never_by_citizen():
     route's pattern, so no id reaches Prometheus."""
     from aiohttp.test_utils import TestClient, TestServer
 
-    from moisson.metrics import DashboardMetrics
-
-    class Nothing:
-        def start(self) -> None: ...
-        def stop(self) -> None: ...
-        def close(self) -> None: ...
-        def profiles(self, ids):
-            return {}
-
-    d = object.__new__(Dashboard)
-    d.metrics, d.harvest, d.pg = DashboardMetrics(), Nothing(), Nothing()
+    d = Dashboard(Settings(), Nothing(), Nothing())
     async with TestClient(TestServer(d.app())) as client:
         assert (await client.get("/api/citizen/c0000042")).status == 404
         resp = await client.get("/metrics")
@@ -45,3 +44,13 @@ async def test_metrics_count_requests_by_route_never_by_citizen():
     assert 'moisson_dashboard_requests_total{route="/api/citizen/{cid}"} 1.0' in body
     assert "c0000042" not in body
     assert "moisson_dashboard_stream_clients 0.0" in body
+
+
+def test_its_bounds_are_flags_with_env_vars_and_documented_defaults():
+    text = " ".join(CliRunner().invoke(main, ["dashboard", "--help"]).output.split())
+    for flag, env, default in (
+        ("--allowed-hosts", "DASHBOARD_ALLOWED_HOSTS", '""'),
+        ("--max-stream-clients", "DASHBOARD_MAX_STREAM_CLIENTS", "300"),
+        ("--events-max-bytes", "DASHBOARD_EVENTS_MAX_BYTES", str(256 * 1024 * 1024)),
+    ):
+        assert flag in text and f"env var: {env}; default: {default}" in text, flag

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from aiohttp.test_utils import TestClient, TestServer
 
+from moisson.dashboard.harvest import EventTail
 from moisson.dashboard.server import Dashboard
-from moisson.metrics import DashboardMetrics
 from moisson.settings import Settings
 from processors.fold import Event, default_rules
 from processors.oracle import Oracle
@@ -19,6 +19,9 @@ class Tail:
     def __init__(self) -> None:
         self.city = City(42, 40, scenario="lulu")
         self.events = [Event(e.kind, e.record) for e in self.city.events(7, Oracle())]
+        self.tail = EventTail(Settings().dashboard.events_max_bytes)
+        for e in self.events:
+            self.tail.add(e)
 
     def start(self) -> None: ...
     def stop(self) -> None: ...
@@ -37,10 +40,7 @@ class Names:
 
 
 def dashboard(tail: Tail) -> Dashboard:
-    d = object.__new__(Dashboard)
-    d.settings, d.rules, d.metrics = Settings(), default_rules(), DashboardMetrics()
-    d.harvest, d.pg = tail, Names(tail.city.people)
-    return d
+    return Dashboard(Settings(), Names(tail.city.people), tail, default_rules())
 
 
 async def test_without_association_lulu_would_be_free_and_the_page_says_why():
