@@ -79,3 +79,19 @@ def test_lag_is_logged_while_behind_and_once_caught_up(caplog):
         "harvester lag: 4 events (sensors.metro[2] 4)",
         "harvester lag: 0 events",
     ]
+
+
+def test_a_partition_waiting_for_the_registry_seeks_back_and_never_gives_up():
+    """Nothing is missing at the offset it waits at: no seek there counts towards
+    dead-lettering a range, however long the registry is away."""
+    p = Progress(seek_every_s=1.0, give_up_after=2)
+    assert p.on_wait(SRC, 40, now=0.0) is True
+    assert p.on_wait(SRC, 40, now=0.5) is False, "at most one seek a second"
+    for i in range(1, 8):  # the records fetched before each seek, at the same offset
+        assert p.on_hole(SRC, 40, 45, now=float(i)) == "seek"
+        assert p.on_wait(SRC, 40, now=i + 0.5) is False
+    p.moved(SRC, 41, now=9.0)  # the registry answered
+    assert SRC not in p.waiting
+    assert p.on_hole(SRC, 41, 45, now=10.0) == "seek"
+    assert p.on_hole(SRC, 41, 45, now=11.0) == "seek"
+    assert p.on_hole(SRC, 41, 45, now=12.0) == "give-up", "a real gap counts again"
