@@ -274,7 +274,7 @@ class Harvester:
         for src, hole in plan.holes.items():
             await self.on_hole(src, hole, events[hole.index], now)
         for src, offset in plan.waiting.items():
-            if self.progress.on_wait(src, offset, now):
+            if self.progress.on_wait(src, offset, now) and self.assigned_sources() is not None:
                 log.info(
                     "%s[%d]: waiting at %d for the schema registry; seeking back", *src, offset
                 )

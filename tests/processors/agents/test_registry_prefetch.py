@@ -64,3 +64,17 @@ async def test_registry_framed_events_are_applied_with_lookups_off_the_loop(regi
     assert [d[1] for d in agent.dead] == [unknown, foreign]
     assert dict(registry.lookups) == {**{i: 1 for i in ID_OF.values()}, 4242: 1, 7: 1}
     assert callers and loop_thread not in callers, "no lookup ran on the event loop's thread"
+
+
+async def test_a_registry_outage_dead_letters_nothing_and_the_partition_waits(registry, harvester):
+    agent, _table, sent = harvester
+    registry.status = 503
+    events = list(generate_events(6, 5, 20))
+    for ev in events:
+        schema = SENSOR_SCHEMAS[ev.kind]
+        value = encode_confluent(schema, ID_OF[schema.name], ev.record)
+        await agent.put(key=ev.citizen_id.encode(), value=value)
+    assert agent.dead == [], "a valid event is never dead-lettered for an outage"
+    assert sent == [], "nothing is applied past the offset a partition waits at"
+    waiting = agent.harvester.progress.waiting
+    assert waiting and all(offset == 0 for offset in waiting.values())
