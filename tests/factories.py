@@ -86,3 +86,14 @@ def pg_reader(url: str, schema: str = "public") -> Any:
     create_tables(engine, schema)
     engine.dispose()
     return PostgresReader(url, schema)
+
+
+def zigzag_varint(n: int) -> bytes:
+    """Avro's encoding of the long ``n``."""
+    z = (n << 1) ^ (n >> 63)
+    out = bytearray()
+    while z > 0x7F:
+        out.append((z & 0x7F) | 0x80)
+        z >>= 7
+    out.append(z)
+    return bytes(out)

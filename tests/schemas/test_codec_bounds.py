@@ -14,19 +14,10 @@ import pytest
 from processors.fold import Event, fold_all
 from producers.city import generate_events
 from schemas.codec import CAMERA, DOUBLE, Registry, encode, registry, unbounded_parts
+from tests.factories import zigzag_varint
 
 ROOT = Path(__file__).resolve().parents[2]
 HUGE = 2**62
-
-
-def zigzag_varint(n: int) -> bytes:
-    z = (n << 1) ^ (n >> 63)
-    out = bytearray()
-    while z > 0x7F:
-        out.append((z & 0x7F) | 0x80)
-        z >>= 7
-    out.append(z)
-    return bytes(out)
 
 
 def test_every_schema_of_ours_decodes_within_its_bytes():

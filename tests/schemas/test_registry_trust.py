@@ -27,21 +27,11 @@ from schemas.codec import (
     schema_from_json,
 )
 from schemas.registry import MAX_ANSWER_BYTES, SchemaRegistryClient
+from tests.factories import zigzag_varint
 from tests.fake_registry import FakeRegistry, fake_registry
 
 ROOT = Path(__file__).resolve().parents[2]
 ARRAY_OF_NULLS = json.dumps({"type": "array", "items": "null"})
-
-
-def zigzag_varint(n: int) -> bytes:
-    """Avro's encoding of the long ``n``."""
-    z = (n << 1) ^ (n >> 63)
-    out = bytearray()
-    while z > 0x7F:
-        out.append((z & 0x7F) | 0x80)
-        z >>= 7
-    out.append(z)
-    return bytes(out)
 
 
 def attack(schema_id: int) -> bytes:
