@@ -151,7 +151,7 @@ def open_or_fail(directory: Path) -> Any:
         rec = open_recording(directory)
         rec.check()
     except RecordingError as exc:
-        fail(str(exc), "nothing was sent; record or simulate it again")
+        fail(str(exc), exc.fix)
     return rec
 
 

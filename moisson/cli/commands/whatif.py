@@ -95,6 +95,7 @@ def whatif(
       moisson whatif --rules variant.toml --citizens 5000 --scenario none
     """
     from moisson.ops import whatif as lab
+    from moisson.ops.recording import RecordingError
     from processors.scoring import RulesError, load_rules
     from processors.whatif import parse_sets
 
@@ -114,7 +115,10 @@ def whatif(
         console.print(f"[dim]{message}…[/]", highlight=False)
 
     if recording is not None:
-        result = lab.rescore(recording, live, variant, progress=say)
+        try:
+            result = lab.rescore(recording, live, variant, progress=say)
+        except RecordingError as exc:
+            fail(str(exc), exc.fix)
     else:
         story = None if scenario == "none" else scenario
         result = lab.simulate(seed, citizens, days, live, variant, story, progress=say)
