@@ -311,7 +311,7 @@ def open_recording(directory: Path | str) -> Recording:
     with fo:
         if size > MAX_MANIFEST_BYTES:
             raise RecordingError(f"{path}: {size:,} bytes, more than {MAX_MANIFEST_BYTES:,}")
-        raw = fo.read(MAX_MANIFEST_BYTES)
+        raw = fo.read(size)
     try:
         manifest = json.loads(raw)
     except (ValueError, RecursionError) as exc:

@@ -27,6 +27,7 @@ import os
 import stat
 import zlib
 from collections.abc import Callable, Iterator
+from functools import cache
 from io import BufferedReader
 from pathlib import Path
 from typing import IO, Any
@@ -87,7 +88,12 @@ MESSAGE_SCHEMA = fastavro.parse_schema(
         ],
     }
 )
-CANONICAL = to_parsing_canonical_form(MESSAGE_SCHEMA)
+
+
+@cache
+def _canonical() -> str:
+    return to_parsing_canonical_form(MESSAGE_SCHEMA)
+
 
 #: One decoded message: topic, partition, offset, timestamp (ms), key, value, headers.
 Row = tuple[str, int, int, int, bytes | None, bytes | None, tuple[tuple[str, bytes | None], ...]]
@@ -98,7 +104,7 @@ class Corrupt(Exception):
 
 
 class Invalid(Corrupt):
-    """A well-formed message that is not what the manifest and the file's header say."""
+    """A well-formed file or message that is not what moisson and the manifest expect."""
 
 
 class TooLarge(Corrupt):
@@ -254,7 +260,8 @@ class _File:
 
     def read(self, n: int) -> bytes:
         if n < 0 or n > self.size - self.pos:
-            raise Corrupt(f"{n} bytes declared at byte {self.pos}, {self.size - self.pos} remain")
+            left = self.size - self.pos
+            raise Corrupt(f"truncated: {n} bytes declared at byte {self.pos}, {left} remain")
         data = self.fo.read(n)
         if len(data) != n:
             raise Corrupt(f"the file ended at byte {self.pos + len(data)}, it changed while read")
@@ -291,7 +298,7 @@ def _header(f: _File) -> tuple[dict[str, bytes], bytes]:
 def _meta_len(f: _File) -> int:
     n = f.long()
     if n < 0 or f.pos + n > MAX_META_BYTES:
-        raise TooLarge(f"a header larger than {MAX_META_BYTES:,} bytes")
+        raise Invalid(f"a header larger than {MAX_META_BYTES:,} bytes; refused unread")
     return n
 
 
@@ -299,16 +306,16 @@ def _check_schema(meta: dict[str, bytes]) -> str:
     """The codec, once the file's schema is known to be the recording schema."""
     try:
         schema = json.loads(meta["avro.schema"])
-        same = to_parsing_canonical_form(fastavro.parse_schema(schema)) == CANONICAL
+        same = to_parsing_canonical_form(fastavro.parse_schema(schema)) == _canonical()
     except KeyError:
         raise Corrupt("no avro.schema in its header") from None
     except Exception:  # any schema fastavro cannot parse is not ours either
         same = False
     if not same:
-        raise Corrupt("its schema is not moisson's RecordedMessage")
+        raise Invalid("its schema is not moisson's RecordedMessage; refused unread")
     codec = meta.get("avro.codec", b"null").decode(errors="replace")
     if codec not in CODECS:
-        raise Corrupt(f"codec {codec!r}; moisson reads {', '.join(CODECS)}")
+        raise Invalid(f"its codec {codec!r} is none of {', '.join(CODECS)}; refused unread")
     return codec
 
 

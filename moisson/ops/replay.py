@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -137,7 +137,7 @@ def destinations(
     rec: Recording,
     settings: Settings,
     topic_map: dict[str, str],
-    sensors: Iterable[str] = (),
+    sensors: Collection[str] = (),
 ) -> dict[str, str]:
     """Recorded topic → the topic replay sends it to, always under TOPICS_PREFIX.
 
@@ -167,7 +167,7 @@ def destinations(
                 f"add --topic-map {topic}=NEW (sent to TOPICS_PREFIX + NEW), or --sensor "
                 "KIND to replay only sensor topics; nothing was sent",
             )
-    for topic, dest in out.items():
+    for topic, dest in [*topic_map.items(), *out.items()]:
         if not re.fullmatch(r"[A-Za-z0-9._-]{1,249}", dest):
             raise Refused(
                 f"{dest!r} (for {topic}) is not a Kafka topic name",
