@@ -9,6 +9,10 @@ recording can be read without this project's ``.avsc`` files.
 Everything a recording holds is deterministic for the same input (the sync markers
 are derived, not random; nothing records the wall clock), so ``moisson simulate``
 with the same arguments writes the same bytes.
+
+A recording read back is untrusted input: its manifest is checked and capped
+(:mod:`moisson.ops.recording_manifest`), and its files are read only from inside its
+directory, by a reader with capped decompression (:mod:`moisson.ops.recording_file`).
 """
 
 from __future__ import annotations
@@ -58,7 +62,9 @@ class RecordingError(Exception):
     ``fix`` what to do about it."""
 
     def __init__(self, message: str, fix: str = FIX) -> None:
-        super().__init__(message)
+        # A recording names its own files and topics: no control character of theirs
+        # reaches a terminal.
+        super().__init__("".join(c if c.isprintable() else ascii(c)[1:-1] for c in message))
         self.fix = fix
 
 
@@ -300,8 +306,8 @@ def open_recording(directory: Path | str) -> Recording:
     """Open and validate a recording: manifest, version and every file's sha256.
 
     The manifest is untrusted: it is read within :data:`MAX_MANIFEST_BYTES`, checked
-    field by field (:mod:`moisson.ops.recording_manifest`), and may name only regular files inside
-    ``directory``; each file is hashed as it streams, never held whole.
+    field by field (:mod:`moisson.ops.recording_manifest`), and may name only regular
+    files inside ``directory``; each file is hashed as it streams, never held whole.
     """
     directory = Path(directory)
     path = directory / MANIFEST

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.moisson.ops.hostile_recordings import HOSTILE, build, simulate
+from tests.moisson.ops.hostile_recordings import HOSTILE, TOPIC, build, edit_manifest, simulate
 
 MEMORY_LIMIT_MB = 200
 TOPIC_ESCAPES = {"topic-sanctions", "topic-doubles"}
@@ -155,3 +155,21 @@ def test_without_dry_run_an_unreachable_kafka_is_one_error(tmp_path: Path):
     lines = run.stderr.splitlines()
     assert lines[0].startswith("error: ") and "127.0.0.1:1" in lines[0], run.stderr
     assert lines[1].startswith("fix: ")
+
+
+@pytest.mark.parametrize("name", ["../[/]\x1b[31mred", "[bold]x\x07.avro"])
+def test_names_from_a_recording_reach_the_terminal_escaped(
+    name: str, broker: Broker, tmp_path: Path
+):
+    """Rich markup and control characters in a manifest's file name are printed as
+    text: no crash on a stray [/], no escape sequence for the terminal."""
+    rec = simulate(tmp_path / "rec")
+    edit_manifest(rec, lambda m: m["topics"][TOPIC].update(file=name))
+    for args in (
+        ["replay", str(rec), "--kafka", broker.address],
+        ["whatif", "--recording", str(rec), "--set", "camera.association=0"],
+    ):
+        run = moisson(args, tmp_path)
+        assert_refused(run, broker, "[")
+        assert "\x1b" not in run.stderr and "\x07" not in run.stderr
+        assert "\\x1b[31m" in run.stderr or "\\x07" in run.stderr
