@@ -116,6 +116,7 @@ def replay(
       moisson replay rec/ --topic-map sanctions=replayed.sanctions
     """
     from kafka.errors import KafkaError
+    from rich.markup import escape
 
     from moisson import preflight
     from moisson.ops import replay as rp
@@ -132,7 +133,10 @@ def replay(
     for item in topic_map:
         old, sep, new = item.partition("=")
         if not sep or not old or not new:
-            fail(f"--topic-map {item!r} is not OLD=NEW", "e.g. --topic-map sanctions=old.sanctions")
+            fail(
+                escape(f"--topic-map {item!r} is not OLD=NEW"),
+                "e.g. --topic-map sanctions=old.sanctions",
+            )
         mapping[old] = new
     try:
         plan = rp.plan_replay(
@@ -145,7 +149,7 @@ def replay(
             topic_map=mapping,
         )
     except rp.Refused as exc:
-        fail(str(exc), exc.fix)
+        fail(escape(str(exc)), escape(exc.fix))
     pace = parse_speed(speed)
     if dry_run:
         for at, m, dest, ts in rp.schedule(plan, pace, loop, shift_to_now):
@@ -153,6 +157,7 @@ def replay(
                 f"+{at:9.3f}s {dest}[{m.partition}] key={m.key!r} ts={ts} "
                 f"{len(m.value or b'')} bytes",
                 highlight=False,
+                markup=False,  # the key is the recording's: "[/]" is text, not markup
             )
         console.print(
             f"dry run: {len(plan.items) * loop:,} messages would be sent "

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from moisson.ops.recording import Message, RecordingWriter
 from tests.moisson.ops.hostile_recordings import HOSTILE, TOPIC, build, edit_manifest, simulate
 
 MEMORY_LIMIT_MB = 200
@@ -173,3 +174,12 @@ def test_names_from_a_recording_reach_the_terminal_escaped(
         assert_refused(run, broker, "[")
         assert "\x1b" not in run.stderr and "\x07" not in run.stderr
         assert "\\x1b[31m" in run.stderr or "\\x07" in run.stderr
+
+
+def test_a_dry_run_prints_a_recorded_key_as_text(tmp_path: Path):
+    w = RecordingWriter(tmp_path / "rec", {TOPIC: 1}, kinds={TOPIC: "metro"}, source="record")
+    w.write(Message(TOPIC, 0, 0, 1, b"[/]\x1b[2J", b"v"))
+    w.close()
+    run = moisson(["replay", str(tmp_path / "rec"), "--dry-run"], tmp_path)
+    assert run.code == 0, run.stderr
+    assert "key=b'[/]\\x1b[2J'" in run.stdout and "\x1b" not in run.stdout
