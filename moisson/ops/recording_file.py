@@ -11,8 +11,8 @@ items. This reader instead
   the bytes behind it are there;
 - inflates every block through a decompressor capped at :data:`MAX_BLOCK_BYTES`, and
   a file (or all the files of one recording together) at :data:`MAX_INFLATED_BYTES`;
-- caps the header at :data:`MAX_META_BYTES` and each message's headers at
-  :data:`MAX_HEADERS`.
+- caps the header at :data:`MAX_META_BYTES`, each message's headers at
+  :data:`MAX_HEADERS`, and an xz decoder's memory at :data:`XZ_MEMORY`.
 
 So reading any file costs at most a few times :data:`MAX_BLOCK_BYTES` of memory
 beyond the messages it yields. Files are written with fastavro (``RecordingWriter``).
@@ -49,9 +49,11 @@ about 6 million sensor events, which replay holds in memory to sort them."""
 MAX_HEADERS = 64
 """Most Kafka headers one recorded message may carry."""
 CODECS = ("null", "deflate", "bzip2", "xz")
+"""The codecs read here, each through a decompressor with an output cap."""
+XZ_MEMORY = 64 << 20
+"""Most memory an xz block's decoder may ask for (its dictionary): fastavro's takes 9 MiB."""
 SCHEMAS_KEY = "moisson.schemas"
 """The header metadata holding the sensors' writer schemas, by fingerprint."""
-"""The codecs read here, each through a decompressor with an output cap."""
 
 MAGIC = b"Obj\x01"
 SYNC_SIZE = 16
@@ -238,7 +240,7 @@ def inflate(codec: str, data: bytes, cap: int) -> bytes:
         d: Any = {
             "deflate": lambda: zlib.decompressobj(-15),
             "bzip2": bz2.BZ2Decompressor,
-            "xz": lzma.LZMADecompressor,
+            "xz": lambda: lzma.LZMADecompressor(memlimit=XZ_MEMORY),
         }[codec]()
         try:
             out = d.decompress(data, cap + 1)

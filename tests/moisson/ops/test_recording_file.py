@@ -47,7 +47,7 @@ def read(path: Path, budget: rf.Budget | None = None) -> list[rf.Row]:
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(batch=st.lists(messages, max_size=60), codec=st.sampled_from(["null", "deflate", "bzip2"]))
+@given(batch=st.lists(messages, max_size=60), codec=st.sampled_from(["null", "deflate", "bzip2", "xz"]))
 def test_reads_back_exactly_what_fastavro_wrote(batch: list[Message], codec: str):
     with tempfile.TemporaryDirectory() as d:
         path = Path(d) / "f.avro"
@@ -113,6 +113,12 @@ def test_inflate_stops_at_its_cap(codec: str, compress):
     assert rf.inflate(codec, data, 1000) == b"x" * 1000
     with pytest.raises(rf.TooLarge, match="past 999 bytes"):
         rf.inflate(codec, data, 999)
+
+
+def test_an_xz_block_asking_for_a_huge_dictionary_is_corrupt():
+    data = lzma.compress(b"x" * 1000, filters=[{"id": lzma.FILTER_LZMA2, "dict_size": 1 << 30}])
+    with pytest.raises(rf.Corrupt, match="does not decompress"):
+        rf.inflate("xz", data, 10_000)
 
 
 def test_a_truncated_compressed_block_is_corrupt():

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from moisson.ops.recording import Message, RecordingError, RecordingWriter, open_recording
+from moisson.ops.recording_file import MAX_INFLATED_BYTES
 from moisson.ops.recording_manifest import MAX_MANIFEST_BYTES, MAX_MESSAGES, MAX_PARTITIONS
 from tests.moisson.ops.hostile_recordings import FILE, TOPIC, edit_manifest, simulate
 
@@ -141,3 +142,24 @@ def test_reading_stops_at_the_count_the_manifest_gives(tmp_path: Path):
     assert len(got) == 3
     manifest = json.loads((tmp_path / "r" / "manifest.json").read_text())
     assert manifest["topics"][TOPIC]["count"] == 3
+
+
+def test_more_messages_in_all_than_the_cap_are_refused(tmp_path: Path):
+    simulate(tmp_path / "r")
+
+    def crowd(m: dict[str, Any]) -> None:
+        for t in m["topics"].values():
+            t["count"] = MAX_MESSAGES // 2
+
+    edit_manifest(tmp_path / "r", crowd)
+    with pytest.raises(RecordingError, match="more than 2,000,000 messages in all"):
+        open_recording(tmp_path / "r")
+
+
+def test_a_file_larger_than_the_inflated_cap_is_refused_unread(tmp_path: Path):
+    """Its size alone refuses it: a sparse file of 1 GiB is not hashed first."""
+    simulate(tmp_path / "r")
+    with open(tmp_path / "r" / FILE, "r+b") as fo:
+        fo.truncate(MAX_INFLATED_BYTES + 1)
+    with pytest.raises(RecordingError, match="1,073,741,825 bytes, more than 1,073,741,824"):
+        open_recording(tmp_path / "r")
