@@ -73,21 +73,32 @@ def hostile(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     return {name: build(name, root / name.replace("^", "")) for name in HOSTILE}
 
 
+#: Runs ``python -m moisson ARGS`` as its child and writes the child's peak RSS (KiB).
+#: A small process of its own, because a child's peak counts the memory of the process
+#: it was forked from, and pytest's may be large.
+LAUNCHER = """
+import os, sys
+pid = os.spawnv(os.P_NOWAIT, sys.executable, [sys.executable, "-m", "moisson", *sys.argv[2:]])
+_, status, usage = os.wait4(pid, 0)
+with open(sys.argv[1], "w") as f:
+    f.write(str(usage.ru_maxrss))
+sys.exit(os.waitstatus_to_exitcode(status))
+"""
+
+
 def moisson(args: list[str], cwd: Path, timeout: float = 120) -> Run:
     """``python -m moisson ARGS`` in a child; its exit code, output and peak RSS."""
-    out, err = cwd / "stdout.txt", cwd / "stderr.txt"
+    out, err, rss = cwd / "stdout.txt", cwd / "stderr.txt", cwd / "rss.txt"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("TOPICS_", "REPLAY_"))}
     with open(out, "wb") as o, open(err, "wb") as e:
-        command = [sys.executable, "-m", "moisson", *args]
-        proc = subprocess.Popen(command, stdout=o, stderr=e, env=env)
-        killer = threading.Timer(timeout, os.kill, (proc.pid, signal.SIGKILL))
-        killer.start()
+        command = [sys.executable, "-c", LAUNCHER, str(rss), *args]
+        proc = subprocess.Popen(command, stdout=o, stderr=e, env=env, start_new_session=True)
         try:
-            _, status, usage = os.wait4(proc.pid, 0)
-        finally:
-            killer.cancel()
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    return Run(proc.returncode, out.read_text(), err.read_text(), usage.ru_maxrss / 1024)
+            code = proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            raise
+    return Run(code, out.read_text(), err.read_text(), int(rss.read_text()) / 1024)
 
 
 def assert_refused(run: Run, broker: Broker, why: str) -> None:
