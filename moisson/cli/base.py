@@ -149,13 +149,17 @@ def parse_time(value: str | None) -> int | None:
 
 
 def open_or_fail(directory: Path) -> Any:
+    """The recording at ``directory``, opened and read through once, or one clear error
+    (its names escaped: a recording is untrusted input)."""
+    from rich.markup import escape
+
     from moisson.ops.recording import RecordingError, open_recording
 
     try:
         rec = open_recording(directory)
         rec.check()
     except RecordingError as exc:
-        fail(str(exc), "nothing was sent; record or simulate it again")
+        fail(escape(str(exc)), exc.fix)
     return rec
 
 

@@ -9,6 +9,10 @@ recording can be read without this project's ``.avsc`` files.
 Everything a recording holds is deterministic for the same input (the sync markers
 are derived, not random; nothing records the wall clock), so ``moisson simulate``
 with the same arguments writes the same bytes.
+
+A recording read back is untrusted input: its manifest is checked and capped
+(:mod:`moisson.ops.recording_manifest`), and its files are read only from inside its
+directory, by a reader with capped decompression (:mod:`moisson.ops.recording_file`).
 """
 
 from __future__ import annotations
@@ -17,56 +21,51 @@ import hashlib
 import json
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from io import BufferedReader
 from pathlib import Path
 from typing import Any
 
-import fastavro
 from fastavro.write import Writer
 
 from moisson import __version__
+from moisson.ops.recording_file import (
+    MAX_BLOCK_BYTES,
+    MAX_INFLATED_BYTES,
+    MESSAGE_SCHEMA,
+    SCHEMAS_KEY,
+    Budget,
+    Corrupt,
+    Invalid,
+    Outside,
+    TooLarge,
+    carried,
+    check_row,
+    open_inside,
+    read_container,
+)
+from moisson.ops.recording_manifest import (
+    FORMAT,
+    MAX_MANIFEST_BYTES,
+    VERSION,
+    ManifestError,
+    checked,
+)
 from schemas.codec import HEADER_LEN, MAGIC, registry
 
-FORMAT = "moisson-recording"
-VERSION = 1
-KNOWN_VERSIONS = (1,)
 MANIFEST = "manifest.json"
-SCHEMAS_KEY = "moisson.schemas"
 
-MESSAGE_SCHEMA = fastavro.parse_schema(
-    {
-        "type": "record",
-        "name": "RecordedMessage",
-        "namespace": "org.moisson.recording",
-        "doc": "One Kafka message as it was consumed (or as the simulation would have sent it).",
-        "fields": [
-            {"name": "topic", "type": "string"},
-            {"name": "partition", "type": "int"},
-            {"name": "offset", "type": "long"},
-            {"name": "timestamp", "type": {"type": "long", "logicalType": "timestamp-millis"}},
-            {"name": "key", "type": ["null", "bytes"], "default": None},
-            {
-                "name": "headers",
-                "type": {
-                    "type": "array",
-                    "items": {
-                        "type": "record",
-                        "name": "Header",
-                        "fields": [
-                            {"name": "key", "type": "string"},
-                            {"name": "value", "type": ["null", "bytes"], "default": None},
-                        ],
-                    },
-                },
-                "default": [],
-            },
-            {"name": "value", "type": ["null", "bytes"]},
-        ],
-    }
-)
+FIX = "record or simulate it again; nothing was sent"
 
 
 class RecordingError(Exception):
-    """A recording that cannot be used; the message names the file and the reason."""
+    """A recording that cannot be used; the message names the file and the reason,
+    ``fix`` what to do about it."""
+
+    def __init__(self, message: str, fix: str = FIX) -> None:
+        # A recording names its own files and topics: no control character of theirs
+        # reaches a terminal.
+        super().__init__("".join(c if c.isprintable() else ascii(c)[1:-1] for c in message))
+        self.fix = fix
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,19 +89,10 @@ class Message:
             "headers": [{"key": k, "value": v} for k, v in self.headers],
         }
 
-    @classmethod
-    def from_record(cls, r: dict[str, Any]) -> Message:
-        ts = r["timestamp"]
-        ms = ts if isinstance(ts, int) else round(ts.timestamp() * 1000)
-        return cls(
-            r["topic"],
-            r["partition"],
-            r["offset"],
-            ms,
-            r["key"],
-            r["value"],
-            tuple((h["key"], h["value"]) for h in r["headers"]),
-        )
+
+def _sha256(path: Path) -> str:
+    with open(path, "rb") as fo:
+        return hashlib.file_digest(fo, "sha256").hexdigest()
 
 
 def file_name(topic: str) -> str:
@@ -201,7 +191,7 @@ class RecordingWriter:
             path = self.dir / file_name(topic)
             topics[topic] = {
                 "file": path.name,
-                "sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
+                "sha256": _sha256(path),
                 "partitions": st.partitions,
                 "count": st.count,
                 "first_timestamp": st.first_ts,
@@ -246,44 +236,49 @@ class Recording:
     def kind_of(self, topic: str) -> str | None:
         return self.topics[topic].get("kind")
 
-    def messages(self, topic: str) -> Iterator[Message]:
-        """The messages of one topic, in file order, checked as they are read."""
-        path = self.dir / self.topics[topic]["file"]
+    def messages(self, topic: str, budget: Budget | None = None) -> Iterator[Message]:
+        """The messages of one topic, in file order, checked as they are read: no more
+        than the manifest counts, and no more inflated bytes than ``budget`` allows
+        (:mod:`moisson.ops.recording_file` bounds what reading them costs)."""
+        meta = self.topics[topic]
+        path = self.dir / meta["file"]
+        known: set[str] = set()
+        fo, size = _open(self.dir, meta["file"], topic)
         try:
-            with open(path, "rb") as fo:
-                reader = fastavro.reader(fo)
-                known = _embedded_fingerprints(path, reader.metadata)
-                for rec in reader:
-                    m = Message.from_record(rec)  # type: ignore[arg-type]
-                    v = m.value
-                    if v is not None and v[:2] == MAGIC and len(v) >= HEADER_LEN:
-                        fp = v[2:HEADER_LEN].hex()
-                        if fp not in known:
-                            raise RecordingError(
-                                f"{path}: message {m.partition}@{m.offset} uses schema {fp}, "
-                                "which the file does not carry (missing schema)"
-                            )
-                    yield m
-        except RecordingError:
-            raise
-        except (OSError, EOFError, ValueError, StopIteration) as exc:
+            with fo:
+                rows = read_container(fo, size, lambda m: known.update(carried(m)), budget)
+                for n, row in enumerate(rows, 1):
+                    if n > meta["count"]:
+                        raise Invalid(f"holds more than the {meta['count']} messages it should")
+                    check_row(row, topic, meta["partitions"], known)
+                    yield Message(*row)
+        except Invalid as exc:
+            raise RecordingError(f"{path}: {exc}") from None
+        except TooLarge as exc:
             raise RecordingError(
-                f"{path}: unreadable ({type(exc).__name__}: {exc}); "
-                "the file is truncated or corrupt"
-            ) from exc
-        except Exception as exc:  # fastavro raises assorted types on corrupt blocks
-            raise RecordingError(f"{path}: unreadable ({type(exc).__name__}: {exc})") from exc
+                f"{path}: {exc}; refused as a decompression bomb",
+                f"a recording may inflate to {MAX_BLOCK_BYTES >> 20} MiB per block and "
+                f"{MAX_INFLATED_BYTES >> 20} MiB in all; nothing was sent",
+            ) from None
+        except Corrupt as exc:
+            raise RecordingError(
+                f"{path}: unreadable ({exc}); the file is truncated or corrupt"
+            ) from None
+        except OSError as exc:
+            raise RecordingError(f"{path}: unreadable ({exc.strerror or exc})") from None
 
     def all_messages(self) -> list[Message]:
         """Every message, in recorded timestamp order (ties: topic, partition, offset)."""
-        out = [m for t in self.topics for m in self.messages(t)]
+        budget = Budget()
+        out = [m for t in self.topics for m in self.messages(t, budget)]
         out.sort(key=lambda m: (m.timestamp, m.topic, m.partition, m.offset))
         return out
 
     def check(self) -> None:
         """Read every file through once, so corruption is found before anything is sent."""
+        budget = Budget()
         for topic, meta in self.topics.items():
-            n = sum(1 for _ in self.messages(topic))
+            n = sum(1 for _ in self.messages(topic, budget))
             if n != meta["count"]:
                 raise RecordingError(
                     f"{self.dir / meta['file']}: holds {n} messages, "
@@ -291,39 +286,53 @@ class Recording:
                 )
 
 
-def _embedded_fingerprints(path: Path, metadata: dict[str, Any]) -> set[str]:
-    raw = metadata.get(SCHEMAS_KEY)
-    if raw is None:
-        raise RecordingError(f"{path}: carries no writer schemas (missing {SCHEMAS_KEY})")
+def _open(directory: Path, name: str, what: str) -> tuple[BufferedReader, int]:
+    """``name`` opened by :func:`open_inside`, its refusals as recording errors."""
     try:
-        return set(json.loads(raw))
-    except ValueError as exc:
-        raise RecordingError(f"{path}: its {SCHEMAS_KEY} metadata is not JSON") from exc
+        return open_inside(directory, name)
+    except FileNotFoundError:
+        raise RecordingError(f"{directory / name}: missing ({what})") from None
+    except Outside as exc:
+        raise RecordingError(
+            f"{directory / MANIFEST}: {what}: {exc}",
+            "a recording reads only regular files inside its own directory; "
+            "correct the manifest's file names (nothing was sent)",
+        ) from None
+    except OSError as exc:
+        raise RecordingError(f"{directory / name}: cannot be opened ({exc.strerror})") from None
 
 
 def open_recording(directory: Path | str) -> Recording:
-    """Open and validate a recording: manifest, version and every file's sha256."""
+    """Open and validate a recording: manifest, version and every file's sha256.
+
+    The manifest is untrusted: it is read within :data:`MAX_MANIFEST_BYTES`, checked
+    field by field (:mod:`moisson.ops.recording_manifest`), and may name only regular
+    files inside ``directory``; each file is hashed as it streams, never held whole.
+    """
     directory = Path(directory)
     path = directory / MANIFEST
+    if not path.exists():
+        raise RecordingError(f"{path}: no manifest; is {directory} a recording?")
+    fo, size = _open(directory, MANIFEST, "the manifest")
+    with fo:
+        if size > MAX_MANIFEST_BYTES:
+            raise RecordingError(f"{path}: {size:,} bytes, more than {MAX_MANIFEST_BYTES:,}")
+        raw = fo.read(size)
     try:
-        manifest = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise RecordingError(f"{path}: no manifest; is {directory} a recording?") from None
-    except (OSError, ValueError) as exc:
-        raise RecordingError(f"{path}: unreadable manifest ({exc})") from exc
-    if manifest.get("format") != FORMAT:
-        raise RecordingError(f"{path}: not a {FORMAT} manifest")
-    version = manifest.get("version")
-    if version not in KNOWN_VERSIONS:
-        raise RecordingError(
-            f"{path}: manifest version {version!r} is unknown to moisson {__version__} "
-            f"(it reads versions {', '.join(map(str, KNOWN_VERSIONS))})"
-        )
+        manifest = json.loads(raw)
+    except (ValueError, RecursionError) as exc:
+        raise RecordingError(f"{path}: unreadable manifest ({exc})") from None
+    try:
+        manifest = checked(manifest)
+    except ManifestError as exc:
+        raise RecordingError(f"{path}: {exc}", exc.fix) from None
     for topic, meta in manifest["topics"].items():
         f = directory / meta["file"]
-        if not f.exists():
-            raise RecordingError(f"{f}: missing (topic {topic})")
-        digest = hashlib.sha256(f.read_bytes()).hexdigest()
+        fo, size = _open(directory, meta["file"], f"topic {topic}")
+        with fo:
+            if size > MAX_INFLATED_BYTES:
+                raise RecordingError(f"{f}: {size:,} bytes, more than {MAX_INFLATED_BYTES:,}")
+            digest = hashlib.file_digest(fo, "sha256").hexdigest()
         if digest != meta["sha256"]:
             raise RecordingError(
                 f"{f}: sha256 {digest[:12]}… does not match the manifest's "

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import re
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -119,6 +120,62 @@ class ReplayPlan:
     skipped: int = 0
 
 
+#: Largest message replay sends (key, value and headers): below kafka-python's default
+#: max_request_size (1 MiB), which would refuse it mid-replay, after others were sent.
+MAX_SEND_BYTES = 1_000_000
+
+
+class Refused(ValueError):
+    """A replay that must not start, said in one line, with the fix."""
+
+    def __init__(self, message: str, fix: str) -> None:
+        super().__init__(message)
+        self.fix = fix
+
+
+def destinations(
+    rec: Recording,
+    settings: Settings,
+    topic_map: dict[str, str],
+    sensors: Collection[str] = (),
+) -> dict[str, str]:
+    """Recorded topic → the topic replay sends it to, always under TOPICS_PREFIX.
+
+    A sensor topic goes to the configured topic of its kind; any other topic (a
+    recorded ``sanctions`` or ``doubles``) only where ``topic_map`` names, so a
+    recording cannot write into a pipeline's own topics by naming them. Topics that
+    ``sensors`` filters out go nowhere.
+    """
+    unknown = set(topic_map) - set(rec.topics)
+    if unknown:
+        raise Refused(
+            f"--topic-map names topics the recording lacks: {sorted(unknown)}",
+            f"the recording's topics are {', '.join(sorted(rec.topics))}",
+        )
+    prefix = settings.topics.prefix
+    out: dict[str, str] = {}
+    for topic in rec.topics:
+        kind = rec.kind_of(topic)
+        if topic in topic_map:
+            out[topic] = prefix + topic_map[topic]
+        elif kind is not None:
+            out[topic] = settings.topics.sensor(kind)
+        elif not sensors:
+            raise Refused(
+                f"the recording holds {topic!r}, which is not a sensor topic; replay "
+                "sends such a topic only where --topic-map says",
+                f"add --topic-map {topic}=NEW (sent to TOPICS_PREFIX + NEW), or --sensor "
+                "KIND to replay only sensor topics; nothing was sent",
+            )
+    for topic, dest in [*topic_map.items(), *out.items()]:
+        if not re.fullmatch(r"[A-Za-z0-9._-]{1,249}", dest):
+            raise Refused(
+                f"{dest!r} (for {topic}) is not a Kafka topic name",
+                "a topic name has 1 to 249 letters, digits, '.', '_' or '-'",
+            )
+    return out
+
+
 def plan_replay(
     rec: Recording,
     settings: Settings,
@@ -129,13 +186,11 @@ def plan_replay(
     to_ms: int | None = None,
     topic_map: dict[str, str] | None = None,
 ) -> ReplayPlan:
-    """Choose and order the messages to send, and name each one's destination topic."""
+    """Choose and order the messages to send, and name each one's destination topic
+    (:func:`destinations`); Refused before anything is sent."""
     wanted_citizens = {c.encode() for c in citizens}
     wanted_kinds = set(sensors)
-    topic_map = topic_map or {}
-    unknown = set(topic_map) - set(rec.topics)
-    if unknown:
-        raise ValueError(f"--topic-map names topics the recording lacks: {sorted(unknown)}")
+    dest_of = destinations(rec, settings, topic_map or {}, wanted_kinds)
     items, skipped = [], 0
     for m in rec.all_messages():
         kind = rec.kind_of(m.topic)
@@ -147,8 +202,15 @@ def plan_replay(
         ):
             skipped += 1
             continue
-        dest = topic_map.get(m.topic) or (settings.topics.sensor(kind) if kind else m.topic)
-        items.append((m, dest))
+        size = len(m.key or b"") + len(m.value or b"")
+        size += sum(len(k.encode()) + len(v or b"") for k, v in m.headers)
+        if size > MAX_SEND_BYTES:
+            raise Refused(
+                f"message {m.partition}@{m.offset} of {m.topic} is {size:,} bytes, more "
+                f"than the {MAX_SEND_BYTES:,} replay sends",
+                "leave it out (--from/--to, --citizen, --sensor); nothing was sent",
+            )
+        items.append((m, dest_of[m.topic]))
     span = (items[-1][0].timestamp - items[0][0].timestamp) if items else 0
     return ReplayPlan(items, span, skipped)
 

@@ -109,11 +109,15 @@ def rescore(
     variant: Rulebook,
     progress: Callable[[str], None] | None = None,
 ) -> WhatIf:
-    """A recording's events folded under each rulebook (no feedback: see RESCORED)."""
+    """A recording's events folded under each rulebook (no feedback: see RESCORED).
+
+    The recording is untrusted: it is checked whole (RecordingError) before any work.
+    """
     from moisson.ops.recording import open_recording
     from moisson.ops.verify import expected_doubles
 
     rec = open_recording(directory)
+    rec.check()
     runs = []
     for label, rules in (("live rules", live), ("variant", variant)):
         if progress:

@@ -76,9 +76,16 @@ from schemas.kinds import SENSOR_KINDS
     "--topic-map",
     envvar="REPLAY_TOPIC_MAP",
     multiple=True,
-    help="old=new: send a recorded topic elsewhere (repeat).",
+    metavar="OLD=NEW",
+    help="Send the recorded topic OLD to TOPICS_PREFIX + NEW (repeat). A topic that is "
+    "not a sensor's (a recorded sanctions or doubles) is sent only where this says; "
+    "without it, replay refuses the recording.",
 )
-@click.option("--dry-run", is_flag=True, help="Print what would be sent; send nothing.")
+@click.option(
+    "--dry-run",
+    is_flag=True,
+    help="Print what would be sent and where; send nothing (no Kafka needed).",
+)
 def replay(
     recording: Path,
     kafka: str,
@@ -94,9 +101,25 @@ def replay(
     topic_map: tuple[str, ...],
     dry_run: bool,
 ) -> None:
-    """Publish a recording in recorded timestamp order, gaps divided by --speed."""
-    from kafka.errors import KafkaError
+    """Publish a recording in recorded timestamp order, gaps divided by --speed.
 
+    \b
+    A recording is untrusted input, checked whole before anything is sent: its files
+    must be regular files inside its directory, read with capped decompression; a
+    sensor topic goes to the sensor topic of its kind under TOPICS_PREFIX, any other
+    topic only where --topic-map says; a manifest may declare at most 64 partitions.
+    A refusal is one error line with its fix, and nothing is sent.
+
+    \b
+    Examples:
+      moisson replay tests/golden/recording --speed max
+      moisson replay rec/ --dry-run --sensor metro
+      moisson replay rec/ --topic-map sanctions=replayed.sanctions
+    """
+    from kafka.errors import KafkaError
+    from rich.markup import escape
+
+    from moisson import preflight
     from moisson.ops import replay as rp
 
     rec = open_or_fail(recording)
@@ -105,12 +128,16 @@ def replay(
         kafka=kafka,
         topic_prefix=topic_prefix,
         partitions=partitions or max(recorded.values(), default=1),
+        offline=True,  # refusals and --dry-run come before any contact with Kafka
     )
     mapping = {}
     for item in topic_map:
         old, sep, new = item.partition("=")
         if not sep or not old or not new:
-            fail(f"--topic-map {item!r} is not old=new")
+            fail(
+                escape(f"--topic-map {item!r} is not OLD=NEW"),
+                "e.g. --topic-map sanctions=old.sanctions",
+            )
         mapping[old] = new
     try:
         plan = rp.plan_replay(
@@ -122,8 +149,8 @@ def replay(
             to_ms=parse_time(to),
             topic_map=mapping,
         )
-    except ValueError as exc:
-        fail(str(exc))
+    except rp.Refused as exc:
+        fail(escape(str(exc)), escape(exc.fix))
     pace = parse_speed(speed)
     if dry_run:
         for at, m, dest, ts in rp.schedule(plan, pace, loop, shift_to_now):
@@ -134,6 +161,10 @@ def replay(
             f"({plan.skipped:,} filtered out)"
         )
         return
+    try:
+        preflight.kafka(s.kafka)
+    except preflight.PreflightError as exc:
+        fail(str(exc), exc.fix)
     try:
         with progress_bar() as bar:
             task = bar.add_task("replaying", total=len(plan.items) * loop, rate="")

@@ -96,7 +96,10 @@ def whatif(
       moisson whatif --set book.banned=0 --set correlation.banned-book-and-protest=0
       moisson whatif --rules variant.toml --citizens 5000 --scenario none
     """
+    from rich.markup import escape
+
     from moisson.ops import whatif as lab
+    from moisson.ops.recording import RecordingError
     from processors.scoring import RulesError, load_rules
     from processors.whatif import parse_sets
 
@@ -116,7 +119,10 @@ def whatif(
         console.print(shown(f"{message}…", "dim"), highlight=False)
 
     if recording is not None:
-        result = lab.rescore(recording, live, variant, progress=say)
+        try:
+            result = lab.rescore(recording, live, variant, progress=say)
+        except RecordingError as exc:
+            fail(escape(str(exc)), exc.fix)
     else:
         story = None if scenario == "none" else scenario
         result = lab.simulate(seed, citizens, days, live, variant, story, progress=say)

@@ -144,7 +144,7 @@ def test_replay_plan_filters_and_maps(tmp_path: Path):
     assert one.items and all(m.key == b"c0000001" and d == "t.sensors.metro" for m, d in one.items)
     assert one.skipped == rec.manifest["count"] - len(one.items)
     mapped = plan_replay(rec, s, topic_map={"sensors.book": "elsewhere"})
-    assert {d for m, d in mapped.items if m.topic == "sensors.book"} == {"elsewhere"}
+    assert {d for m, d in mapped.items if m.topic == "sensors.book"} == {"t.elsewhere"}
     first = everything.items[0][0].timestamp
     window = plan_replay(rec, s, from_ms=first + 3_600_000, to_ms=first + 7_200_000)
     assert all(first + 3_600_000 <= m.timestamp <= first + 7_200_000 for m, _ in window.items)
