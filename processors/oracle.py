@@ -8,7 +8,7 @@ delivers; the demo folds what it published under its ethics toggles.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, Protocol
 
 from processors.batch import Folding, Incoming, Plan, Position, plan_batch
@@ -70,17 +70,27 @@ class Oracle:
         kinds: Mapping[str, str],
         lateness_s: float | None = None,
         resolver: IdResolver | None = None,
+        partitioner: Callable[[bytes, int], int] | None = None,
+        partitions: Callable[[str], int | None] = lambda topic: None,
     ) -> Plan:
         """The processor's own planner over ``messages`` (all a replay delivers, in
         offset order) in one batch: the same validation, lateness and fold, rejects and
         duplicates included. Nothing is evicted, which changes no result
-        (``processors.horizon.Horizon``). ``kinds``: topic -> the sensor kind it carries.
+        (``processors.horizon.Horizon``). ``kinds``: topic -> the sensor kind it carries;
+        ``partitioner`` and ``partitions(topic)``: the partition check, as the worker's.
         """
         horizon = Horizon.of(self.rules or default_rules(), lateness_s)
         folding = Folding(
-            kinds=kinds, rules=self.rules, privacy=self.privacy, horizon=horizon, resolver=resolver
+            kinds=kinds,
+            rules=self.rules,
+            privacy=self.privacy,
+            horizon=horizon,
+            resolver=resolver,
+            partitioner=partitioner,
         )
-        return plan_batch(messages, lambda _src: Position(), lambda c, i: None, folding)
+        return plan_batch(
+            messages, lambda _src: Position(), lambda c, i: None, folding, partitions=partitions
+        )
 
     def expected_doubles(
         self,
@@ -88,7 +98,9 @@ class Oracle:
         kinds: Mapping[str, str],
         lateness_s: float | None = None,
         resolver: IdResolver | None = None,
+        partitioner: Callable[[bytes, int], int] | None = None,
+        partitions: Callable[[str], int | None] = lambda topic: None,
     ) -> dict[str, Double]:
         """The doubles the pipeline must end with after ``messages``."""
-        plan = self.expected_plan(messages, kinds, lateness_s, resolver)
+        plan = self.expected_plan(messages, kinds, lateness_s, resolver, partitioner, partitions)
         return {c: d for c, (d, _) in plan.doubles.items()}

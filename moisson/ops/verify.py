@@ -64,11 +64,18 @@ def expected_plan(
     lateness_s: float | None = None,
     partitions: int | None = None,
     resolver: IdResolver | None = None,
+    check_partition: bool = True,
 ) -> Plan:
     """The oracle's plan for everything a replay of ``rec`` delivers
-    (:meth:`processors.oracle.Oracle.expected_plan`)."""
+    (:meth:`processors.oracle.Oracle.expected_plan`); with ``check_partition`` (the
+    worker's ``PROCESSOR_CHECK_PARTITION``), a message off its key's partition is
+    refused as the worker refuses it."""
     return Oracle(rules).expected_plan(
-        received(rec, partitions), recorded_kinds(rec), lateness_s, resolver
+        received(rec, partitions),
+        recorded_kinds(rec),
+        lateness_s,
+        resolver,
+        *_partition_check(rec, partitions, check_partition),
     )
 
 
@@ -78,12 +85,27 @@ def expected_doubles(
     lateness_s: float | None = None,
     partitions: int | None = None,
     resolver: IdResolver | None = None,
+    check_partition: bool = True,
 ) -> dict[str, Double]:
     """The doubles the pipeline must end with after a replay of ``rec``
     (``resolver``: for a recording of Confluent-framed sensor messages)."""
     return Oracle(rules).expected_doubles(
-        received(rec, partitions), recorded_kinds(rec), lateness_s, resolver
+        received(rec, partitions),
+        recorded_kinds(rec),
+        lateness_s,
+        resolver,
+        *_partition_check(rec, partitions, check_partition),
     )
+
+
+def _partition_check(
+    rec: Recording, partitions: int | None, check: bool
+) -> tuple[Callable[[bytes, int], int] | None, Callable[[str], int | None]]:
+    """The worker's partition check over what a replay of ``rec`` delivers: each topic
+    has ``partitions`` partitions, or its recorded count."""
+    if not check:
+        return None, lambda topic: None
+    return partition_for, lambda topic: partitions or rec.topics[topic]["partitions"]
 
 
 def _ledger_rows(double: Double, rules: Rulebook | None) -> dict[tuple[str, str], tuple]:

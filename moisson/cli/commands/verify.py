@@ -73,7 +73,14 @@ def verify(
     rec = open_or_fail(recording)
     s = settings_from(database_url=database_url, kafka=kafka, topic_prefix=topic_prefix)
     rules = load_rules(rules_path or s.processor.rules_path)
-    plan = vf.expected_plan(rec, rules, s.processor.lateness_s, s.kafka.partitions, id_resolver(s))
+    plan = vf.expected_plan(
+        rec,
+        rules,
+        s.processor.lateness_s,
+        s.kafka.partitions,
+        id_resolver(s),
+        s.processor.check_partition,
+    )
     expected = {c: d for c, (d, _) in plan.doubles.items()}
     if late := plan.rejections.get(Rejection.TOO_LATE.value, 0):
         console.print(

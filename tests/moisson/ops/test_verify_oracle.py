@@ -97,3 +97,23 @@ def test_verify_waits_for_ledger_rows_in_flight_but_not_for_a_wrong_profile():
     start = time.monotonic()
     assert settle(doubles, behind, None, start + 0.6) != []  # gives up at the deadline
     assert time.monotonic() - start < 5
+
+
+def test_a_message_recorded_off_its_keys_partition_is_refused_as_the_worker_refuses_it(
+    tmp_path,
+):
+    e = ev("camera", citizen="c0000042")
+    key = e.citizen_id.encode()
+    away = (partition_for(key, 4) + 1) % 4
+    w = RecordingWriter(
+        tmp_path / "rec", {"sensors.camera": 4}, kinds={"sensors.camera": "camera"}, source="t"
+    )
+    w.write(
+        Message("sensors.camera", away, 0, 1000, key, encode(SENSOR_SCHEMAS["camera"], e.record))
+    )
+    w.close()
+    rec = open_recording(tmp_path / "rec")
+    assert expected_plan(rec).rejections == {"wrong-partition": 1}
+    assert not expected_plan(rec, check_partition=False).rejections
+    # Re-partitioned by key into another count, it lands on its key's partition.
+    assert not expected_plan(rec, partitions=3).rejections
