@@ -27,7 +27,7 @@ HOSTILE = [
     "tab\there, bell\x07, escape \x1b[31mred\x1b[0m, delete\x7f",  # control characters
     "e\u0301 vs \u00e9",  # combining vs precomposed: kept apart, not normalised
     "<script>alert('x')</script> & \"quotes\"",
-    "x" * 20000,  # long: well within the 64 KiB message limit
+    "长" * 85,  # long: 255 bytes, at the cap of a string a double keeps as a key
 ]
 
 
@@ -45,6 +45,11 @@ def test_hostile_strings_are_stored_faithfully(settings, procs, tmp_path: Path):
             events.append(Event(e.kind, record))
             sent.append((e.kind, e.citizen_id, encode(SENSOR_SCHEMAS[e.kind], record)))
     nul = {**book.record, "title": "before\x00after"}
+    too_long = {
+        **book.record,
+        "title": "x" * 20000,
+        "event_id": "00000000-0000-4000-8000-ffffffffffff",
+    }
     expected = fold_all(events)
 
     ensure_topics(settings)
@@ -55,6 +60,11 @@ def test_hostile_strings_are_stored_faithfully(settings, procs, tmp_path: Path):
         settings.topics.sensor("book"),
         key=book.citizen_id.encode(),
         value=encode(SENSOR_SCHEMAS["book"], nul),
+    )
+    producer.send(
+        settings.topics.sensor("book"),
+        key=book.citizen_id.encode(),
+        value=encode(SENSOR_SCHEMAS["book"], too_long),
     )
     producer.flush()
     producer.close()
@@ -76,6 +86,8 @@ def test_hostile_strings_are_stored_faithfully(settings, procs, tmp_path: Path):
     assert pg.names([p.id for p in people]) == {p.id: p.name for p in people}
     pg.close()
 
-    # The one string PostgreSQL cannot hold (U+0000) went to the dead-letter topic instead.
+    # The one string PostgreSQL cannot hold (U+0000), and a 20,000-character title a
+    # double would keep as a key, went to the dead-letter topic instead.
     log = (tmp_path / "worker.log").read_text(errors="replace")
     assert Rejection.NUL_CHARACTER.value in log
+    assert f"{Rejection.KEY_TOO_LONG.value} (title: 20000 bytes, limit 256)" in log
