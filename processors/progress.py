@@ -48,7 +48,9 @@ class Progress:
         """The positions ``written`` (a snapshot taken before a flush) have landed."""
         self.durable.update(written)
         for src, wm in written.items():
-            if self.written.get(src) == wm:
+            # Two flushes may land with the same snapshot (the timer's and a batch's), and
+            # a partition that saw no valid event yet has the watermark None.
+            if src in self.written and self.written[src] == wm:
                 del self.written[src]
 
     def moved(self, src: Source, position: int, now: float) -> None:

@@ -95,3 +95,15 @@ def test_a_partition_waiting_for_the_registry_seeks_back_and_never_gives_up():
     assert p.on_hole(SRC, 41, 45, now=10.0) == "seek"
     assert p.on_hole(SRC, 41, 45, now=11.0) == "seek"
     assert p.on_hole(SRC, 41, 45, now=12.0) == "give-up", "a real gap counts again"
+
+
+def test_two_flushes_of_one_snapshot_land_in_any_order():
+    """A partition that has seen only refused messages has the watermark None; the
+    timer's flush and a batch's may both land with that snapshot (found by the hostile
+    drill: wrong-partition messages on an otherwise empty partition crashed the agent)."""
+    p = Progress()
+    p.written[SRC] = None
+    snapshot = dict(p.written)
+    p.flushed(snapshot)
+    p.flushed(snapshot)
+    assert SRC not in p.written and p.durable[SRC] is None
