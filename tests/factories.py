@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -97,3 +98,14 @@ def zigzag_varint(n: int) -> bytes:
         z >>= 7
     out.append(z)
     return bytes(out)
+
+
+@dataclass
+class Msg:
+    """A consumed Kafka record, as the sink's runner reads one."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None

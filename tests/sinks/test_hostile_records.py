@@ -12,7 +12,6 @@ import sys
 import threading
 import time
 from collections import Counter
-from dataclasses import dataclass
 
 import pytest
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
@@ -32,7 +31,7 @@ from sinks.postgres.reader import PostgresReader
 from sinks.postgres.writer import PostgresSink
 from sinks.runner import make_consumer, run_sink
 from sinks.writes import Item, SinkStats, write_items
-from tests.factories import ev
+from tests.factories import Msg, ev
 
 pytestmark = pytest.mark.integration
 
@@ -204,15 +203,6 @@ def test_one_record_of_each_hostile_kind_never_stops_the_sink(settings):
     assert again.dead_letters == 0 and lag(settings) == 0
     assert stored(settings)[0] == {**versions(first), **versions(later)}
     pg.close()
-
-
-@dataclass
-class Msg:
-    topic: str
-    partition: int
-    offset: int
-    key: bytes | None
-    value: bytes | None
 
 
 class Unchecked(PostgresSink):

@@ -5,7 +5,6 @@ letter is acknowledged."""
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -21,18 +20,9 @@ from sinks.base import Harvest, Record, Refusal, Sink
 from sinks.dead_letters import DeadLetter, DeadLetterTopic
 from sinks.postgres import checks
 from sinks.runner import run_sink
-from tests.factories import ev
+from tests.factories import Msg, ev
 
 RULES = frozenset(r.id for r in (*load_rules().rules, *load_rules().correlations))
-
-
-@dataclass
-class Msg:
-    topic: str
-    partition: int
-    offset: int
-    key: bytes | None
-    value: bytes | None
 
 
 class Memory(Sink):
