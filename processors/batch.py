@@ -75,7 +75,7 @@ def plan_batch(
             continue
         plan.seen.add(src)
         if src in plan.holes or src in plan.waiting:
-            continue  # nothing after a hole is applied until the seek re-delivers it
+            continue  # nothing after a hole or a wait is applied until a seek re-delivers it
         at = expected.get(src)
         if at is None:
             stands = positions(src)
@@ -91,8 +91,7 @@ def plan_batch(
         not_before = mark - lateness if mark is not None and lateness is not None else None
         step = Step(index, msg, not_before, _partition_of(msg, folding, partitions))
         when = _fold_one(plan, latest, first, touched, step, lookup, folding)
-        if isinstance(when, _Wait):
-            plan.waiting[src] = msg.offset
+        if src in plan.waiting:
             continue
         expected[src] = msg.offset + 1
         plan.applied += 1
@@ -116,13 +115,6 @@ class Step:
     partition: int | None  # the partition its key belongs on, when known
 
 
-class _Wait:
-    """The message cannot be judged yet (the registry is unreachable)."""
-
-
-WAIT = _Wait()
-
-
 def _partition_of(
     msg: Incoming, folding: Folding, partitions: Callable[[str], int | None]
 ) -> int | None:
@@ -140,8 +132,10 @@ def _fold_one(
     step: Step,
     lookup: Callable[[str, int], Double | None],
     folding: Folding,
-) -> datetime | _Wait | None:
-    """Fold one message into the plan; when it happened, if it is a valid event."""
+) -> datetime | None:
+    """Fold one message into the plan; when it happened, if it is a valid event. A
+    message that cannot be judged yet (the registry is unreachable) makes its partition
+    wait at it (``Plan.waiting``)."""
     index, msg = step.index, step.msg
     if step.partition is not None and step.partition != msg.partition:
         detail = f"key {msg.key!r:.80} belongs on partition {step.partition}, not {msg.partition}"
@@ -178,7 +172,8 @@ def _fold_one(
     if outcome.double is None:
         assert outcome.rejected is not None
         if outcome.rejected is Rejection.REGISTRY_UNAVAILABLE:
-            return WAIT
+            plan.waiting[msg.source] = msg.offset
+            return None
         plan.rejections[outcome.rejected.value] += 1
         if outcome.rejected is Rejection.DUPLICATE and current is not None:
             plan.republish.setdefault(current["citizen_id"], (current, index))

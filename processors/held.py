@@ -61,15 +61,19 @@ def ms(at: datetime) -> int:
     return int(at.timestamp() * 1000)
 
 
-def held_since(held: bytes, at_ms: int) -> int:
-    """How many held events happened at or after ``at_ms`` (a bisection)."""
-    n = len(held) // HELD
+def first_at(held: bytes, at_ms: int) -> int:
+    """The index of the first held event at or after ``at_ms`` (a bisection)."""
     line = MS.pack(max(0, at_ms))  # held times are never before 1970
-    lo, hi = 0, n
+    lo, hi = 0, len(held) // HELD
     while lo < hi:
         mid = (lo + hi) // 2
         if held[mid * HELD : mid * HELD + 8] < line:
             lo = mid + 1
         else:
             hi = mid
-    return n - lo
+    return lo
+
+
+def held_since(held: bytes, at_ms: int) -> int:
+    """How many held events happened at or after ``at_ms``."""
+    return len(held) // HELD - first_at(held, at_ms)

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from processors.fold import Double, checkpoint_start, default_rules, walk
-from processors.held import HELD, MS, ms
+from processors.held import HELD, MS, first_at, ms
 from processors.scoring import Rulebook
 
 
@@ -57,7 +57,8 @@ def evict(
     if cp is not None and line - cp["at"] < horizon.step:
         return double
     held = double["recent_events"]
-    keep_from = MS.pack(ms(line + horizon.window))
+    id_line = ms(line + horizon.window)
+    keep_from = MS.pack(id_line)
     marks, ledger = double["marks"], double["ledger"]
     if (
         (not held or held[:8] >= keep_from)
@@ -66,15 +67,7 @@ def evict(
     ):
         return double  # nothing is old enough yet (a sealed period ends on an old entry)
     d = dict(double)
-    n = len(held) // HELD
-    lo, hi = 0, n
-    while lo < hi:  # the first held event at or after the id line
-        mid = (lo + hi) // 2
-        if held[mid * HELD : mid * HELD + 8] < keep_from:
-            lo = mid + 1
-        else:
-            hi = mid
-    d["recent_events"] = held[lo * HELD :]
+    d["recent_events"] = held[first_at(held, id_line) * HELD :]
     d["marks"] = [m for m in double["marks"] if m["occurred_at"] >= line - horizon.window]
     gone = [e for e in double["ledger"] if e["occurred_at"] < line]
     score, open_, _ = checkpoint_start(double)
