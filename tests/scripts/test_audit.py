@@ -63,7 +63,7 @@ def test_make_audit_fails_when_pip_audit_passes_an_audit_of_nothing():
 
 def test_make_audit_runs_the_check_not_bare_pip_audit():
     res = subprocess.run(
-        ["make", "-n", "-o", ".venv/.installed", "audit"],
+        ["make", "--no-print-directory", "-n", "-o", ".venv/.installed", "audit"],
         cwd=ROOT,
         capture_output=True,
         text=True,
