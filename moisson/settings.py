@@ -200,7 +200,11 @@ class ProcessorSettings(BaseModel):
     rules_path: Path | None = Field(
         None, description="A scoring rules TOML replacing the shipped one"
     )
-    data_dir: Path = Field(Path(".moisson/faust"), description="faust's local state directory")
+    data_dir: Path = Field(
+        Path(".moisson/faust"),
+        description="faust's local state directory (one per worker on a host: RocksDB "
+        "locks what it opens)",
+    )
     rebalance_timeout_s: float = Field(
         5.0, description="faust broker_rebalance_timeout; low for the embedded broker"
     )
@@ -288,8 +292,10 @@ class ProcessorSettings(BaseModel):
         524288, ge=16384, description="faust producer batch size (a double is a few KiB)"
     )
     store: str = Field(
-        "memory://",
-        description="faust table store: memory:// or rocksdb:// (needs rocksdict; less RAM)",
+        "rocksdb://",
+        description="faust table store: rocksdb:// keeps the state in PROCESSOR_DATA_DIR, "
+        "so a restart reads only the changelog's tail; memory:// re-reads the whole "
+        "changelog on every start",
     )
 
 

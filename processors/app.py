@@ -19,6 +19,7 @@ import faust
 from faust.serializers import codecs
 from mode import Service
 from mode.services import WaitResults
+from yarl import URL
 
 from moisson.settings import KafkaSettings, Settings
 from processors.faust_internals import (
@@ -27,6 +28,7 @@ from processors.faust_internals import (
     set_serializers,
     set_wait_first,
 )
+from processors.store import LocalStore, land_when_sent
 from schemas.codec import DOUBLE, decode, encode
 
 DOUBLE_CODEC = "moisson_double"
@@ -72,7 +74,39 @@ class TrackedTable(faust.Table):
         super()._verify_source_topic_partitions(source_topic)
 
     def send_changelog(self, *args: Any, **kwargs: Any) -> Any:
-        return self.track(super().send_changelog(*args, **kwargs))
+        self.last_sent = self.track(super().send_changelog(*args, **kwargs))
+        return self.last_sent
+
+    def __setitem__(self, key: Any, value: Any) -> None:
+        super().__setitem__(key, value)  # sends the changelog record, then stores
+        self._land_on_ack()
+
+    def __delitem__(self, key: Any) -> None:
+        super().__delitem__(key)
+        self._land_on_ack()
+
+    def _land_on_ack(self) -> None:
+        store = self.data
+        if isinstance(store, LocalStore):
+            partition, record = store.take_last()
+            land_when_sent(store, partition, [record], self.last_sent)
+
+    def _new_store_by_url(self, url: Any) -> Any:
+        # faust's RocksDB store may hold values its changelog never got (processors.store)
+        if URL(str(url)).scheme == "rocksdb":
+            return LocalStore(
+                url,
+                self.app,
+                self,
+                table_name=self.name,
+                key_type=self.key_type,
+                key_serializer=self.key_serializer,
+                value_serializer=self.value_serializer,
+                value_type=self.value_type,
+                loop=self.loop,
+                options=self.options,
+            )
+        return super()._new_store_by_url(url)
 
     def track(self, fut: Any) -> Any:
         """Count ``fut``, a changelog write, as unsent until the broker has it."""

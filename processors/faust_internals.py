@@ -1,8 +1,10 @@
 """The faust internals the harvester relies on, in one place, each with why.
 
 A faust upgrade may move any of these; this module is where to look. (The app also
-overrides three private methods, in :mod:`processors.app`: ``App._new_consumer``,
-``App._on_partitions_revoked`` and ``Table._verify_source_topic_partitions``.)
+overrides four private methods, in :mod:`processors.app`: ``App._new_consumer``,
+``App._on_partitions_revoked``, ``Table._verify_source_topic_partitions`` and
+``Table._new_store_by_url``; and :mod:`processors.store` overrides the RocksDB store's
+``_get``, ``_set``, ``_del``, ``_contains``, its iterators and ``set_persisted_offset``.)
 """
 
 from __future__ import annotations

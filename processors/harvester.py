@@ -44,6 +44,7 @@ from processors.harvest import Rejection
 from processors.held import ms
 from processors.outbox import Outbox
 from processors.progress import Progress
+from processors.store import LocalStore, Record, land_when_sent
 from processors.steps import Started, add_outputs, incoming
 from schemas import dead_letters
 from schemas.codec import DOUBLE, encode
@@ -90,6 +91,8 @@ class Harvester:
             give_up_after=deps.gap_seeks,
         )
         self.outbox: Outbox = Outbox(lambda: aiokafka_producer(app))
+        #: doubles staged in the local store, per partition, until their batch is sealed
+        self.landing: dict[int, list[Record]] = {}
 
     def stored_position(self, src: Source) -> Position:
         held = self.positions.get(position_key(src))
@@ -130,9 +133,13 @@ class Harvester:
         """Schedule everything added to the outbox; the futures of its acknowledgements
         (the table tracks those of its changelog, the doubles topic)."""
         out = []
-        for (topic, _), fut in self.outbox.seal():
+        for (topic, partition), fut, count in self.outbox.seal():
             if topic == self.topics.doubles:
                 self.doubles.track(fut)
+                staged = self.landing.get(partition)
+                if staged is not None:
+                    land_when_sent(self.doubles.data, partition, staged[:count], fut)
+                    del staged[:count]
             out.append(fut)
         return out
 
@@ -290,11 +297,17 @@ class Harvester:
         faust's own table write sends the changelog through ``send_soon`` (about 120 µs a
         message here); a record in a batch costs a few.
         """
-        with processing(event):  # RocksDB keeps one store per partition
-            self.doubles.data[citizen] = double
         if value is None:  # the planner encodes what it writes (to bound its size)
             value = encode(DOUBLE, double)
-        self.outbox.add(self.topics.doubles, event.message.partition, citizen.encode(), value)
+        partition, key = event.message.partition, citizen.encode()
+        store = self.doubles.data
+        if isinstance(store, LocalStore):  # the bytes sent, on disk once the broker has them
+            store.stage(partition, key, value)
+            self.landing.setdefault(partition, []).append((key, value))
+        else:
+            with processing(event):
+                store[citizen] = double
+        self.outbox.add(self.topics.doubles, partition, key, value)
 
     def write_position(self, src: Source, stands: Position, event: Any) -> None:
         """Write where ``src`` stands, in ``event``'s partition (beside its doubles)."""

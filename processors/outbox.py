@@ -15,10 +15,19 @@ from __future__ import annotations
 import asyncio
 import functools
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 Headers = list[tuple[str, bytes]]
 TopicPartition = tuple[str, int]
+
+
+class Sealed(NamedTuple):
+    """One scheduled record batch: where to, the future of its acknowledgement, and how
+    many records it holds (their offsets follow the acknowledged base offset)."""
+
+    tp: TopicPartition
+    future: asyncio.Future[Any]
+    records: int
 
 
 class Outbox:
@@ -49,17 +58,16 @@ class Outbox:
             if builder.append(key=key, value=value, timestamp=None, headers=headers or []) is None:
                 raise ValueError(f"a record of {len(value or b'')} bytes fits no batch for {tp}")
 
-    def seal(self) -> list[tuple[TopicPartition, asyncio.Future[Any]]]:
-        """Schedule every batch filled so far: per batch, its topic partition and the
-        future its acknowledgement completes."""
+    def seal(self) -> list[Sealed]:
+        """Schedule every batch filled so far, in the order they were filled."""
         self._sealed += self._open.items()
         self._open = {}
         loop = asyncio.get_running_loop()
-        out: list[tuple[TopicPartition, asyncio.Future[Any]]] = []
+        out: list[Sealed] = []
         for tp, builder in self._sealed:
             handed: asyncio.Future[None] = loop.create_future()
             sending = asyncio.ensure_future(self._send(self._last.get(tp), handed, builder, tp))
-            out.append((tp, sending))
+            out.append(Sealed(tp, sending, builder.record_count()))
             self._last[tp] = handed
             handed.add_done_callback(functools.partial(self._forget, tp))
         self._sealed = []

@@ -19,6 +19,9 @@ class Builder:
         self.records.append((key, value, tuple(headers)))
         return object()
 
+    def record_count(self) -> int:
+        return len(self.records)
+
 
 class Producer:
     """Hands batches over slowly (the first one slowest) and records the order."""
@@ -47,7 +50,13 @@ async def test_records_go_in_batches_per_partition_in_order():
     first = box.seal()
     box.add("doubles", 0, b"k7", b"v7")
     second = box.seal()
-    acks = await asyncio.gather(*(f for _, f in [*first, *second]))
+    assert [(s.tp, s.records) for s in first] == [
+        (("doubles", 0), 3),  # full, sealed as the fourth record came
+        (("doubles", 0), 1),
+        (("doubles", 1), 3),
+        (("sensors.dlq", 0), 1),
+    ]
+    acks = await asyncio.gather(*(s.future for s in [*first, *second]))
     assert sorted(acks) == sorted(
         [
             ("doubles", 0, 3),

@@ -9,6 +9,7 @@ from unittest import mock
 
 import pytest
 
+from processors.outbox import Sealed
 from schemas.codec import DOUBLE, decode
 
 
@@ -29,23 +30,35 @@ async def harvester(tmp_path: Path):
     dead: list[tuple[bytes, bytes, dict]] = []
     emitted: list[tuple[str, bytes, bytes, list | None]] = []
 
-    def delivered():
+    def delivered(result=None):
         fut = asyncio.get_running_loop().create_future()
-        fut.set_result(None)
+        fut.set_result(result)
         return fut
 
     class FakeOutbox:
-        """Records what the harvester sends; every batch is acknowledged at once."""
+        """Records what the harvester sends; every batch is acknowledged at once, with
+        the base offset of a log per topic partition."""
+
+        def __init__(self) -> None:
+            self.open: dict[tuple[str, int], int] = {}
+            self.ends: dict[tuple[str, int], int] = {}
 
         def add(self, topic, partition, key, value, headers=None):
             emitted.append((topic, key, value, headers))
+            self.open[topic, partition] = self.open.get((topic, partition), 0) + 1
             if topic == topics.doubles:  # the table's changelog
                 sent.append((key, decode(value, DOUBLE)[1]))
             if topic == topics.dlq:
                 dead.append((key, value, dict(headers)))
 
         def seal(self):
-            return [((topics.doubles, 0), delivered())]
+            out = []
+            for tp, count in self.open.items():
+                base = self.ends.get(tp, 0)
+                self.ends[tp] = base + count
+                out.append(Sealed(tp, delivered(mock.Mock(offset=base)), count))
+            self.open = {}
+            return out
 
     async def nothing(*_, **__):
         return delivered()
