@@ -44,8 +44,8 @@ from processors.harvest import Rejection
 from processors.held import ms
 from processors.outbox import Outbox
 from processors.progress import Progress
-from processors.store import LocalStore, Record, land_when_sent
 from processors.steps import Started, add_outputs, incoming
+from processors.store import LocalStore, Record, land_when_sent
 from schemas import dead_letters
 from schemas.codec import DOUBLE, encode
 from schemas.registry import CachedResolver
@@ -136,9 +136,9 @@ class Harvester:
         for (topic, partition), fut, count in self.outbox.seal():
             if topic == self.topics.doubles:
                 self.doubles.track(fut)
-                staged = self.landing.get(partition)
-                if staged is not None:
-                    land_when_sent(self.doubles.data, partition, staged[:count], fut)
+                staged, store = self.landing.get(partition), self.doubles.data
+                if staged is not None and isinstance(store, LocalStore):
+                    land_when_sent(store, partition, staged[:count], fut)
                     del staged[:count]
             out.append(fut)
         return out

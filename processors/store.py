@@ -126,9 +126,7 @@ class LocalStore(RocksDBStore):
 
     def _staged_for(self, key: bytes) -> tuple[bool, bytes | None]:
         event = current_event()
-        partitions = (
-            [event.message.partition] if event is not None else list(self.staged)
-        )
+        partitions = [event.message.partition] if event is not None else list(self.staged)
         for partition in partitions:
             staged = self.staged.get(partition)
             if staged and key in staged:
@@ -148,9 +146,9 @@ class LocalStore(RocksDBStore):
         for key, value in super()._iteritems():
             if key not in staged:
                 yield key, value
-        for key, value in staged.items():
-            if value is not None:
-                yield key, value
+        for key, newest in staged.items():
+            if newest is not None:
+                yield key, newest
 
     def _iterkeys(self) -> Iterator[bytes]:
         for key, _ in self._iteritems():
@@ -165,8 +163,8 @@ class LocalStore(RocksDBStore):
 
     def _active_partitions(self) -> list[int]:
         topic = self.table.changelog_topic_name  # type: ignore[attr-defined]
-        actives = self.app.assignor.assigned_actives()
-        return [p for p in self.staged if any(tp.topic == topic and tp.partition == p for tp in actives)]
+        actives = {tp.partition for tp in self.app.assignor.assigned_actives() if tp.topic == topic}
+        return [p for p in self.staged if p in actives]
 
     def revoke_partitions(self, table: Any, tps: set[Any]) -> None:
         """Given up: their staged writes go too (the changelog has what was sent)."""
