@@ -15,6 +15,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from schemas.kinds import SENSOR_KINDS
 from schemas.topics import (
+    COMPACT_SEGMENT_BYTES,
+    COMPACT_SEGMENT_MS,
     DAY_MS,
     DEAD_LETTER_RETENTION_BYTES,
     DEAD_LETTER_RETENTION_MS,
@@ -72,6 +74,18 @@ class TopicSettings(BaseModel):
         ge=4 * MIB,
         description="...or once a partition of the dead-letter topic holds this many bytes",
     )
+    compact_segment_s: float = Field(
+        COMPACT_SEGMENT_MS / 1000,
+        gt=0,
+        description="Compacted topics (doubles, positions, sanctions, blacklist) close a "
+        "segment after this many seconds, so Kafka compacts it: a restore reads about "
+        "the live state, not every version",
+    )
+    compact_segment_bytes: int = Field(
+        COMPACT_SEGMENT_BYTES,
+        ge=MIB,
+        description="...or after this many bytes",
+    )
 
     @property
     def names(self) -> Topics:
@@ -79,6 +93,8 @@ class TopicSettings(BaseModel):
             self.prefix,
             dead_letter_retention_ms=round(self.dlq_retention_days * DAY_MS),
             dead_letter_retention_bytes=self.dlq_retention_bytes,
+            compact_segment_ms=max(1, round(self.compact_segment_s * 1000)),
+            compact_segment_bytes=self.compact_segment_bytes,
         )
 
     def sensor(self, kind: str) -> str:

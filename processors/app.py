@@ -30,6 +30,7 @@ from processors.faust_internals import (
 )
 from processors.store import LocalStore, land_when_sent
 from schemas.codec import DOUBLE, decode, encode
+from schemas.topics import changelog
 
 DOUBLE_CODEC = "moisson_double"
 
@@ -223,18 +224,23 @@ def raw_topic(app: faust.App, *names: str, **options: Any) -> Any:
 
 
 def tracked_table(
-    app: HarvestApp, name: str, value_serializer: str, changelog_name: str | None = None
+    app: HarvestApp,
+    name: str,
+    value_serializer: str,
+    compaction: dict[str, str],
+    changelog_name: str | None = None,
 ) -> TrackedTable:
     """A table keyed by raw str, of the tracked kind, with its changelog declared here
-    (``{app_id}-{name}-changelog`` unless named).
+    (``{app_id}-{name}-changelog`` unless named) and created, if faust must, with
+    ``compaction``'s configs.
 
     faust derives a table's serializers from model types only (JSON otherwise), so the
     changelog topic is declared explicitly; without it, recovery after a rebalance fails
     to decode the changelog and loses the table.
     """
     partitions = app.conf.topic_partitions
-    changelog = app.topic(
-        changelog_name or f"{app.conf.id}-{name}-changelog",
+    topic = app.topic(
+        changelog_name or changelog(app.conf.id, name),
         key_type=str,
         value_type=None,
         key_serializer="raw",
@@ -244,6 +250,7 @@ def tracked_table(
         deleting=False,
         acks=False,
         internal=True,
+        config=compaction,
     )
     table = TrackedTable(
         app,
@@ -251,7 +258,7 @@ def tracked_table(
         beacon=app.tables.beacon,
         partitions=partitions,
         key_type=str,
-        changelog_topic=changelog,
+        changelog_topic=topic,
     )
     # ...and the table writes its changelog with its own serializer attributes.
     set_serializers(table, "raw", value_serializer)
@@ -291,10 +298,11 @@ def create_app(settings: Settings) -> HarvestApp:
     app.unfiltered_topics = frozenset(settings.topics.sensors)
     # The compacted doubles topic is the table's changelog: the profile the sink upserts
     # and the bounded state a new owner recovers are one message.
-    app.doubles = tracked_table(app, "doubles", DOUBLE_CODEC, settings.topics.doubles)
+    compaction = settings.topics.names.compacted
+    app.doubles = tracked_table(app, "doubles", DOUBLE_CODEC, compaction, settings.topics.doubles)
     # Where each sensor partition stands: "topic/partition" -> {"next": offset to apply,
     # "wm": its watermark in ms}.
     # Co-partitioned with the sensors: a partition's position lives beside its doubles.
-    app.positions = tracked_table(app, "positions", "json")
+    app.positions = tracked_table(app, "positions", "json", compaction)
     app.tracked = (app.doubles, app.positions)
     return app

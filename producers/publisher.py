@@ -6,6 +6,7 @@ import logging
 from collections.abc import Callable, Iterable
 
 from kafka import KafkaAdminClient, KafkaProducer
+from kafka.admin import ConfigResource, ConfigResourceType
 from kafka.errors import KafkaError
 
 from moisson.metrics import SensorMetrics
@@ -15,6 +16,7 @@ from producers.city import SensorEvent
 from producers.sanction_book import SanctionBook
 from schemas.codec import SENSOR_SCHEMAS
 from schemas.registry import RegistryFramer, subject_for
+from schemas.topics import changelog
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +46,44 @@ def ensure_topics(settings: Settings, extra: Iterable[str] = ()) -> list[str]:
         if missing:
             admin.create_topics(missing, raise_errors=False, wait_for_metadata=True)
         return sorted(missing)
+    finally:
+        admin.close()
+
+
+def wanted_configs(settings: Settings) -> dict[str, dict[str, str]]:
+    """Each topic moisson sets configs on, with them: its own, and the processor's
+    positions changelog (which faust creates)."""
+    names = settings.topics.names
+    wanted = {spec.name: dict(spec.configs) for spec in names.specs() if spec.configs}
+    wanted[changelog(settings.processor.app_id, "positions")] = names.compacted
+    return wanted
+
+
+def fix_configs(settings: Settings) -> dict[str, dict[str, str]]:
+    """Set, on each existing topic of :func:`wanted_configs`, the configs whose values
+    differ (a topic created by an older moisson, or by faust); what was changed, per
+    topic. Kafka applies them without a restart; the cleaner then compacts the backlog.
+    """
+    wanted = wanted_configs(settings)
+    admin = KafkaAdminClient(**settings.kafka.client_kwargs())
+    try:
+        names = sorted(set(wanted) & set(admin.list_topics()))
+        if not names:
+            return {}
+        described = admin.describe_configs(
+            [ConfigResource(ConfigResourceType.TOPIC, name) for name in names]
+        )["topic"]
+        changes = {}
+        for name in names:
+            have = {k: v["value"] for k, v in described.get(name, {}).items()}
+            diff = {k: v for k, v in wanted[name].items() if have.get(k) != v}
+            if diff:
+                changes[name] = diff
+        if changes:
+            admin.alter_configs(
+                [ConfigResource(ConfigResourceType.TOPIC, n, configs=c) for n, c in changes.items()]
+            )
+        return changes
     finally:
         admin.close()
 

@@ -7,9 +7,15 @@ from dataclasses import dataclass, field
 
 from schemas.kinds import SENSOR_KINDS
 
-COMPACTED = {"cleanup.policy": "compact"}
 DAY_MS = 24 * 3600 * 1000
 MIB = 1024 * 1024
+# A compacted topic is read whole by whoever restores from it (a worker without local
+# state reads the doubles and positions changelogs). Kafka compacts closed segments
+# only, and by default closes one after a week or 1 GiB: nothing would be compacted for
+# days, and a restore would read every version ever written. An hour or 64 MiB bounds
+# the uncompacted head; a quarter of dirty records is enough for the cleaner to run.
+COMPACT_SEGMENT_MS = 3600 * 1000
+COMPACT_SEGMENT_BYTES = 64 * MIB
 # Dead letters are kept for someone to look into, and no longer: a month, and at most
 # 256 MiB per partition, so that a flood of refused messages cannot fill the disk.
 DEAD_LETTER_RETENTION_MS = 30 * DAY_MS
@@ -33,18 +39,36 @@ def dead_letter_configs(retention_ms: int, retention_bytes: int) -> dict[str, st
     }
 
 
+def compacted_configs(segment_ms: int, segment_bytes: int) -> dict[str, str]:
+    """A compacted topic's configs: the latest value per key, cleaned within about
+    ``segment_ms`` of a write or ``segment_bytes`` of writes; a deletion (tombstone) is
+    kept a day, so that a worker restarting within a day from its local state sees it."""
+    return {
+        "cleanup.policy": "compact",
+        "segment.ms": str(segment_ms),
+        "segment.bytes": str(segment_bytes),
+        "min.cleanable.dirty.ratio": "0.25",
+        "delete.retention.ms": str(DAY_MS),
+    }
+
+
+def changelog(app_id: str, table: str) -> str:
+    """The changelog faust keeps for the processor's ``table`` (the positions table's;
+    the doubles table's changelog is the ``doubles`` topic)."""
+    return f"{app_id}-{table}-changelog"
+
+
 @dataclass(frozen=True)
 class TopicSpec:
-    """A topic moisson creates, whether Kafka compacts it (latest value per key), and
-    any other topic config it is created with (a dead-letter topic's retention)."""
+    """A topic moisson creates and the configs it wants on it (compaction, a dead-letter
+    topic's retention); none: the broker's defaults."""
 
     name: str
-    compacted: bool = False
-    extra: Mapping[str, str] = field(default_factory=dict)
+    configs: Mapping[str, str] = field(default_factory=dict)
 
     @property
-    def configs(self) -> dict[str, str]:
-        return {**(COMPACTED if self.compacted else {}), **self.extra}
+    def compacted(self) -> bool:
+        return self.configs.get("cleanup.policy") == "compact"
 
 
 @dataclass(frozen=True)
@@ -54,6 +78,8 @@ class Topics:
     prefix: str = ""
     dead_letter_retention_ms: int = DEAD_LETTER_RETENTION_MS
     dead_letter_retention_bytes: int = DEAD_LETTER_RETENTION_BYTES
+    compact_segment_ms: int = COMPACT_SEGMENT_MS
+    compact_segment_bytes: int = COMPACT_SEGMENT_BYTES
 
     def sensor(self, kind: str) -> str:
         return f"{self.prefix}sensors.{kind}"
@@ -104,14 +130,20 @@ class Topics:
         retention, a week, unbounded in bytes)."""
         return dead_letter_configs(self.dead_letter_retention_ms, self.dead_letter_retention_bytes)
 
+    @property
+    def compacted(self) -> dict[str, str]:
+        """The configs of every compacted topic (the doubles, positions, sanctions and
+        blacklist)."""
+        return compacted_configs(self.compact_segment_ms, self.compact_segment_bytes)
+
     def specs(self) -> list[TopicSpec]:
         """The topics moisson creates (faust creates only its own internal ones)."""
         return [
             *(TopicSpec(name) for name in self.sensors),
-            TopicSpec(self.doubles, compacted=True),
-            TopicSpec(self.sanctions, compacted=True),
+            TopicSpec(self.doubles, self.compacted),
+            TopicSpec(self.sanctions, self.compacted),
             TopicSpec(self.ledger),
-            TopicSpec(self.blacklist, compacted=True),
-            TopicSpec(self.dlq, extra=self.dead_letters),
-            TopicSpec(self.sink_dlq, extra=self.dead_letters),
+            TopicSpec(self.blacklist, self.compacted),
+            TopicSpec(self.dlq, self.dead_letters),
+            TopicSpec(self.sink_dlq, self.dead_letters),
         ]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from schemas.topics import DAY_MS, MIB, Topics, dead_letter_configs
+from schemas.topics import DAY_MS, MIB, Topics, compacted_configs, dead_letter_configs
 
 
 def test_the_dead_letter_topic_keeps_a_month_and_256_mib_per_partition_by_default():
@@ -14,9 +14,27 @@ def test_the_dead_letter_topic_keeps_a_month_and_256_mib_per_partition_by_defaul
         "segment.ms": str(30 * DAY_MS // 4),
         "segment.bytes": str(64 * MIB),
     }
-    # The other topics keep what they had: compaction or the broker's defaults.
-    assert specs["p.doubles"] == {"cleanup.policy": "compact"}
+    # The other topics: compaction that runs within the hour, or the broker's defaults.
+    for name in ("p.doubles", "p.sanctions", "p.blacklist"):
+        assert specs[name] == {
+            "cleanup.policy": "compact",
+            "segment.ms": str(3600 * 1000),
+            "segment.bytes": str(64 * MIB),
+            "min.cleanable.dirty.ratio": "0.25",
+            "delete.retention.ms": str(DAY_MS),
+        }, name
     assert specs["p.sensors.book"] == {} and specs["p.ledger"] == {}
+
+
+def test_compaction_is_chosen_per_pipeline():
+    topics = Topics("", compact_segment_ms=5000, compact_segment_bytes=2 * MIB)
+    doubles = next(s for s in topics.specs() if s.name == topics.doubles)
+    assert doubles.compacted
+    assert doubles.configs == compacted_configs(5000, 2 * MIB) == topics.compacted
+    assert (doubles.configs["segment.ms"], doubles.configs["segment.bytes"]) == (
+        "5000",
+        str(2 * MIB),
+    )
 
 
 def test_the_retention_is_chosen_per_pipeline():
