@@ -267,6 +267,12 @@ class ProcessorSettings(BaseModel):
         description="Dead-letter a sensor message that is not on its key's partition under "
         "Kafka's default (murmur2) partitioner as wrong-partition",
     )
+    instance_id: str = Field(
+        "",
+        description="Static group membership (Kafka's group.instance.id), unique per "
+        "worker: a worker restarted under the same id within the session timeout takes "
+        "its partitions back without a rebalance; empty: dynamic membership",
+    )
     web_port: int = Field(6066, description="faust's web port")
     web_enabled: bool = False
     batch_size: int = Field(

@@ -287,6 +287,7 @@ def create_app(settings: Settings) -> HarvestApp:
         web_enabled=settings.processor.web_enabled,
         web_port=settings.processor.web_port,
         table_standby_replicas=0,
+        consumer_group_instance_id=settings.processor.instance_id or None,
         producer_acks=-1,
         producer_linger=settings.processor.producer_linger_s,
         producer_max_batch_size=settings.processor.producer_batch_bytes,
