@@ -16,6 +16,8 @@ here: it would save an offset before its value.)
 from __future__ import annotations
 
 import asyncio
+import logging
+import shutil
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
@@ -23,6 +25,8 @@ from typing import Any
 import rocksdict
 from faust.stores.rocksdb import Store as RocksDBStore
 from faust.streams import current_event
+
+log = logging.getLogger(__name__)
 
 #: A staged write: its key and its value (None: a deletion).
 Record = tuple[bytes, bytes | None]
@@ -165,6 +169,41 @@ class LocalStore(RocksDBStore):
         topic = self.table.changelog_topic_name  # type: ignore[attr-defined]
         actives = {tp.partition for tp in self.app.assignor.assigned_actives() if tp.topic == topic}
         return [p for p in self.staged if p in actives]
+
+    async def assign_partitions(self, table: Any, tps: set[Any], generation_id: int = 0) -> None:
+        """Open the assigned partitions, and forget a partition's state when its
+        changelog ends before the offset it was read to: a changelog made anew (a new
+        broker, a deleted topic) would otherwise be recovered onto stale state."""
+        await super().assign_partitions(table, tps, generation_id)
+        mine = [
+            tp
+            for tp in tps
+            if tp.partition in self._dbs and tp.topic in table.changelog_topic.topics
+        ]
+        if not mine:
+            return
+        ends = await self.app.consumer.highwaters(*mine)
+        for tp in mine:
+            had = self.persisted_offset(tp)
+            if had is not None and had >= ends.get(tp, 0):
+                log.warning(
+                    "%s[%d] ends at %s, before the offset %d read into the local state: "
+                    "that state is from another changelog; restoring from this one",
+                    tp.topic,
+                    tp.partition,
+                    ends.get(tp),
+                    had,
+                )
+                self.forget(tp.partition)
+
+    def forget(self, partition: int) -> None:
+        """Delete a partition's local state (it is reopened empty)."""
+        db = self._dbs.pop(partition, None)
+        if db is not None:
+            db.close()
+        self.staged.pop(partition, None)
+        shutil.rmtree(self.partition_path(partition), ignore_errors=True)
+        self._db_for_partition(partition)
 
     def revoke_partitions(self, table: Any, tps: set[Any]) -> None:
         """Given up: their staged writes go too (the changelog has what was sent)."""
