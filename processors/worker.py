@@ -9,13 +9,14 @@ for it, not at import.
 from __future__ import annotations
 
 import logging
+import sys
 from typing import Any
 
 from kafka.partitioner.default import murmur2
 
-from moisson.metrics import MetricsError, ProcessorMetrics, serve
+from moisson.metrics import MetricsError, MetricsServer, ProcessorMetrics, serve
 from moisson.registry import planner_resolver
-from moisson.settings import MetricsSettings, Settings
+from moisson.settings import Settings
 from processors.agents import register
 from processors.app import HarvestApp, create_app
 from processors.batch import Folding
@@ -28,6 +29,8 @@ from processors.scoring import load_rules
 log = logging.getLogger(__name__)
 
 app: HarvestApp  # built on first access, by __getattr__
+
+PORT_ENV = "METRICS_PROCESSOR_PORT"
 
 
 def folding_of(settings: Settings) -> Folding:
@@ -76,46 +79,54 @@ def deps_of(settings: Settings, metrics: ProcessorMetrics | None = None) -> Deps
 
 
 def build(settings: Settings) -> HarvestApp:
-    """The harvester's app from ``settings``, its agents registered, and its metrics
-    served once the worker starts (unless ``METRICS_ENABLED=false``)."""
-    built = create_app(settings)
+    """The harvester's app from ``settings``, its agents registered.
+
+    Its metrics port is bound first and held for the process's life (unless
+    ``METRICS_ENABLED=false``): a taken port raises :class:`MetricsError` here, before
+    faust starts or joins the group, and two workers on one host cannot both pass.
+    """
     metrics = ProcessorMetrics()
+    conf = settings.metrics
+    server = (
+        serve(metrics.registry, conf.host, conf.processor_port, "processor", PORT_ENV)
+        if conf.enabled
+        else None
+    )
+    built = create_app(settings)
     register(built, deps_of(settings, metrics))
-    if settings.metrics.enabled:
-        export_metrics(built, metrics, settings.metrics)
+    if server is not None:
+        export_metrics(built, metrics, server, conf.faust_monitor)
     return built
 
 
-def export_metrics(app: HarvestApp, metrics: ProcessorMetrics, conf: MetricsSettings) -> None:
-    """Serve ``metrics`` on the processor's port when the worker starts; with
-    ``METRICS_FAUST_MONITOR``, faust's own monitor (``moisson_faust_*``) joins them on
-    the same registry, so faust's web server stays off."""
-    if conf.faust_monitor:
+def export_metrics(
+    app: HarvestApp, metrics: ProcessorMetrics, server: MetricsServer, faust_monitor: bool
+) -> None:
+    """Say where ``server`` serves ``metrics`` once the worker has started (faust's log
+    is set up by then; port 0 is discovered this way); with ``faust_monitor``, faust's
+    own monitor (``moisson_faust_*``) joins them on the same registry, so faust's web
+    server stays off."""
+    if faust_monitor:
         from faust.sensors.prometheus import setup_prometheus_sensors
 
         # The prefix defaults to the app id, which every isolated run changes.
         setup_prometheus_sensors(app, registry=metrics.registry, name_prefix="moisson_faust")
 
-    async def serve_metrics() -> None:
-        try:
-            serve(
-                metrics.registry,
-                conf.host,
-                conf.processor_port,
-                "processor",
-                "METRICS_PROCESSOR_PORT",
-            )
-        except MetricsError as exc:
-            log.error("%s; fix: %s", exc, exc.fix)
-            raise
+    async def say_where() -> None:
+        log.info("%s metrics: %s", server.what, server.url)
 
-    app.task(serve_metrics)
+    app.task(say_where)
 
 
 def __getattr__(name: str) -> Any:
-    """``app``, for faust's ``-A processors.worker``: built from the environment once."""
+    """``app``, for faust's ``-A processors.worker``: built from the environment once; a
+    taken metrics port ends the process with the ``error:``/``fix:`` lines."""
     if name == "app":
         global app
-        app = build(Settings())
+        try:
+            app = build(Settings())
+        except MetricsError as exc:
+            sys.stderr.write(f"error: {exc}\nfix: {exc.fix}\n")
+            raise SystemExit(1) from None
         return app
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

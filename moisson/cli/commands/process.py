@@ -36,25 +36,22 @@ def process(
 ) -> None:
     """Run a faust worker: the same as `faust -A processors.worker worker`.
 
-    Its metrics are served on http://METRICS_HOST:METRICS_PROCESSOR_PORT/metrics once it
-    has started (the log says where).
+    Its metrics port is bound before the worker starts or joins the group, and held:
+    a taken port fails at once. The log says where it serves
+    (http://METRICS_HOST:METRICS_PROCESSOR_PORT/metrics; port 0: any free port).
     """
     s = settings_from(kafka=kafka, partitions=partitions, topic_prefix=topic_prefix)
     s.processor.app_id = app_id
     s.metrics.processor_port = metrics_port
-    if s.metrics.enabled and metrics_port:
-        from moisson.metrics.serve import cannot_listen
-        from moisson.stack.base import port_open
-
-        if port_open(s.metrics.host, metrics_port):  # before faust starts, not in its crash
-            err = cannot_listen(
-                "processor", s.metrics.host, metrics_port, "METRICS_PROCESSOR_PORT", "taken"
-            )
-            fail(str(err), err.fix)
     load_rules_or_fail(s.processor.rules_path)
     from faust.cli.faust import cli as faust_cli
 
+    from moisson.metrics import MetricsError
     from moisson.ops.pipeline import worker_args
     from processors.worker import build
 
-    faust_cli.main(args=worker_args(s, loglevel), app=build(s), prog_name="moisson process")
+    try:
+        app = build(s)  # binds the metrics port: one of two workers racing for it fails here
+    except MetricsError as exc:
+        fail(str(exc), exc.fix)
+    faust_cli.main(args=worker_args(s, loglevel), app=app, prog_name="moisson process")
