@@ -267,6 +267,12 @@ class ProcessorSettings(BaseModel):
         description="Dead-letter a sensor message that is not on its key's partition under "
         "Kafka's default (murmur2) partitioner as wrong-partition",
     )
+    standby_replicas: int = Field(
+        0,
+        ge=0,
+        description="faust standby replicas: other workers keep a warm copy of each "
+        "table partition, so a failover reads only the changelog's tail",
+    )
     instance_id: str = Field(
         "",
         description="Static group membership (Kafka's group.instance.id), unique per "

@@ -286,7 +286,7 @@ def create_app(settings: Settings) -> HarvestApp:
         datadir=str(datadir),
         web_enabled=settings.processor.web_enabled,
         web_port=settings.processor.web_port,
-        table_standby_replicas=0,
+        table_standby_replicas=settings.processor.standby_replicas,
         consumer_group_instance_id=settings.processor.instance_id or None,
         producer_acks=-1,
         producer_linger=settings.processor.producer_linger_s,
