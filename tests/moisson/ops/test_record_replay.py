@@ -211,7 +211,10 @@ def processor_lag(settings: Settings) -> int:
             for p in range(settings.kafka.partitions)
         ]
         ends = consumer.end_offsets(parts)
-        return sum(ends[tp] - (committed[tp].offset if tp in committed else 0) for tp in parts)
+        # A committed offset past a reported end (Tansu's, a batch behind) is no lag.
+        return sum(
+            max(0, ends[tp] - (committed[tp].offset if tp in committed else 0)) for tp in parts
+        )
     finally:
         admin.close()
         consumer.close()
