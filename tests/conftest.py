@@ -6,7 +6,8 @@
    demo and the bench do).
 
 Each test's ``settings`` has its own topics, groups and schema on them
-(``moisson.stack.provision.isolated``).
+(``moisson.stack.provision.isolated``). ``tansu_settings`` is the same on an embedded
+Tansu broker the session starts itself (0.2 s), for the tests that must hold on both.
 
 Failing to obtain a service is a test error, never a skip.
 """
