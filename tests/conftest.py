@@ -6,7 +6,8 @@
    demo and the bench do).
 
 Each test's ``settings`` has its own topics, groups and schema on them
-(``moisson.stack.provision.isolated``).
+(``moisson.stack.provision.isolated``). ``tansu_settings`` is the same on an embedded
+Tansu broker the session starts itself (0.2 s), for the tests that must hold on both.
 
 Failing to obtain a service is a test error, never a skip.
 """
@@ -121,20 +122,47 @@ def run_id() -> str:
     return uuid.uuid4().hex[:10]
 
 
-@pytest.fixture
-def settings(kafka_bootstrap: str, database_url: str, run_id: str, tmp_path: Path) -> Settings:
-    """Settings for one test: fresh topics, consumer groups and database schema
-    (``t-{run_id}.`` topics, ``t_{run_id}`` schema, ``moisson-t-{run_id}`` app id)."""
+@pytest.fixture(scope="session")
+def tansu_bootstrap(request: pytest.FixtureRequest, services_dir: Path) -> Iterator[str]:
+    """The embedded Tansu broker (the demo's), whatever Kafka the session uses: the
+    tests that must hold on both brokers take it (``tansu_settings``)."""
+    from moisson.stack import Tansu
+
+    broker = Tansu(services_dir / "tansu")
+    bootstrap = broker.start()
+    _say(request.config, f"Tansu: {broker.describe()}, started in {broker.start_seconds:.1f}s")
+    try:
+        yield bootstrap
+    finally:
+        broker.stop()
+
+
+def _test_settings(bootstrap: str, database_url: str, run_id: str, tmp_path: Path) -> Settings:
     from pydantic import SecretStr
 
     shared = Settings()
-    shared.kafka.bootstrap_servers = kafka_bootstrap
+    shared.kafka.bootstrap_servers = bootstrap
     shared.database.url = SecretStr(database_url)
     s = isolated(shared, "t", run_id)
     s.sink.group_id = f"sink-{run_id}"
     s.processor.data_dir = tmp_path / "faust"
     s.processor.rebalance_timeout_s = 3.0
     return s
+
+
+@pytest.fixture
+def settings(kafka_bootstrap: str, database_url: str, run_id: str, tmp_path: Path) -> Settings:
+    """Settings for one test: fresh topics, consumer groups and database schema
+    (``t-{run_id}.`` topics, ``t_{run_id}`` schema, ``moisson-t-{run_id}`` app id)."""
+    return _test_settings(kafka_bootstrap, database_url, run_id, tmp_path)
+
+
+@pytest.fixture
+def tansu_settings(
+    tansu_bootstrap: str, database_url: str, run_id: str, tmp_path: Path
+) -> Settings:
+    """:func:`settings` on the embedded Tansu broker."""
+    return _test_settings(tansu_bootstrap, database_url, run_id, tmp_path)
 
 
 @pytest.fixture
@@ -149,7 +177,9 @@ def procs() -> Iterator[list]:
             stop(proc)
 
 
-SERVICE_FIXTURES = frozenset({"kafka_bootstrap", "database_url", "schema_registry_url"})
+SERVICE_FIXTURES = frozenset(
+    {"kafka_bootstrap", "tansu_bootstrap", "database_url", "schema_registry_url"}
+)
 SERVICE_MARKERS = ("integration", "drills", "browser")
 
 

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from moisson.ops.read_to_end import IDLE_S, read_to_end
 from moisson.ops.recording import Recording, partition_for
 from moisson.settings import Settings
 from processors.batch import Incoming, Plan
@@ -260,9 +261,15 @@ def wait_caught_up(
 # --- sanctions ---------------------------------------------------------------
 
 
-def last_sanctions(settings: Settings, timeout: float = 60.0) -> dict[str, Sanction]:
+def last_sanctions(
+    settings: Settings, timeout: float = 60.0, idle_s: float = IDLE_S
+) -> dict[str, Sanction]:
     """Per citizen, the sanction in force on the ``sanctions`` topic, read from its
-    beginning to the end offsets it has now (no consumer group: nothing is committed).
+    beginning to its end (no consumer group: nothing is committed).
+
+    The end is not the one the broker reports alone: reading goes on until the topic
+    has been idle for ``idle_s`` seconds past it (:func:`read_to_end`), since a broker
+    may report an end behind its log (Tansu: docs/tansu-high-watermark.md).
 
     The same rule as the sensors (``SanctionBook``): the sanction with the highest
     ``double_version``, so a stale one re-sent later does not count. Undecodable
@@ -271,7 +278,6 @@ def last_sanctions(settings: Settings, timeout: float = 60.0) -> dict[str, Sanct
     ``timeout`` seconds.
     """
     from kafka import KafkaConsumer, TopicPartition
-    from kafka.errors import KafkaTimeoutError
 
     from schemas.codec import SANCTION, CodecError, decode
 
@@ -280,6 +286,17 @@ def last_sanctions(settings: Settings, timeout: float = 60.0) -> dict[str, Sanct
         **settings.kafka.client_kwargs(), enable_auto_commit=False, group_id=None
     )
     book = SanctionBook()
+
+    def apply(tp: TopicPartition, rec: Any) -> None:
+        if rec.value is None:
+            return
+        try:
+            _, sanction = decode(rec.value, SANCTION)
+        except CodecError as exc:
+            log.warning("ignoring an undecodable sanction at %s: %s", tp, exc)
+            return
+        book.apply(sanction)
+
     try:
         parts = consumer.partitions_for_topic(topic) or set()
         tps = [TopicPartition(topic, p) for p in sorted(parts)]
@@ -287,26 +304,7 @@ def last_sanctions(settings: Settings, timeout: float = 60.0) -> dict[str, Sanct
             return {}
         consumer.assign(tps)
         consumer.seek_to_beginning()
-        ends = consumer.end_offsets(tps)
-        pending = {tp for tp in tps if consumer.position(tp) < ends[tp]}
-        deadline = time.monotonic() + timeout
-        while pending:
-            if time.monotonic() > deadline:
-                raise KafkaTimeoutError(
-                    f"{topic}: end offsets not reached in {timeout:g}s "
-                    f"({len(pending)} partition(s) behind)"
-                )
-            for tp, records in consumer.poll(timeout_ms=500).items():
-                for rec in records:
-                    if rec.offset >= ends[tp] or rec.value is None:
-                        continue
-                    try:
-                        _, sanction = decode(rec.value, SANCTION)
-                    except CodecError as exc:
-                        log.warning("ignoring an undecodable sanction at %s: %s", tp, exc)
-                        continue
-                    book.apply(sanction)
-            pending = {tp for tp in pending if consumer.position(tp) < ends[tp]}
+        read_to_end(consumer, tps, apply, timeout, idle_s)
     finally:
         consumer.close()
     return book.held
@@ -342,9 +340,11 @@ def wait_sanctions(
     settings: Settings,
     timeout: float,
     progress: Callable[[int], None] | None = None,
+    idle_s: float = IDLE_S,
 ) -> tuple[dict[str, Sanction], list[Diff]]:
     """The sanctions in force and their differences with the oracle, read again until
-    there are none or ``timeout`` seconds have passed (read at least once).
+    there are none or ``timeout`` seconds have passed (read at least once; each read
+    ends ``idle_s`` seconds past the topic's end, :func:`last_sanctions`).
 
     The processor sends a sanction in the same batch as the double that decided it,
     but on another topic, so PostgreSQL can show that double a moment before the
@@ -352,7 +352,7 @@ def wait_sanctions(
     """
     deadline = time.monotonic() + timeout
     while True:
-        last = last_sanctions(settings)
+        last = last_sanctions(settings, idle_s=idle_s)
         diffs = compare_sanctions(expected, last)
         if progress is not None:
             progress(len(diffs))

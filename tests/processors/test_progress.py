@@ -47,6 +47,16 @@ def test_a_position_unmoved_below_the_high_water_is_stalled():
     assert not p.stalled(SRC, 9, None, now=30.0), "no high-water known yet"
 
 
+def test_a_position_past_the_high_water_is_caught_up_not_stalled_nor_negative():
+    """A broker that reports a high-water mark behind its log (Tansu's ListOffsets is a
+    batch behind: docs/tansu-high-watermark.md) puts the position past it."""
+    p = Progress(stall_s=3.0)
+    assert not p.stalled(SRC, 12, 9, now=0.0)
+    assert not p.stalled(SRC, 12, 9, now=10.0)
+    p.seen_highwater(SRC, 12, 9)
+    assert p.lag[SRC] == 0 and p.total_lag == 0
+
+
 def test_a_partition_whose_records_are_arriving_is_not_stalled():
     """A backlog elsewhere can hold a position still; seeking then would only refetch."""
     p = Progress(stall_s=3.0)

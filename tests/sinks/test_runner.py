@@ -19,7 +19,7 @@ from schemas.codec import DOUBLE, LEDGER, METRO, encode
 from sinks.base import Harvest, Record, Refusal, Sink
 from sinks.dead_letters import DeadLetter, DeadLetterTopic
 from sinks.postgres import checks
-from sinks.runner import run_sink
+from sinks.runner import lag_of, run_sink
 from tests.factories import Msg, ev
 
 RULES = frozenset(r.id for r in (*load_rules().rules, *load_rules().correlations))
@@ -219,3 +219,26 @@ def test_a_dead_letter_too_large_for_the_topic_goes_without_its_bytes(client_max
     else:
         assert (sent["key"], sent["value"]) == (None, b"")
         assert sent[dl.DETAIL].startswith("[key and value (1,003 bytes) not copied")
+
+
+class Positions:
+    """A consumer's assignment, positions and fetched high-water marks."""
+
+    def __init__(self, at: dict[int, int], high: dict[int, int | None]) -> None:
+        self.at, self.high = at, high
+
+    def assignment(self) -> set[TopicPartition]:
+        return {TopicPartition("doubles", p) for p in self.at}
+
+    def highwater(self, tp: TopicPartition) -> int | None:
+        return self.high[tp.partition]
+
+    def position(self, tp: TopicPartition, timeout_ms: int | None = None) -> int:
+        return self.at[tp.partition]
+
+
+def test_lag_is_never_negative_when_the_position_is_past_the_high_water():
+    """Behind, caught up, past a high-water mark reported behind the log (Tansu's
+    ListOffsets), and not fetched yet."""
+    consumer = Positions({0: 3, 1: 9, 2: 12, 3: 0}, {0: 9, 1: 9, 2: 9, 3: None})
+    assert lag_of(consumer) == {("doubles", 0): 6, ("doubles", 1): 0, ("doubles", 2): 0}

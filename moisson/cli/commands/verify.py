@@ -25,6 +25,7 @@ from moisson.cli.params import (
     prefix_option,
     timeout_option,
 )
+from moisson.ops.read_to_end import IDLE_S
 from moisson.panels import shown
 
 
@@ -40,6 +41,15 @@ from moisson.panels import shown
     "topic) before comparing.",
 )
 @option(
+    "--idle",
+    envvar="VERIFY_IDLE",
+    type=click.FloatRange(min=0.0),
+    default=IDLE_S,
+    help="Seconds without a new sanction, past the end offsets the broker reports, "
+    "before the sanctions topic counts as read to its end (a broker may report an end "
+    "behind its log: docs/tansu-high-watermark.md).",
+)
+@option(
     "--rules-path",
     envvar="PROCESSOR_RULES_PATH",
     type=click.Path(path_type=Path),
@@ -52,6 +62,7 @@ def verify(
     kafka: str,
     topic_prefix: str,
     timeout: float,
+    idle: float,
     rules_path: Path | None,
 ) -> None:
     """Check that PostgreSQL and the sanctions topic hold exactly what the oracle
@@ -117,6 +128,7 @@ def verify(
                 lambda n: status.update(
                     f"waiting for {s.topics.sanctions} to agree: {n:,} difference(s)"
                 ),
+                idle,
             )
     except KafkaError as exc:
         fail(

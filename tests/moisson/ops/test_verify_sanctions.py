@@ -57,7 +57,8 @@ Record = namedtuple("Record", "offset value")
 
 
 class FakeConsumer:
-    """A topic of two partitions whose end offsets are taken before more records land."""
+    """A topic whose reported end offsets are behind its log (Tansu 0.6 reports the last
+    batch's base offset plus one), and whose fetches report no high-water mark."""
 
     def __init__(self, parts: dict[int, list[bytes | None]], ends: dict[int, int]) -> None:
         self.parts, self.ends, self.pos = parts, ends, dict.fromkeys(parts, 0)
@@ -77,6 +78,9 @@ class FakeConsumer:
     def position(self, tp) -> int:
         return self.pos[tp.partition]
 
+    def highwater(self, tp) -> None:
+        return None
+
     def poll(self, timeout_ms: int = 0) -> dict:
         out = {}
         for p, values in self.parts.items():
@@ -91,13 +95,14 @@ class FakeConsumer:
         pass
 
 
-def test_last_sanctions_keeps_the_highest_version_up_to_the_end_offsets(
+def s(cid: str, active: bool, version: int) -> bytes:
+    return encode(SANCTION, sanction(cid, active=active, version=version))
+
+
+def test_last_sanctions_keeps_the_highest_version_past_a_lagging_end(
     monkeypatch: pytest.MonkeyPatch,
 ):
     import kafka
-
-    def s(cid: str, active: bool, version: int) -> bytes:
-        return encode(SANCTION, sanction(cid, active=active, version=version))
 
     parts: dict[int, list[bytes | None]] = {
         0: [
@@ -107,15 +112,32 @@ def test_last_sanctions_keeps_the_highest_version_up_to_the_end_offsets(
             b"garbage",
             None,  # a tombstone
         ],
-        1: [s("c2", True, 3), s("c2", True, 3), s("c2", False, 7)],  # the last lands late
+        1: [s("c2", True, 3), s("c2", True, 3), s("c2", False, 7)],  # the lift past the end
     }
     fake = FakeConsumer(parts, ends={0: 5, 1: 2})
     monkeypatch.setattr(kafka, "KafkaConsumer", lambda **kw: fake)
-    last = vf.last_sanctions(Settings.model_construct())
+    last = vf.last_sanctions(Settings.model_construct(), idle_s=0.05)
     assert {cid: (x["active"], x["double_version"]) for cid, x in last.items()} == {
         "c1": (False, 8),
-        "c2": (True, 3),
+        "c2": (False, 7),
     }
+
+
+def test_verify_reads_a_sanction_past_the_reported_end_and_still_fails_on_a_missing_one(
+    monkeypatch: pytest.MonkeyPatch,
+):
+    """c2's sanction is in the last batch, past the end the broker reports; c3's is not
+    on the topic at all: verify must see the first and report the second."""
+    import kafka
+
+    parts: dict[int, list[bytes | None]] = {
+        0: [s("c1", True, 4), s("c0", True, 2), s("c2", True, 6)]
+    }
+    monkeypatch.setattr(kafka, "KafkaConsumer", lambda **kw: FakeConsumer(parts, ends={0: 1}))
+    expected = {c: double(c, True) for c in ("c0", "c1", "c2", "c3")}
+    last, diffs = vf.wait_sanctions(expected, Settings.model_construct(), 0, idle_s=0.05)
+    assert set(last) == {"c0", "c1", "c2"}
+    assert diffs == [Diff("c3", "sanction", "blacklisted", "no sanction")]
 
 
 def test_last_sanctions_of_a_missing_topic_is_empty(monkeypatch: pytest.MonkeyPatch):
@@ -129,7 +151,7 @@ def test_wait_sanctions_reads_again_until_the_late_sanction_lands(
     monkeypatch: pytest.MonkeyPatch,
 ):
     reads = iter([{}, {}, {"c1": sanction("c1", active=True, version=3)}])
-    monkeypatch.setattr(vf, "last_sanctions", lambda settings: next(reads))
+    monkeypatch.setattr(vf, "last_sanctions", lambda settings, **kw: next(reads))
     monkeypatch.setattr(vf.time, "sleep", lambda _s: None)
     seen: list[int] = []
     last, diffs = vf.wait_sanctions(
@@ -141,6 +163,6 @@ def test_wait_sanctions_reads_again_until_the_late_sanction_lands(
 
 def test_wait_sanctions_reads_once_without_time_left(monkeypatch: pytest.MonkeyPatch):
     calls = []
-    monkeypatch.setattr(vf, "last_sanctions", lambda settings: calls.append(1) or {})
+    monkeypatch.setattr(vf, "last_sanctions", lambda settings, **kw: calls.append(1) or {})
     _, diffs = vf.wait_sanctions({"c1": double("c1", True)}, Settings.model_construct(), 0)
     assert len(diffs) == 1 and len(calls) == 1
