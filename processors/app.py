@@ -11,6 +11,7 @@ to ``sanctions`` whenever a citizen enters or leaves the blacklist.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import ssl
 from typing import Any
@@ -22,8 +23,10 @@ from mode.services import WaitResults
 from yarl import URL
 
 from moisson.settings import KafkaSettings, Settings
+from processors.ends import fetched_ends
 from processors.faust_internals import (
     SUSPEND_WAIT,
+    set_highwaters,
     set_read_offsets,
     set_serializers,
     set_wait_first,
@@ -188,6 +191,8 @@ class HarvestApp(faust.App):
     revocations: int = 0
     tracked: tuple[TrackedTable, ...] = ()
     unfiltered_topics: frozenset[str] = frozenset()
+    #: kafka-python's connection settings: where recovery confirms the changelogs' ends
+    client_kwargs: dict[str, Any] = {}  # noqa: RUF012 (set per app by create_app)
     #: Set by :func:`create_app`: the sensor topics the harvester consumes, and its tables.
     sensor_topics: Any = None
     doubles: TrackedTable
@@ -197,6 +202,7 @@ class HarvestApp(faust.App):
         consumer = super()._new_consumer()
         set_read_offsets(consumer, ReadOffsets(self.unfiltered_topics))
         set_wait_first(consumer, wait_first_fast)
+        set_highwaters(consumer, functools.partial(fetched_ends, self.client_kwargs))
         return consumer
 
     async def _on_partitions_revoked(self, revoked: Any) -> None:
@@ -295,6 +301,7 @@ def create_app(settings: Settings) -> HarvestApp:
     )
     # No acks: faust neither tracks nor commits sensor offsets; the harvester keeps its
     # own positions in the ``positions`` table and commits those (processors/batch.py).
+    app.client_kwargs = settings.kafka.client_kwargs()
     app.sensor_topics = raw_topic(app, *settings.topics.sensors, partitions=partitions, acks=False)
     app.unfiltered_topics = frozenset(settings.topics.sensors)
     # The compacted doubles topic is the table's changelog: the profile the sink upserts

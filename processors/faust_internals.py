@@ -61,6 +61,18 @@ def set_wait_first(consumer: Any, wait_first: Callable[..., Any]) -> None:
     consumer.wait_first = types.MethodType(wait_first, consumer)
 
 
+def set_highwaters(consumer: Any, ends: Callable[[Mapping[Any, int | None]], Any]) -> None:
+    """Make the consumer's ``highwaters`` (what faust's recovery reads changelogs up
+    to) pass ListOffsets' answer through ``ends`` (:mod:`processors.ends`), off the loop."""
+    # private: faust's Recovery calls consumer.highwaters, which asks ListOffsets only
+    reported = consumer.highwaters
+
+    async def highwaters(*partitions: Any) -> Any:
+        return await asyncio.to_thread(ends, await reported(*partitions))
+
+    consumer.highwaters = highwaters
+
+
 def set_serializers(table: Any, key: str, value: str) -> None:
     """Make the table write its changelog with these serializers."""
     # faust derives a table's serializers from model types only (JSON otherwise)

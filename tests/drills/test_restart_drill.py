@@ -47,20 +47,21 @@ RESULTS_FILE = Path(__file__).resolve().parents[2] / "bench" / "results" / "rest
 pytestmark = [pytest.mark.drills, pytest.mark.timeout(SIZE.timeout_s * 4 + 600)]
 
 
-def chunked(tmp: Path) -> tuple[Any, list[Any]]:
-    """The whole recording (for the oracle) and its three chunks, in time order."""
-    events = list(
-        generate_events(
-            SEED, SHAPE.citizens, count=SHAPE.events_per_chunk * CHUNKS, sanctions=Oracle()
-        )
-    )
+def chunked(
+    tmp: Path,
+    citizens: int = SHAPE.citizens,
+    per_chunk: int = SHAPE.events_per_chunk,
+    chunks: int = CHUNKS,
+) -> tuple[Any, list[Any]]:
+    """The whole recording (for the oracle) and its chunks, in time order."""
+    events = list(generate_events(SEED, citizens, count=per_chunk * chunks, sanctions=Oracle()))
     topics = {k: f"sensors.{k}" for k in SENSOR_KINDS}
-    meta = {"seed": SEED, "citizens": SHAPE.citizens}
+    meta = {"seed": SEED, "citizens": citizens}
     write_simulation(tmp / "whole", events, 4, meta, topics)
     parts = []
-    n = len(events) // CHUNKS
-    for i in range(CHUNKS):
-        piece = events[i * n : (i + 1) * n if i < CHUNKS - 1 else len(events)]
+    n = len(events) // chunks
+    for i in range(chunks):
+        piece = events[i * n : (i + 1) * n if i < chunks - 1 else len(events)]
         write_simulation(tmp / f"chunk-{i}", piece, 4, meta, topics)
         parts.append(open_recording(tmp / f"chunk-{i}"))
     return open_recording(tmp / "whole"), parts
@@ -154,6 +155,31 @@ def test_restart_time_is_bounded_by_the_state(
         # 1.2 times, give or take half a second of a loaded machine's noise
         assert third <= 1.2 * first + 0.5, figures
         assert third < SHAPE.restart_under_s, figures
+
+
+def test_a_restart_on_the_embedded_broker_loses_nothing(
+    tansu_settings: Settings, tmp_path: Path
+) -> None:
+    """On Tansu, whose ListOffsets is a batch behind its log, a worker killed between
+    two chunks recovers to the changelogs' true ends (processors/ends.py): before, a
+    memory store lost the last batch's events, and a RocksDB one stopped at start."""
+    s = tansu_settings
+    s.kafka.partitions = 4
+    whole, chunks = chunked(tmp_path / "recordings", citizens=200, per_chunk=4000, chunks=2)
+    drill = Pipeline(s, tmp_path, whole, expected_doubles(whole))
+    ensure_topics(s)
+    try:
+        drill.start_worker(0)
+        stored = 0
+        for chunk in chunks:
+            stored += sum(m["count"] for m in chunk.topics.values())
+            sent(*send(chunk, s), timeout=SIZE.timeout_s)
+            drill.wait_progress(drill.applied, stored, SIZE.timeout_s)
+            restart(drill, 0)
+        drill.start_sink()
+        drill.finish("restart on Tansu", [], [], time.monotonic(), SIZE.timeout_s)
+    finally:
+        drill.close()
 
 
 def write_figures(figures: dict[str, Any]) -> None:
