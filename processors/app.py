@@ -202,8 +202,17 @@ class HarvestApp(faust.App):
         consumer = super()._new_consumer()
         set_read_offsets(consumer, ReadOffsets(self.unfiltered_topics))
         set_wait_first(consumer, wait_first_fast)
-        set_highwaters(consumer, functools.partial(fetched_ends, self.client_kwargs))
+        set_highwaters(
+            consumer, functools.partial(fetched_ends, self.client_kwargs), self.forget_stale
+        )
         return consumer
+
+    def forget_stale(self, ends: Any) -> None:
+        """Drop local state read from another changelog than the one that ends at
+        ``ends`` (see :meth:`processors.store.LocalStore.forget_stale`)."""
+        for table in self.tracked:
+            if isinstance(table.data, LocalStore):
+                table.data.forget_stale(ends)
 
     async def _on_partitions_revoked(self, revoked: Any) -> None:
         self.revocations += 1

@@ -61,14 +61,22 @@ def set_wait_first(consumer: Any, wait_first: Callable[..., Any]) -> None:
     consumer.wait_first = types.MethodType(wait_first, consumer)
 
 
-def set_highwaters(consumer: Any, ends: Callable[[Mapping[Any, int | None]], Any]) -> None:
+def set_highwaters(
+    consumer: Any,
+    ends: Callable[[Mapping[Any, int | None]], Mapping[Any, int | None]],
+    on_ends: Callable[[Mapping[Any, int | None]], None],
+) -> None:
     """Make the consumer's ``highwaters`` (what faust's recovery reads changelogs up
-    to) pass ListOffsets' answer through ``ends`` (:mod:`processors.ends`), off the loop."""
-    # private: faust's Recovery calls consumer.highwaters, which asks ListOffsets only
+    to) pass ListOffsets' answer through ``ends`` (:mod:`processors.ends`), off the loop,
+    and tell ``on_ends`` before recovery reads the stores' offsets."""
+    # private: faust's Recovery calls consumer.highwaters, which asks ListOffsets only,
+    # then reads each store's persisted offset (Recovery._build_offsets)
     reported = consumer.highwaters
 
     async def highwaters(*partitions: Any) -> Any:
-        return await asyncio.to_thread(ends, await reported(*partitions))
+        found = await asyncio.to_thread(ends, await reported(*partitions))
+        on_ends(found)
+        return found
 
     consumer.highwaters = highwaters
 

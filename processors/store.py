@@ -19,7 +19,7 @@ import asyncio
 import logging
 import shutil
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 import rocksdict
@@ -170,28 +170,22 @@ class LocalStore(RocksDBStore):
         actives = {tp.partition for tp in self.app.assignor.assigned_actives() if tp.topic == topic}
         return [p for p in self.staged if p in actives]
 
-    async def assign_partitions(self, table: Any, tps: set[Any], generation_id: int = 0) -> None:
-        """Open the assigned partitions, and forget a partition's state when its
-        changelog ends before the offset it was read to: a changelog made anew (a new
-        broker, a deleted topic) would otherwise be recovered onto stale state."""
-        await super().assign_partitions(table, tps, generation_id)
-        mine = [
-            tp
-            for tp in tps
-            if tp.partition in self._dbs and tp.topic in table.changelog_topic.topics
-        ]
-        if not mine:
-            return
-        ends = await self.app.consumer.highwaters(*mine)
-        for tp in mine:
+    def forget_stale(self, ends: Mapping[Any, int | None]) -> None:
+        """Forget a partition's state when its changelog ends (``ends``, per changelog
+        ``TP``) before the offset it was read to: a changelog made anew (a new broker, a
+        deleted topic) would otherwise be recovered onto stale state."""
+        topics = self.table.changelog_topic.topics
+        for tp, end in ends.items():
+            if tp.topic not in topics or tp.partition not in self._dbs:
+                continue
             had = self.persisted_offset(tp)
-            if had is not None and had >= ends.get(tp, 0):
+            if had is not None and had >= (end or 0):
                 log.warning(
                     "%s[%d] ends at %s, before the offset %d read into the local state: "
                     "that state is from another changelog; restoring from this one",
                     tp.topic,
                     tp.partition,
-                    ends.get(tp),
+                    end,
                     had,
                 )
                 self.forget(tp.partition)

@@ -15,6 +15,9 @@ def test_recovery_reads_changelogs_up_to_the_consumers_highwaters():
     # set_highwaters replaces consumer.highwaters: recovery must still ask it
     assert "consumer.highwaters(" in inspect.getsource(Recovery._build_highwaters)
     assert inspect.iscoroutinefunction(Consumer.highwaters)
+    # ...and ask it before it reads the stores' offsets (the app forgets stale ones then)
+    source = inspect.getsource(Recovery._restart_recovery.fun)
+    assert 0 < source.index("T(self._build_highwaters)") < source.index("T(self._build_offsets)")
 
 
 def test_a_changelog_acknowledgement_saves_the_offset_through_the_store():

@@ -144,25 +144,14 @@ async def test_land_when_sent_counts_from_the_batch_base_offset(tmp_path: Path, 
     assert (on_disk(store, 5, b"c") is None) == failed
 
 
-async def test_state_read_from_another_changelog_is_forgotten_on_assignment(tmp_path: Path):
+def test_state_read_from_another_changelog_is_forgotten(tmp_path: Path):
     """A broker made anew (or the topic deleted) gives a changelog that ends before the
     offset on disk: that partition's state goes, the other's stays."""
     app, store = positions_store(tmp_path)
     store.land(0, [(b"k", b"stale")], 10)
     store.land(1, [(b"k", b"kept")], 3)
-    store._dbs.clear()  # stopped; now assigned again
-
-    class Consumer:
-        async def highwaters(self, *tps: TP) -> dict[TP, int]:
-            return {t: {0: 5, 1: 10}[t.partition] for t in tps}
-
-    store.app = SimpleNamespace(  # type: ignore[assignment]
-        consumer=Consumer(),
-        assignor=SimpleNamespace(assigned_standbys=set),
-        consumer_generation_id=0,
-        conf=app.conf,
-    )
-    await store.assign_partitions(app.positions, {tp(app, 0), tp(app, 1)})
+    other = TP("another-topic", 1)
+    store.forget_stale({tp(app, 0): 5, tp(app, 1): 10, other: 0})
     assert store.persisted_offset(tp(app, 0)) is None
     assert on_disk(store, 0, b"k") is None
     assert store.persisted_offset(tp(app, 1)) == 3
