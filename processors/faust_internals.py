@@ -8,6 +8,8 @@ overrides three private methods, in :mod:`processors.app`: ``App._new_consumer``
 from __future__ import annotations
 
 import asyncio
+import logging
+import signal
 import types
 import weakref
 from collections.abc import Callable, Iterator, Mapping
@@ -15,6 +17,8 @@ from contextlib import contextmanager
 from typing import Any
 
 from faust.streams import _current_event
+
+log = logging.getLogger(__name__)
 
 # faust's consumer.suspend_flow is an asyncio.Event: its wait() is known by its code.
 SUSPEND_WAIT = asyncio.Event.wait.__code__
@@ -64,3 +68,40 @@ def set_serializers(table: Any, key: str, value: str) -> None:
     # faust derives a table's serializers from model types only (JSON otherwise)
     table.key_serializer = key
     table.value_serializer = value
+
+
+def shutdown_on_signal(worker: Any, signum: int) -> None:
+    """Stop ``worker`` the way faust's own SIGTERM handler does (once, however often
+    called): the app's services, then the event loop."""
+    # private: mode offers no public way in; stop() alone would leave the loop running
+    worker._schedule_shutdown(signal.Signals(signum))
+
+
+def bound_consumer_stop(consumer: Any, timeout: float) -> None:
+    """Make the stop of ``consumer``'s thread end within ``timeout`` seconds, and let a
+    failed one not hold the worker.
+
+    When the broker is gone, aiokafka's ``Fetcher.close`` re-raises the CancelledError of
+    a fetch that was backing off after a failed request; faust's consumer thread then
+    never tells mode that it has shut down, and the worker waits mode's
+    ``shutdown_timeout`` (60 s) for it.
+    """
+    # private: faust's consumer thread (the ServiceThread running aiokafka's consumer)
+    thread = consumer._thread
+    stop = thread.on_thread_stop
+    if getattr(stop, "bounded", False):
+        return
+
+    async def on_thread_stop() -> None:
+        try:
+            await asyncio.wait_for(stop(), timeout)
+        except asyncio.CancelledError:
+            task = asyncio.current_task()
+            if task is not None and task.cancelling():
+                raise  # this stop itself is being cancelled: not ours to swallow
+            log.warning("the Kafka consumer did not stop cleanly (cancelled); going on")
+        except Exception as exc:  # a timeout, or the broker's error: the stop goes on
+            log.warning("the Kafka consumer did not stop cleanly (%r); going on", exc)
+
+    on_thread_stop.bounded = True  # type: ignore[attr-defined]
+    thread.on_thread_stop = on_thread_stop

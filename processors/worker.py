@@ -9,16 +9,20 @@ for it, not at import.
 from __future__ import annotations
 
 import logging
+import signal
 from typing import Any
 
+import faust
 from kafka.partitioner.default import murmur2
 
+from moisson import stopping
 from moisson.metrics import MetricsError, ProcessorMetrics, serve
 from moisson.registry import planner_resolver
 from moisson.settings import MetricsSettings, Settings
 from processors.agents import register
 from processors.app import HarvestApp, create_app
 from processors.batch import Folding
+from processors.faust_internals import bound_consumer_stop, shutdown_on_signal
 from processors.harvest import Limits
 from processors.harvester import Deps
 from processors.horizon import Horizon
@@ -79,11 +83,50 @@ def build(settings: Settings) -> HarvestApp:
     """The harvester's app from ``settings``, its agents registered, and its metrics
     served once the worker starts (unless ``METRICS_ENABLED=false``)."""
     built = create_app(settings)
+    built.conf.Worker = StoppingWorker  # type: ignore[assignment]  # faust types it a Symbol
     metrics = ProcessorMetrics()
     register(built, deps_of(settings, metrics))
     if settings.metrics.enabled:
         export_metrics(built, metrics, settings.metrics)
     return built
+
+
+class StoppingWorker(faust.Worker):
+    """faust's worker, stopping cleanly on SIGTERM, SIGINT and SIGHUP within
+    :data:`moisson.stopping.GRACE_S`, also when Kafka is gone.
+
+    faust stops on SIGTERM and SIGINT but not SIGHUP (which killed it outright), and a
+    worker whose broker is gone waited a minute per consumer thread (see
+    :func:`processors.faust_internals.bound_consumer_stop`) and then for its producer.
+    Here the first signal stops the worker as faust does and arms the deadline; a second
+    signal, or the deadline, ends the process.
+    """
+
+    stop_request: stopping.Stop | None = None
+
+    def install_signal_handlers(self) -> None:
+        ignored = [sig for sig in stopping.STOP_SIGNALS if stopping.ignored(sig)]
+        super().install_signal_handlers()  # SIGUSR1 (a stack dump) and SIGUSR2 stay
+        self.stop_request = stopping.Stop()
+        for sig in stopping.STOP_SIGNALS:
+            if sig in ignored:  # as nohup asked
+                self.loop.remove_signal_handler(sig)
+                signal.signal(sig, signal.SIG_IGN)
+            else:
+                self.loop.add_signal_handler(sig, self.on_stop_signal, sig)
+
+    def on_stop_signal(self, signum: int) -> None:
+        assert self.stop_request is not None
+        first = not self.stop_request()
+        self.stop_request.ask(signum)  # the second signal ends the process here
+        if first:
+            bound_consumer_stop(self.app.consumer, stopping.CLOSE_S)
+            shutdown_on_signal(self, signum)
+
+    def on_worker_shutdown(self) -> None:
+        """Before any other stop (a crash, the end of ``start``): bound it as well."""
+        bound_consumer_stop(self.app.consumer, stopping.CLOSE_S)
+        super().on_worker_shutdown()
 
 
 def export_metrics(app: HarvestApp, metrics: ProcessorMetrics, conf: MetricsSettings) -> None:

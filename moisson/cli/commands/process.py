@@ -39,6 +39,9 @@ def process(
     Its metrics are served on http://METRICS_HOST:METRICS_PROCESSOR_PORT/metrics once it
     has started (the log says where).
     """
+    from moisson import stopping
+
+    stopping.on_stop_signals()  # until faust's worker takes the signals over
     s = settings_from(kafka=kafka, partitions=partitions, topic_prefix=topic_prefix)
     s.processor.app_id = app_id
     s.metrics.processor_port = metrics_port
