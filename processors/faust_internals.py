@@ -87,21 +87,42 @@ def bound_consumer_stop(consumer: Any, timeout: float) -> None:
     ``shutdown_timeout`` (60 s) for it.
     """
     # private: faust's consumer thread (the ServiceThread running aiokafka's consumer)
-    thread = consumer._thread
-    stop = thread.on_thread_stop
-    if getattr(stop, "bounded", False):
+    bounded(consumer._thread, "on_thread_stop", timeout, "the Kafka consumer's stop")
+
+
+def bound_producer_stop(producer: Any, timeout: float) -> None:
+    """Make each step of the producer's stop (the app's flush, the buffer's, aiokafka's
+    own stop, which flushes again) give up after ``timeout`` seconds.
+
+    With the broker gone, each waits for messages that cannot be delivered until
+    ``producer_request_timeout`` (faust's default: 20 minutes).
+    """
+    bounded(producer, "flush", timeout, "the producer's flush")
+    bounded(producer.buffer, "flush", timeout, "the producer buffer's flush")
+    bounded(producer, "on_stop", timeout, "the producer's stop")
+
+
+def bounded(owner: Any, name: str, timeout: float, what: str) -> None:
+    """Replace the coroutine method ``owner.name`` (on this instance only) by one that
+    returns after ``timeout`` seconds at most and logs, rather than raises, a failure;
+    a cancellation from outside still cancels it. Bounding twice wraps once."""
+    method = getattr(owner, name)
+    if getattr(method, "bounded", False):
         return
 
-    async def on_thread_stop() -> None:
+    async def within(*args: Any, **kwargs: Any) -> Any:
         try:
-            await asyncio.wait_for(stop(), timeout)
+            return await asyncio.wait_for(method(*args, **kwargs), timeout)
         except asyncio.CancelledError:
             task = asyncio.current_task()
             if task is not None and task.cancelling():
                 raise  # this stop itself is being cancelled: not ours to swallow
-            log.warning("the Kafka consumer did not stop cleanly (cancelled); going on")
-        except Exception as exc:  # a timeout, or the broker's error: the stop goes on
-            log.warning("the Kafka consumer did not stop cleanly (%r); going on", exc)
+            log.warning("%s did not end cleanly (cancelled); going on", what)
+        except TimeoutError:
+            log.warning("%s did not end within %gs (is Kafka gone?); going on", what, timeout)
+        except Exception as exc:  # the broker's error: the stop goes on
+            log.warning("%s did not end cleanly (%r); going on", what, exc)
+        return None
 
-    on_thread_stop.bounded = True  # type: ignore[attr-defined]
-    thread.on_thread_stop = on_thread_stop
+    within.bounded = True  # type: ignore[attr-defined]
+    setattr(owner, name, within)

@@ -22,7 +22,11 @@ from moisson.settings import MetricsSettings, Settings
 from processors.agents import register
 from processors.app import HarvestApp, create_app
 from processors.batch import Folding
-from processors.faust_internals import bound_consumer_stop, shutdown_on_signal
+from processors.faust_internals import (
+    bound_consumer_stop,
+    bound_producer_stop,
+    shutdown_on_signal,
+)
 from processors.harvest import Limits
 from processors.harvester import Deps
 from processors.horizon import Horizon
@@ -96,10 +100,10 @@ class StoppingWorker(faust.Worker):
     :data:`moisson.stopping.GRACE_S`, also when Kafka is gone.
 
     faust stops on SIGTERM and SIGINT but not SIGHUP (which killed it outright), and a
-    worker whose broker is gone waited a minute per consumer thread (see
-    :func:`processors.faust_internals.bound_consumer_stop`) and then for its producer.
-    Here the first signal stops the worker as faust does and arms the deadline; a second
-    signal, or the deadline, ends the process.
+    worker whose broker is gone waited a minute for its consumer thread and up to 20
+    minutes for its producer (see :meth:`bound_stop`). Here the first signal stops the
+    worker as faust does and arms the deadline; a second signal, or the deadline, ends
+    the process.
     """
 
     stop_request: stopping.Stop | None = None
@@ -120,13 +124,20 @@ class StoppingWorker(faust.Worker):
         first = not self.stop_request()
         self.stop_request.ask(signum)  # the second signal ends the process here
         if first:
-            bound_consumer_stop(self.app.consumer, stopping.CLOSE_S)
+            self.bound_stop()
             shutdown_on_signal(self, signum)
 
     def on_worker_shutdown(self) -> None:
         """Before any other stop (a crash, the end of ``start``): bound it as well."""
-        bound_consumer_stop(self.app.consumer, stopping.CLOSE_S)
+        self.bound_stop()
         super().on_worker_shutdown()
+
+    def bound_stop(self) -> None:
+        """Each wait of the stop on Kafka gives up after :data:`~moisson.stopping.CLOSE_S`.
+        Nothing is lost: what the changelog did not get, the restarted worker applies
+        again (the positions live in the same state as the doubles)."""
+        bound_consumer_stop(self.app.consumer, stopping.CLOSE_S)
+        bound_producer_stop(self.app.producer, stopping.CLOSE_S)
 
 
 def export_metrics(app: HarvestApp, metrics: ProcessorMetrics, conf: MetricsSettings) -> None:

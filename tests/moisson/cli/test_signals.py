@@ -5,13 +5,16 @@ deadline's). ``kill -9`` of ``moisson demo`` leaves no child behind, and the nex
 starts on the same port.
 
 Each case starts one instance per signal side by side, waits until all are at work,
-then (broker "down") kills their broker with SIGKILL, and signals them one after the
-other, timing each stop. The times go to tests/artifacts/signals.md.
+takes their broker away if the case says so, and signals them one after the other,
+timing each stop. The broker is "up", "killed" (SIGKILL: connections refused) or
+"frozen" (SIGSTOP: connections accepted, requests never answered). The times go to
+tests/artifacts/signals.md.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import re
 import signal
@@ -141,7 +144,7 @@ def signal_each(name: str, broker: str, runs: list[Run], down: Callable[[], None
     for run in runs:
         collect(run)
         assert run.ports or name in NO_PORT, f"{name} listened on no port"
-    if broker == "down":
+    if broker != "up":
         down()
         time.sleep(1.0)  # the clients notice
     try:
@@ -162,22 +165,30 @@ def signal_each(name: str, broker: str, runs: list[Run], down: Callable[[], None
 NO_PORT = {"replay", "record"}
 
 
+#: How a broker is taken away.
+AWAY = {"killed": signal.SIGKILL, "frozen": signal.SIGSTOP}
+
+
 @pytest.fixture
 def tansu(tmp_path: Path) -> Iterator[Tansu]:
     broker = Tansu(tmp_path / "tansu")
     broker.start()
     yield broker
+    if broker.pid is not None:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(broker.pid, signal.SIGKILL)  # frozen, it would not hear SIGTERM
     broker.stop()
 
 
 def broker_for(broker: str, kafka_bootstrap: str, tansu: Tansu) -> tuple[str, Callable[[], None]]:
-    """Where the commands' Kafka is, and how to take it away (SIGKILL)."""
+    """Where the commands' Kafka is (the session's, or one of their own to take away),
+    and how to take it away."""
     if broker == "up":
         return kafka_bootstrap, lambda: None
 
     def down() -> None:
         assert tansu.pid is not None
-        os.kill(tansu.pid, signal.SIGKILL)
+        os.kill(tansu.pid, AWAY[broker])
 
     return tansu.bootstrap, down
 
@@ -235,7 +246,7 @@ def command_case(name: str, s: Settings, tmp: Path) -> tuple[list[str], Callable
     raise AssertionError(name)
 
 
-@pytest.mark.parametrize("broker", ["up", "down"])
+@pytest.mark.parametrize("broker", ["up", "killed", "frozen"])
 @pytest.mark.parametrize("name", ["process", "sink", "sensors", "dashboard", "replay", "record"])
 def test_a_command_stops_cleanly_on_each_signal(
     name: str, broker: str, settings: Settings, kafka_bootstrap: str, tansu: Tansu, tmp_path: Path
@@ -301,7 +312,7 @@ def demo_broker(run: Run) -> psutil.Process:
     return tansu
 
 
-@pytest.mark.parametrize("broker", ["up", "down"])
+@pytest.mark.parametrize("broker", ["up", "killed"])
 def test_the_demo_stops_cleanly_on_each_signal(broker: str, tmp_path: Path) -> None:
     runs = [start_demo(tmp_path / f"demo-{i}.log") for i, _ in enumerate(SIGNALS)]
     try:
@@ -350,15 +361,55 @@ def test_kill_9_of_the_demo_leaves_no_child_and_the_next_demo_starts(tmp_path: P
         assert following.proc.wait(WITHIN + 5) == 0, following.text()[-3000:]
 
 
+@pytest.mark.parametrize("sig", SIGNALS, ids=lambda s: signal.Signals(s).name)
+def test_stack_up_stopped_while_starting_leaves_nothing_running(sig: int, tmp_path: Path) -> None:
+    """``stack up`` does not stay in the foreground: it starts the services in the
+    background and returns. Stopped while PostgreSQL is starting (Tansu already up), it
+    stops what it had started and records nothing."""
+    home = tmp_path / "stack"
+
+    def starting_postgres(run: Run) -> bool:
+        names = {q.name() for q in psutil.Process(run.proc.pid).children(recursive=True)}
+        return bool(names & {"initdb", "pg_ctl", "postgres"})
+
+    run = launch(
+        ["stack", "up", "--home", str(home), "--broker", "embedded"],
+        demo_env(),
+        tmp_path / "stack-up.log",
+        starting_postgres,
+    )
+    run.also = lambda q: any(str(home) in a for a in q.cmdline())
+    try:
+        wait_ready([run])
+        collect(run)
+        assert any("tansu" in q.name() for q in run.tree), run.tree
+        took = stop_seconds(run, sig)
+        TIMES[("stack up (starting)", signal.Signals(sig).name, "up")] = took
+        assert took <= WITHIN, [q for q in run.tree[1:] if alive(q)]
+        assert run.proc.returncode == 1
+        assert "stopped before the stack was up" in run.text()
+        state = json.loads((home / "state.json").read_text())
+        assert state["services"] == []
+    finally:
+        kill_leftovers([run])
+
+
 @pytest.fixture(scope="module", autouse=True)
 def times_table() -> Iterator[None]:
     """The signal-test table, in tests/artifacts/signals.md (and printed with -s)."""
     yield
     if not TIMES:
         return
-    rows = ["| command | signal | broker | clean stop (s) |", "|---|---|---|---|"]
-    for (name, sig, broker), took in sorted(TIMES.items()):
-        rows.append(f"| {name} | {sig} | {broker} | {took:.1f} |")
+    states = ["up", "killed", "frozen"]
+    rows = [
+        "| command | signal | " + " | ".join(f"broker {b}" for b in states) + " |",
+        "|---|---|" + "---:|" * len(states),
+    ]
+    for name, sig in sorted({(n, s) for n, s, _ in TIMES}):
+        took = [TIMES.get((name, sig, b)) for b in states]
+        rows.append(
+            f"| {name} | {sig} | " + " | ".join(f"{t:.1f}" if t else "" for t in took) + " |"
+        )
     ARTIFACTS.mkdir(exist_ok=True)
     (ARTIFACTS / "signals.md").write_text("\n".join(rows) + "\n")
     print("\n" + "\n".join(rows))
