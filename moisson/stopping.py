@@ -32,6 +32,8 @@ GRACE_S = 8.0
 #: Seconds a command gives each of its Kafka clients to close once asked to stop (their
 #: own defaults wait minutes for a broker that is gone; Tansu never answers LeaveGroup).
 CLOSE_S = 1.0
+#: Seconds a stopping faust worker gives its producer, in all, to deliver what it holds.
+FLUSH_S = 2.0
 #: Seconds the children of a stopping command get, together, before SIGKILL.
 CHILDREN_S = 5.0
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+import time
 import types
 import weakref
 from collections.abc import Callable, Iterator, Mapping
@@ -87,39 +88,56 @@ def bound_consumer_stop(consumer: Any, timeout: float) -> None:
     ``shutdown_timeout`` (60 s) for it.
     """
     # private: faust's consumer thread (the ServiceThread running aiokafka's consumer)
-    bounded(consumer._thread, "on_thread_stop", timeout, "the Kafka consumer's stop")
+    bounded(consumer._thread, "on_thread_stop", Budget(timeout), "the Kafka consumer's stop")
 
 
 def bound_producer_stop(producer: Any, timeout: float) -> None:
-    """Make each step of the producer's stop (the app's flush, the buffer's, aiokafka's
-    own stop, which flushes again) give up after ``timeout`` seconds.
+    """Give the steps of the producer's stop (the app's flush, the buffer's, aiokafka's
+    own stop, which flushes again) ``timeout`` seconds in all, from the first.
 
     With the broker gone, each waits for messages that cannot be delivered until
     ``producer_request_timeout`` (faust's default: 20 minutes).
     """
-    bounded(producer, "flush", timeout, "the producer's flush")
-    bounded(producer.buffer, "flush", timeout, "the producer buffer's flush")
-    bounded(producer, "on_stop", timeout, "the producer's stop")
+    budget = Budget(timeout)
+    bounded(producer, "flush", budget, "the producer's flush")
+    bounded(producer.buffer, "flush", budget, "the producer buffer's flush")
+    bounded(producer, "on_stop", budget, "the producer's stop")
 
 
-def bounded(owner: Any, name: str, timeout: float, what: str) -> None:
+class Budget:
+    """Seconds shared by several waits; the clock starts with the first."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.until: float | None = None
+
+    def left(self) -> float:
+        now = time.monotonic()
+        if self.until is None:
+            self.until = now + self.seconds
+        return max(0.0, self.until - now)
+
+
+def bounded(owner: Any, name: str, budget: Budget, what: str) -> None:
     """Replace the coroutine method ``owner.name`` (on this instance only) by one that
-    returns after ``timeout`` seconds at most and logs, rather than raises, a failure;
-    a cancellation from outside still cancels it. Bounding twice wraps once."""
+    returns when ``budget`` runs out at the latest and logs, rather than raises, a
+    failure; a cancellation from outside still cancels it. Bounding twice wraps once."""
     method = getattr(owner, name)
     if getattr(method, "bounded", False):
         return
 
     async def within(*args: Any, **kwargs: Any) -> Any:
         try:
-            return await asyncio.wait_for(method(*args, **kwargs), timeout)
+            return await asyncio.wait_for(method(*args, **kwargs), budget.left())
         except asyncio.CancelledError:
             task = asyncio.current_task()
             if task is not None and task.cancelling():
                 raise  # this stop itself is being cancelled: not ours to swallow
             log.warning("%s did not end cleanly (cancelled); going on", what)
         except TimeoutError:
-            log.warning("%s did not end within %gs (is Kafka gone?); going on", what, timeout)
+            log.warning(
+                "%s did not end within %gs (is Kafka gone?); going on", what, budget.seconds
+            )
         except Exception as exc:  # the broker's error: the stop goes on
             log.warning("%s did not end cleanly (%r); going on", what, exc)
         return None

@@ -133,11 +133,12 @@ class StoppingWorker(faust.Worker):
         super().on_worker_shutdown()
 
     def bound_stop(self) -> None:
-        """Each wait of the stop on Kafka gives up after :data:`~moisson.stopping.CLOSE_S`.
-        Nothing is lost: what the changelog did not get, the restarted worker applies
-        again (the positions live in the same state as the doubles)."""
+        """The consumer's stop gets :data:`~moisson.stopping.CLOSE_S`, the producer
+        :data:`~moisson.stopping.FLUSH_S` to deliver what it holds. Nothing is lost: what
+        the changelog did not get, the restarted worker applies again (the positions
+        live in the same state as the doubles)."""
         bound_consumer_stop(self.app.consumer, stopping.CLOSE_S)
-        bound_producer_stop(self.app.producer, stopping.CLOSE_S)
+        bound_producer_stop(self.app.producer, stopping.FLUSH_S)
 
 
 def export_metrics(app: HarvestApp, metrics: ProcessorMetrics, conf: MetricsSettings) -> None:

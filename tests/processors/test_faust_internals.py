@@ -15,7 +15,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from processors.faust_internals import bound_consumer_stop
+from processors.faust_internals import bound_consumer_stop, bound_producer_stop
 
 ROOT = Path(__file__).parents[2]
 
@@ -59,6 +59,39 @@ async def test_a_consumer_stop_that_hangs_is_given_up_after_the_timeout() -> Non
     started = time.monotonic()
     await consumer._thread.on_thread_stop()
     assert time.monotonic() - started < 2
+
+
+async def test_the_producer_s_stop_steps_share_one_budget() -> None:
+    """Flush, buffer flush and stop each wait on a broker that is gone: the three
+    together take the budget, not three times it."""
+
+    async def hangs() -> None:
+        await asyncio.sleep(3600)
+
+    producer = SimpleNamespace(flush=hangs, on_stop=hangs, buffer=SimpleNamespace(flush=hangs))
+    bound_producer_stop(producer, 0.5)
+    started = time.monotonic()
+    await producer.flush()
+    await producer.buffer.flush()
+    await producer.on_stop()
+    assert 0.4 < time.monotonic() - started < 1.0
+
+
+async def test_a_producer_that_delivers_in_time_is_waited_for() -> None:
+    done = []
+
+    async def delivers() -> None:
+        await asyncio.sleep(0.1)
+        done.append(1)
+
+    producer = SimpleNamespace(
+        flush=delivers, on_stop=delivers, buffer=SimpleNamespace(flush=delivers)
+    )
+    bound_producer_stop(producer, 5.0)
+    await producer.flush()
+    await producer.buffer.flush()
+    await producer.on_stop()
+    assert done == [1, 1, 1]
 
 
 async def test_a_stop_cancelled_from_outside_is_still_cancelled() -> None:
