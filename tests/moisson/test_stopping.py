@@ -182,7 +182,9 @@ def test_the_watchdog_stops_a_detached_service_when_its_parent_dies() -> None:
     """As the demo's PostgreSQL, which pg_ctl detaches: a process that is no child of the
     parent, stopped (SIGINT, then SIGKILL) once the parent is gone."""
     service = subprocess.Popen(
-        [sys.executable, "-c", "import time; time.sleep(120)"], start_new_session=True
+        [sys.executable, "-c", "import time; time.sleep(120)"],
+        start_new_session=True,
+        stderr=subprocess.DEVNULL,  # its KeyboardInterrupt
     )
     try:
         proc = child(
