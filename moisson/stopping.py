@@ -26,11 +26,12 @@ from types import FrameType
 
 #: The signals that ask for a clean stop.
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
-#: Seconds a clean stop may take before the process ends regardless: under the 10 s a
-#: service manager (docker compose stop, Kubernetes' default is 30 s) waits before SIGKILL.
+#: Seconds a clean stop may take before the process ends regardless: under the 10 s
+#: ``docker compose stop`` waits before its SIGKILL.
 GRACE_S = 8.0
 #: Seconds a command gives each of its Kafka clients to close once asked to stop (their
-#: own defaults wait minutes for a broker that is gone; Tansu never answers LeaveGroup).
+#: own defaults wait minutes for a broker that is gone; Tansu 0.6 left a LeaveGroup
+#: unanswered for 2 s).
 CLOSE_S = 1.0
 #: Seconds a stopping faust worker gives its producer, in all, to deliver what it holds.
 FLUSH_S = 2.0
