@@ -125,6 +125,8 @@ def run(settings: Settings, opts: DemoOptions, view: DemoView) -> DemoReport:
             _harvest(settings, opts, view, report)
     except ServiceError as exc:
         raise DemoError(str(exc)) from None
+    except KeyboardInterrupt:  # Ctrl-C or a stop signal while the services started
+        report.stopped_early = True
     return report
 
 
@@ -186,8 +188,7 @@ def _harvest(settings: Settings, opts: DemoOptions, view: DemoView, report: Demo
         raise DemoError(str(exc), f"look at the logs in {report.workdir}") from None
     finally:
         listener.stop()
-        for child in reversed(children):
-            pipeline.stop(child)
+        pipeline.stop_all(children)  # together, while Kafka and PostgreSQL still run
         pg.close()
 
 
@@ -256,16 +257,20 @@ def _publish(
         )
 
     publisher = Publisher(settings)
-    with view.harvesting() as show:
+    try:
+        with view.harvesting() as show:
 
-        def progress(n: int) -> None:
-            for e in published[len(published) - n :]:
-                counts[e.kind] = counts.get(e.kind, 0) + 1
+            def progress(n: int) -> None:
+                for e in published[len(published) - n :]:
+                    counts[e.kind] = counts.get(e.kind, 0) + 1
+                show(tally())
+
+            publisher.publish(
+                city.events(days, listener), progress, Pacer(opts.speed, 0), published
+            )
             show(tally())
-
-        publisher.publish(city.events(days, listener), progress, Pacer(opts.speed, 0), published)
-        show(tally())
-    publisher.close()
+    finally:
+        publisher.close()
     return published
 
 

@@ -10,6 +10,9 @@ overrides four private methods, in :mod:`processors.app`: ``App._new_consumer``,
 from __future__ import annotations
 
 import asyncio
+import logging
+import signal
+import time
 import types
 import weakref
 from collections.abc import Callable, Iterator, Mapping
@@ -17,6 +20,8 @@ from contextlib import contextmanager
 from typing import Any
 
 from faust.streams import _current_event
+
+log = logging.getLogger(__name__)
 
 # faust's consumer.suspend_flow is an asyncio.Event: its wait() is known by its code.
 SUSPEND_WAIT = asyncio.Event.wait.__code__
@@ -86,3 +91,78 @@ def set_serializers(table: Any, key: str, value: str) -> None:
     # faust derives a table's serializers from model types only (JSON otherwise)
     table.key_serializer = key
     table.value_serializer = value
+
+
+def shutdown_on_signal(worker: Any, signum: int) -> None:
+    """Stop ``worker`` the way faust's own SIGTERM handler does (once, however often
+    called): the app's services, then the event loop."""
+    # private: mode offers no public way in; stop() alone would leave the loop running
+    worker._schedule_shutdown(signal.Signals(signum))
+
+
+def bound_consumer_stop(consumer: Any, timeout: float) -> None:
+    """Make the stop of ``consumer``'s thread end within ``timeout`` seconds, and let a
+    failed one not hold the worker.
+
+    When the broker is gone, aiokafka's ``Fetcher.close`` re-raises the CancelledError of
+    a fetch that was backing off after a failed request; faust's consumer thread then
+    never tells mode that it has shut down, and the worker waits mode's
+    ``shutdown_timeout`` (60 s) for it.
+    """
+    # private: faust's consumer thread (the ServiceThread running aiokafka's consumer)
+    bounded(consumer._thread, "on_thread_stop", Budget(timeout), "the Kafka consumer's stop")
+
+
+def bound_producer_stop(producer: Any, timeout: float) -> None:
+    """Give the steps of the producer's stop (the app's flush, the buffer's, aiokafka's
+    own stop, which flushes again) ``timeout`` seconds in all, from the first.
+
+    With the broker gone, each waits for messages that cannot be delivered until
+    ``producer_request_timeout`` (faust's default: 20 minutes).
+    """
+    budget = Budget(timeout)
+    bounded(producer, "flush", budget, "the producer's flush")
+    bounded(producer.buffer, "flush", budget, "the producer buffer's flush")
+    bounded(producer, "on_stop", budget, "the producer's stop")
+
+
+class Budget:
+    """Seconds shared by several waits; the clock starts with the first."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.until: float | None = None
+
+    def left(self) -> float:
+        now = time.monotonic()
+        if self.until is None:
+            self.until = now + self.seconds
+        return max(0.0, self.until - now)
+
+
+def bounded(owner: Any, name: str, budget: Budget, what: str) -> None:
+    """Replace the coroutine method ``owner.name`` (on this instance only) by one that
+    returns when ``budget`` runs out at the latest and logs, rather than raises, a
+    failure; a cancellation from outside still cancels it. Bounding twice wraps once."""
+    method = getattr(owner, name)
+    if getattr(method, "bounded", False):
+        return
+
+    async def within(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return await asyncio.wait_for(method(*args, **kwargs), budget.left())
+        except asyncio.CancelledError:
+            task = asyncio.current_task()
+            if task is not None and task.cancelling():
+                raise  # this stop itself is being cancelled: not ours to swallow
+            log.warning("%s did not end cleanly (cancelled); going on", what)
+        except TimeoutError:
+            log.warning(
+                "%s did not end within %gs (is Kafka gone?); going on", what, budget.seconds
+            )
+        except Exception as exc:  # the broker's error: the stop goes on
+            log.warning("%s did not end cleanly (%r); going on", what, exc)
+        return None
+
+    within.bounded = True  # type: ignore[attr-defined]
+    setattr(owner, name, within)

@@ -9,17 +9,25 @@ for it, not at import.
 from __future__ import annotations
 
 import logging
+import signal
 import sys
 from typing import Any
 
+import faust
 from kafka.partitioner.default import murmur2
 
+from moisson import stopping
 from moisson.metrics import MetricsError, MetricsServer, ProcessorMetrics, serve
 from moisson.registry import planner_resolver
 from moisson.settings import Settings
 from processors.agents import register
 from processors.app import HarvestApp, create_app
 from processors.batch import Folding
+from processors.faust_internals import (
+    bound_consumer_stop,
+    bound_producer_stop,
+    shutdown_on_signal,
+)
 from processors.harvest import Limits
 from processors.harvester import Deps
 from processors.horizon import Horizon
@@ -79,7 +87,8 @@ def deps_of(settings: Settings, metrics: ProcessorMetrics | None = None) -> Deps
 
 
 def build(settings: Settings) -> HarvestApp:
-    """The harvester's app from ``settings``, its agents registered.
+    """The harvester's app from ``settings``, its agents registered, on a worker that
+    stops cleanly on every stop signal (:class:`StoppingWorker`).
 
     Its metrics port is bound first and held for the process's life (unless
     ``METRICS_ENABLED=false``): a taken port raises :class:`MetricsError` here, before
@@ -93,10 +102,57 @@ def build(settings: Settings) -> HarvestApp:
         else None
     )
     built = create_app(settings)
+    built.conf.Worker = StoppingWorker  # type: ignore[assignment]  # faust types it a Symbol
     register(built, deps_of(settings, metrics))
     if server is not None:
         export_metrics(built, metrics, server, conf.faust_monitor)
     return built
+
+
+class StoppingWorker(faust.Worker):
+    """faust's worker, stopping cleanly on SIGTERM, SIGINT and SIGHUP within
+    :data:`moisson.stopping.GRACE_S`, also when Kafka is gone.
+
+    faust stops on SIGTERM and SIGINT but not SIGHUP (which killed it outright), and a
+    worker whose broker is gone waited a minute for its consumer thread and up to 20
+    minutes for its producer (see :meth:`bound_stop`). Here the first signal stops the
+    worker as faust does and arms the deadline; a second signal, or the deadline, ends
+    the process.
+    """
+
+    stop_request: stopping.Stop | None = None
+
+    def install_signal_handlers(self) -> None:
+        ignored = [sig for sig in stopping.STOP_SIGNALS if stopping.ignored(sig)]
+        super().install_signal_handlers()  # SIGUSR1 (a stack dump) and SIGUSR2 stay
+        self.stop_request = stopping.Stop()
+        for sig in stopping.STOP_SIGNALS:
+            if sig in ignored:  # as nohup asked
+                self.loop.remove_signal_handler(sig)
+                signal.signal(sig, signal.SIG_IGN)
+            else:
+                self.loop.add_signal_handler(sig, self.on_stop_signal, sig)
+
+    def on_stop_signal(self, signum: int) -> None:
+        assert self.stop_request is not None
+        first = not self.stop_request()
+        self.stop_request.ask(signum)  # the second signal ends the process here
+        if first:
+            self.bound_stop()
+            shutdown_on_signal(self, signum)
+
+    def on_worker_shutdown(self) -> None:
+        """Before any other stop (a crash, the end of ``start``): bound it as well."""
+        self.bound_stop()
+        super().on_worker_shutdown()
+
+    def bound_stop(self) -> None:
+        """The consumer's stop gets :data:`~moisson.stopping.CLOSE_S`, the producer
+        :data:`~moisson.stopping.FLUSH_S` to deliver what it holds. Nothing is lost: what
+        the changelog did not get, the restarted worker applies again (the positions
+        live in the same state as the doubles)."""
+        bound_consumer_stop(self.app.consumer, stopping.CLOSE_S)
+        bound_producer_stop(self.app.producer, stopping.FLUSH_S)
 
 
 def export_metrics(

@@ -12,6 +12,7 @@ from kafka.errors import KafkaError
 from moisson.metrics import SensorMetrics
 from moisson.registry import registry_client
 from moisson.settings import Settings
+from moisson.stopping import CLOSE_S
 from producers.city import SensorEvent
 from producers.sanction_book import SanctionBook
 from schemas.codec import SENSOR_SCHEMAS
@@ -102,6 +103,21 @@ def make_producer(settings: Settings) -> KafkaProducer:
     )
 
 
+def close_producer(producer: KafkaProducer, timeout: float = CLOSE_S) -> None:
+    """Close ``producer`` within about ``timeout`` seconds: what the broker has not
+    acknowledged by then is dropped, with a warning.
+
+    kafka-python 3's ``close`` flushes first and, past its timeout, raises and leaves
+    the producer open (its ``__del__`` and exit hook then try again, with a traceback).
+    """
+    try:
+        producer.close(timeout=timeout)
+    except KafkaError as exc:
+        log.warning("closing the producer: %s; its unsent records are dropped", exc)
+        producer._sender.force_close()  # private: the one way to drop unsent batches
+        producer.close(timeout=timeout)
+
+
 class Publisher:
     """Sends sensor events to their topics, keyed by ``citizen_id``.
 
@@ -172,8 +188,10 @@ class Publisher:
             raise RuntimeError(f"{len(self.errors)} sends failed; first: {self.errors[0]}")
         return n
 
-    def close(self) -> None:
-        self.producer.close()
+    def close(self, timeout: float = CLOSE_S) -> None:
+        """Close the producer, giving events not yet acknowledged ``timeout`` seconds
+        (a broker that is gone would otherwise hold the stop for minutes)."""
+        close_producer(self.producer, timeout)
 
 
 def _registry_framer(settings: Settings) -> RegistryFramer | None:
@@ -238,7 +256,7 @@ class KafkaSanctions:
                                 held,
                             )
         finally:
-            consumer.close()
+            consumer.close(timeout_ms=int(CLOSE_S * 1000))
 
     @property
     def blacklisted(self) -> set[str]:

@@ -320,13 +320,19 @@ class Dashboard:
 
 
 def serve(
-    settings: Settings, host: str, port: int, spotlight: dict[str, str] | None = None
+    settings: Settings,
+    host: str,
+    port: int,
+    spotlight: dict[str, str] | None = None,
+    shutdown_timeout: float = 1.0,
 ) -> None:
-    """Run the dashboard until interrupted."""
+    """Run the dashboard until interrupted (KeyboardInterrupt: the CLI turns SIGTERM and
+    SIGHUP into one too); open live streams get ``shutdown_timeout`` seconds to end."""
     web.run_app(
         Dashboard.open(settings, host, spotlight).app(),
         host=host,
         port=port,
         print=None,
-        handle_signals=True,
+        handle_signals=False,
+        shutdown_timeout=shutdown_timeout,
     )

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
+from moisson import stopping
 from moisson.settings import Settings, settings_env
 
 T = TypeVar("T")
@@ -26,6 +27,8 @@ def child_env(settings: Settings) -> dict[str, str]:
 
 
 def spawn(argv: list[str], settings: Settings, log: Path) -> subprocess.Popen[bytes]:
+    """Start ``argv`` in its own session, its output in ``log``; it dies with this
+    process when children are tied (:func:`moisson.stopping.tie_children`)."""
     log.parent.mkdir(parents=True, exist_ok=True)
     with open(log, "ab") as out:
         return subprocess.Popen(
@@ -35,6 +38,7 @@ def spawn(argv: list[str], settings: Settings, log: Path) -> subprocess.Popen[by
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
             start_new_session=True,
+            preexec_fn=stopping.preexec(),  # a prctl only: no Python work in the child
         )
 
 
@@ -72,6 +76,21 @@ def stop(proc: subprocess.Popen[bytes], timeout: float = 20.0) -> int:
             proc.kill()
             proc.wait(5)
     return proc.returncode
+
+
+def stop_all(procs: list[subprocess.Popen[bytes]], timeout: float = stopping.CHILDREN_S) -> None:
+    """Stop children together: SIGTERM to each at once, then SIGKILL to their process
+    groups for those still running after ``timeout`` seconds (so a stop takes the
+    slowest child's time, not the sum)."""
+    for proc in procs:
+        if proc.poll() is None:
+            proc.terminate()
+    deadline = time.monotonic() + timeout
+    for proc in procs:
+        try:
+            proc.wait(max(0.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            kill(proc)
 
 
 def kill(proc: subprocess.Popen[bytes]) -> int:

@@ -11,6 +11,7 @@ from typing import Any
 
 from moisson.ops.recording import Message, Recording, RecordingWriter
 from moisson.settings import Settings
+from moisson.stopping import CLOSE_S
 
 
 def sensor_kinds(settings: Settings) -> dict[str, str]:
@@ -104,7 +105,7 @@ def record(
         finally:
             manifest = writer.close()
     finally:
-        consumer.close()
+        consumer.close(timeout_ms=int(CLOSE_S * 1000))
     return manifest
 
 
@@ -221,6 +222,8 @@ class ReplaySummary:
     per_topic: dict[str, int] = field(default_factory=dict)
     repartitioned: set[str] = field(default_factory=set)
     seconds: float = 0.0
+    #: Stopped early (Ctrl-C or a stop signal): only ``sent`` messages went out.
+    stopped: bool = False
 
 
 def schedule(
@@ -256,9 +259,10 @@ def replay(
     """Publish the plan: recorded order, gaps divided by ``speed``, keys and headers kept.
 
     A message keeps its partition when its destination has the recorded partition
-    count; otherwise Kafka's partitioner places it by key.
+    count; otherwise Kafka's partitioner places it by key. A KeyboardInterrupt (Ctrl-C,
+    or a stop signal through :mod:`moisson.stopping`) ends it early, ``stopped`` set.
     """
-    from producers.publisher import ensure_topics, make_producer
+    from producers.publisher import close_producer, ensure_topics, make_producer
 
     ensure_topics(settings, extra={d for _, d in plan.items})
     producer = make_producer(settings)
@@ -293,7 +297,9 @@ def replay(
         producer.flush()
         if progress is not None:
             progress(summary.sent % 500)
+    except KeyboardInterrupt:
+        summary.stopped = True
     finally:
-        producer.close()
+        close_producer(producer)
     summary.seconds = time.monotonic() - started
     return summary

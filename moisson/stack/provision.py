@@ -48,24 +48,24 @@ def provide(
                 settings.stack.cache_dir,
             )
             say(f"starting Kafka ({why})…")
+            started.callback(broker.stop)  # before start: a stop signal may come during it
             settings.kafka.bootstrap_servers = broker.start()
-            started.callback(broker.stop)
             say(f"Kafka: {broker.describe()}, started in {broker.start_seconds:.1f}s ({why})")
         elif kafka:
             say(f"Kafka: {settings.kafka.bootstrap_servers} (given)")
         if database and not settings.database_given:
             pg = EmbeddedPostgres(workdir / "postgres")
             say("starting PostgreSQL…")
-            settings.database.url = SecretStr(pg.start())
             started.callback(pg.stop)
+            settings.database.url = SecretStr(pg.start())
             say(f"PostgreSQL: {pg.describe()}, started in {pg.start_seconds:.1f}s")
         elif database:
             say("PostgreSQL: given")
         if registry and not settings.registry.url:
             reg = ApicurioRegistry(workdir / "registry", settings.stack.cache_dir)
             say("starting the schema registry…")
-            settings.registry.url = reg.start()
             started.callback(reg.stop)
+            settings.registry.url = reg.start()
             say(
                 f"Schema registry: {reg.describe()}, started in {reg.start_seconds:.1f}s"
                 f" (fetch/unpack {reg.fetch_seconds:.1f}s)"

@@ -90,7 +90,7 @@ class FakeConsumer:
             return {}
         return {0: [Record(i, v) for i, v in enumerate(self.batches.pop(0))]}
 
-    def close(self) -> None:
+    def close(self, timeout_ms: int | None = None) -> None:
         pass
 
 

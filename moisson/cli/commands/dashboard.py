@@ -63,12 +63,14 @@ def dashboard(
     follow: tuple[str, ...],
 ) -> None:
     """Serve the read-only dashboard: live harvest, scores, blacklist, citizen files."""
+    from moisson import stopping
     from moisson.dashboard.server import serve
 
+    stopping.on_stop_signals()
     s = settings_from(kafka=kafka, topic_prefix=topic_prefix, database_url=database_url)
     s.dashboard.allowed_hosts = allowed_hosts
     s.dashboard.max_stream_clients = max_stream_clients
     s.dashboard.events_max_bytes = events_max_bytes
     spotlight = dict(item.split("=", 1) for item in follow if "=" in item)
     console.print(f"dashboard on http://{host}:{port}/")
-    serve(s, host, port, spotlight)
+    serve(s, host, port, spotlight, shutdown_timeout=stopping.CLOSE_S)

@@ -98,9 +98,14 @@ def demo(
     Starts everything on this machine (no Docker, no JVM): the embedded Kafka-compatible
     broker, PostgreSQL, the sensors, a faust worker, the sink and a dashboard at
     http://127.0.0.1:8350/. With KAFKA_BOOTSTRAP_SERVERS / DATABASE_URL set, it uses those
-    services instead and starts none. Ctrl-C stops everything cleanly.
+    services instead and starts none. Ctrl-C (or SIGTERM, SIGHUP) stops everything
+    cleanly; whatever it started dies with it, even on kill -9.
     """
+    from moisson import stopping
     from moisson.demo import DemoError, DemoOptions, run
+
+    stopping.on_stop_signals()
+    stopping.tie_children()
 
     opts = DemoOptions(
         citizens=citizens,

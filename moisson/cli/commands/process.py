@@ -40,6 +40,9 @@ def process(
     a taken port fails at once. The log says where it serves
     (http://METRICS_HOST:METRICS_PROCESSOR_PORT/metrics; port 0: any free port).
     """
+    from moisson import stopping
+
+    stopping.on_stop_signals()  # until faust's worker takes the signals over
     s = settings_from(kafka=kafka, partitions=partitions, topic_prefix=topic_prefix)
     s.processor.app_id = app_id
     s.metrics.processor_port = metrics_port

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import signal
 from pathlib import Path
-from typing import Any
 
 import click
 
@@ -65,26 +63,21 @@ def record(
 ) -> None:
     """Record Kafka topics into self-contained Avro files plus a manifest.
 
-    Ctrl-C stops cleanly: the files are closed and the manifest written.
+    Ctrl-C (or SIGTERM, SIGHUP) stops cleanly: the files are closed and the manifest
+    written.
     """
     from kafka.errors import KafkaError
 
+    from moisson import stopping
     from moisson.ops import replay as rp
     from moisson.ops.recording import RecordingError
 
+    stop = stopping.on_stop_signals()
     s = settings_from(kafka=kafka, topic_prefix=topic_prefix)
     names = [t.strip() for t in topics.split(",")] if topics else s.topics.sensors
-    stopping = False
-
-    def stop(*_: Any) -> None:
-        nonlocal stopping
-        stopping = True
-
-    signal.signal(signal.SIGINT, stop)
-    signal.signal(signal.SIGTERM, stop)
     hint = f"until {until_idle:g}s idle" if until_idle else "Ctrl-C to stop"
     try:
-        with progress_bar() as bar:
+        with progress_bar() as bar, stop.polled():
             task = bar.add_task(f"recording ({hint})", total=None, rate="")
             manifest = rp.record(
                 s,
@@ -93,7 +86,7 @@ def record(
                 from_ms=parse_time(from_),
                 to_ms=parse_time(to),
                 until_idle=until_idle,
-                should_stop=lambda: stopping,
+                should_stop=stop,
                 progress=lambda n: bar.update(task, advance=n),
             )
     except (KafkaError, ValueError, RecordingError) as exc:

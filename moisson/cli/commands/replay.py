@@ -119,9 +119,10 @@ def replay(
     from kafka.errors import KafkaError
     from rich.markup import escape
 
-    from moisson import preflight
+    from moisson import preflight, stopping
     from moisson.ops import replay as rp
 
+    stopping.on_stop_signals()
     rec = open_or_fail(recording)
     recorded = {t: m["partitions"] for t, m in rec.topics.items()}
     s = settings_from(
@@ -182,6 +183,9 @@ def replay(
     for dest, n in sorted(summary.per_topic.items()):
         note = " (re-partitioned by key)" if dest in summary.repartitioned else ""
         console.print(shown(f"  {dest}: {n:,}{note}"))
+    if summary.stopped:
+        console.print(f"stopped: {summary.sent:,} of {len(plan.items) * loop:,} messages sent")
+        return
     console.print(
         f"[green]✓[/] replayed {summary.sent:,} messages in {summary.seconds:.1f}s "
         f"({plan.skipped:,} filtered out)"

@@ -107,9 +107,11 @@ def sensors(
       moisson sensors --days 1 --speed 3600               # one simulated hour per second
       moisson sensors --count 5 --dry-run                 # look at five events
     """
+    from moisson import stopping
     from processors.oracle import Oracle
     from producers.city import generate_events
 
+    stopping.on_stop_signals()
     pace = parse_speed(speed)
     if days is None and count is None:
         days = 1
@@ -189,13 +191,23 @@ def publish(
             rate = bar.tasks[0].completed / max(time.monotonic() - started, 1e-6)
             bar.update(task, advance=n, rate=f"{rate:,.0f} ev/s")
 
+        stopped = False
         try:
             n = publisher.publish(events, advance, pacer, keep)
+        except KeyboardInterrupt:  # Ctrl-C, SIGTERM or SIGHUP: what was sent stays sent
+            n, stopped = publisher.sent, True
         finally:
             publisher.close()
             if server is not None:
                 server.close()
     took = time.monotonic() - started
+    if stopped:
+        lost = len(publisher.errors)  # those the broker never acknowledged
+        console.print(
+            f"stopped: {n - lost:,} events published in {took:.1f}s"
+            + (f"; {lost:,} sent but not acknowledged (is Kafka up?)" if lost else "")
+        )
+        return n - lost
     console.print(
         f"[green]✓[/] published {n:,} events in {took:.1f}s ({n / max(took, 1e-6):,.0f} ev/s)"
     )

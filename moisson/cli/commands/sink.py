@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import signal
-from typing import Any
-
 import click
 
 from moisson.cli.base import (
@@ -57,13 +54,15 @@ def sink(
     from kafka.errors import KafkaError
     from sqlalchemy.exc import OperationalError
 
+    from moisson import stopping
     from moisson.metrics import SinkMetrics
-    from producers.publisher import ensure_topics, make_producer
+    from producers.publisher import close_producer, ensure_topics, make_producer
     from sinks.dead_letters import DeadLetterTopic
     from sinks.postgres.reader import PostgresReader
     from sinks.postgres.writer import PostgresSink
     from sinks.runner import make_consumer, run_sink
 
+    stop = stopping.on_stop_signals()
     s = settings_from(kafka=kafka, topic_prefix=topic_prefix, database_url=database_url)
     try:
         from processors.scoring import load_rules
@@ -89,30 +88,23 @@ def sink(
     server = serve_metrics(s, metrics.registry, "sink")
     topics = [s.topics.doubles, s.topics.ledger, s.topics.blacklist]
     consumer = make_consumer(topics, group_id, **s.kafka.client_kwargs())
-    stopping = False
-
-    def stop(*_: Any) -> None:
-        nonlocal stopping
-        stopping = True
-
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
     console.print(
         f"sink: {s.topics.doubles}, {s.topics.ledger}, {s.topics.blacklist} → citizen_profiles,"
         f" score_ledger, blacklist (group {group_id})"
     )
-    stats = run_sink(
-        consumer,
-        pg,
-        batch_size,
-        s.sink.poll_timeout_ms,
-        lambda: stopping,
-        retry_max_s=s.sink.retry_max_s,
-        metrics=metrics,
-        dead_letters=dead_letters,
-    )
-    consumer.close()
-    dead_letters.producer.close()
+    with stop.polled():  # a signal ends the loop between batches, offsets committed
+        stats = run_sink(
+            consumer,
+            pg,
+            batch_size,
+            s.sink.poll_timeout_ms,
+            stop,
+            retry_max_s=s.sink.retry_max_s,
+            metrics=metrics,
+            dead_letters=dead_letters,
+        )
+    consumer.close(timeout_ms=int(stopping.CLOSE_S * 1000))
+    close_producer(dead_letters.producer)
     pg.close()
     if server is not None:
         server.close()

@@ -53,8 +53,10 @@ def stack_up(broker: str, home: Path, brokers: int, registry: bool) -> None:
     Use them with: eval "$(moisson stack env)". `--brokers 3` starts three Apache Kafka
     nodes from the same classpath (a broker can then be killed and the cluster goes on).
     """
+    from moisson import stopping
     from moisson.stack import ServiceError, local
 
+    stopping.on_stop_signals()
     if brokers > 1 and broker == "embedded":
         fail(
             f"--brokers {brokers} needs Apache Kafka; the embedded broker runs one node",
@@ -69,6 +71,8 @@ def stack_up(broker: str, home: Path, brokers: int, registry: bool) -> None:
             state, messages = local.up(s, registry=registry)
     except ServiceError as exc:
         fail(str(exc), "see `moisson stack --help`; set STACK_BROKER=embedded to skip Java")
+    except KeyboardInterrupt:
+        fail("stopped before the stack was up; what had started was stopped")
     for m in messages:
         console.print(f"[green]✓[/] {m}")
     for k, v in state.env.items():
