@@ -65,7 +65,7 @@ class LocalStore(RocksDBStore):
         self._last = (partition, key, value)
 
     def take_last(self) -> tuple[int, Record]:
-        """The write just staged by the table (faust sends its changelog next)."""
+        """The write the table just staged (its changelog record was sent just before)."""
         assert self._last is not None, "no write staged"
         partition, key, value = self._last
         self._last = None
