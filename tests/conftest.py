@@ -15,6 +15,7 @@ Failing to obtain a service is a test error, never a skip.
 from __future__ import annotations
 
 import contextlib
+import signal
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,6 +26,15 @@ from moisson.settings import Settings
 from moisson.stack.provision import isolated, provide
 
 _SERVICES: list[str] = []
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """The commands the tests start take SIGINT and SIGHUP as from a terminal, whoever
+    started the suite: a shell's background job (``.ci/run &``) ignores SIGINT, ``nohup``
+    SIGHUP, children inherit that, and moisson keeps a signal ignored at start ignored
+    (tests/moisson/test_stopping.py tests that on purpose)."""
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGHUP, signal.SIG_DFL)
 
 
 def _say(config: pytest.Config, line: str) -> None:
