@@ -86,7 +86,7 @@ def changelog_records(settings: Settings) -> int:
         consumer.close()
 
 
-def compacted(settings: Settings, live: int, within_s: float = 30.0) -> tuple[int, float]:
+def compacted(settings: Settings, live: int, within_s: float = 10.0) -> tuple[int, float]:
     """The changelogs' records once Kafka's cleaner has compacted them to about ``live``
     (thrice that: the segments still open are never compacted), or after ``within_s``;
     and the seconds waited (the broker's cleaner wakes every 15 s)."""
