@@ -33,7 +33,7 @@ from processors.faust_internals import (
 )
 from processors.store import LocalStore, land_when_sent
 from schemas.codec import DOUBLE, decode, encode
-from schemas.topics import changelog
+from schemas.topics import POSITIONS_TABLE, changelog
 
 DOUBLE_CODEC = "moisson_double"
 
@@ -320,6 +320,6 @@ def create_app(settings: Settings) -> HarvestApp:
     # Where each sensor partition stands: "topic/partition" -> {"next": offset to apply,
     # "wm": its watermark in ms}.
     # Co-partitioned with the sensors: a partition's position lives beside its doubles.
-    app.positions = tracked_table(app, "positions", "json", compaction)
+    app.positions = tracked_table(app, POSITIONS_TABLE, "json", compaction)
     app.tracked = (app.doubles, app.positions)
     return app

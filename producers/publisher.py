@@ -17,7 +17,7 @@ from producers.city import SensorEvent
 from producers.sanction_book import SanctionBook
 from schemas.codec import SENSOR_SCHEMAS
 from schemas.registry import RegistryFramer, subject_for
-from schemas.topics import changelog
+from schemas.topics import positions_changelog
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +56,7 @@ def wanted_configs(settings: Settings) -> dict[str, dict[str, str]]:
     positions changelog (which faust creates)."""
     names = settings.topics.names
     wanted = {spec.name: dict(spec.configs) for spec in names.specs() if spec.configs}
-    wanted[changelog(settings.processor.app_id, "positions")] = names.compacted
+    wanted[positions_changelog(settings.processor.app_id)] = names.compacted
     return wanted
 
 

@@ -52,10 +52,19 @@ def compacted_configs(segment_ms: int, segment_bytes: int) -> dict[str, str]:
     }
 
 
+#: The processor's table of where each sensor partition stands (faust names its changelog).
+POSITIONS_TABLE = "positions"
+
+
 def changelog(app_id: str, table: str) -> str:
     """The changelog faust keeps for the processor's ``table`` (the positions table's;
     the doubles table's changelog is the ``doubles`` topic)."""
     return f"{app_id}-{table}-changelog"
+
+
+def positions_changelog(app_id: str) -> str:
+    """The positions table's changelog, which faust creates and ``moisson topics`` fixes."""
+    return changelog(app_id, POSITIONS_TABLE)
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+
+from moisson.settings import Settings
 from processors.fold import Event
+from schemas.codec import SANCTION, encode
 
 T0 = datetime(2026, 3, 2, 4, 0, tzinfo=UTC)  # 12:00 in Beijing
 DEFAULTS: dict[str, dict[str, Any]] = {
@@ -109,3 +113,28 @@ class Msg:
     offset: int
     key: bytes | None
     value: bytes | None
+
+
+def send_batches(settings: Settings, partition: int, batches: list[list[dict]]) -> None:
+    """Each batch in one produce request (one record batch) to ``partition``."""
+    producer = KafkaProducer(**settings.kafka.client_kwargs(), linger_ms=50)
+    for batch in batches:
+        for x in batch:
+            producer.send(
+                settings.topics.sanctions,
+                key=x["citizen_id"].encode(),
+                value=encode(SANCTION, x),
+                partition=partition,
+            )
+        producer.flush()
+    producer.close()
+
+
+def reported_end(settings: Settings, partition: int) -> int:
+    """The end ListOffsets (LATEST) reports for a ``sanctions`` partition."""
+    tp = TopicPartition(settings.topics.sanctions, partition)
+    consumer = KafkaConsumer(**settings.kafka.client_kwargs())
+    try:
+        return int(consumer.end_offsets([tp])[tp])
+    finally:
+        consumer.close()

@@ -26,7 +26,7 @@ from moisson.settings import SENSOR_KINDS, Settings
 from processors.oracle import Oracle
 from producers.city import generate_events
 from producers.publisher import ensure_topics
-from schemas.topics import changelog
+from schemas.topics import positions_changelog
 from tests.drills.harness import SEED, Pipeline, send, sent, size
 
 SIZE = size()
@@ -70,7 +70,7 @@ def chunked(
 def changelog_records(settings: Settings) -> int:
     """The records a worker without local state reads to restore: both changelogs
     (the doubles topic and the positions changelog), from their first offsets."""
-    names = [settings.topics.doubles, changelog(settings.processor.app_id, "positions")]
+    names = [settings.topics.doubles, positions_changelog(settings.processor.app_id)]
     consumer = KafkaConsumer(**settings.kafka.client_kwargs(), enable_auto_commit=False)
     try:
         tps = [TopicPartition(t, p) for t in names for p in consumer.partitions_for_topic(t)]

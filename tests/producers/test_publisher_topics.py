@@ -61,9 +61,9 @@ def test_an_existing_topics_configs_are_fixed_once(settings: Settings):
     from kafka.admin import NewTopic
 
     from moisson.cli import main
-    from schemas.topics import changelog
+    from schemas.topics import positions_changelog
 
-    positions = changelog(settings.processor.app_id, "positions")
+    positions = positions_changelog(settings.processor.app_id)
     admin = KafkaAdminClient(**settings.kafka.client_kwargs())
     try:
         admin.create_topics(

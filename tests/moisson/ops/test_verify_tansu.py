@@ -4,39 +4,13 @@ whose ListOffsets reports an end behind its log (docs/tansu-high-watermark.md)."
 from __future__ import annotations
 
 import pytest
-from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
 from moisson.ops.verify import Diff, compare_sanctions, last_sanctions
 from moisson.settings import Settings
 from producers.publisher import ensure_topics
-from schemas.codec import SANCTION, encode
-from tests.factories import sanction
+from tests.factories import reported_end, sanction, send_batches
 
 pytestmark = pytest.mark.integration
-
-
-def send_batches(settings: Settings, partition: int, batches: list[list[dict]]) -> None:
-    """Each batch in one produce request (one record batch) to ``partition``."""
-    producer = KafkaProducer(**settings.kafka.client_kwargs(), linger_ms=50)
-    for batch in batches:
-        for x in batch:
-            producer.send(
-                settings.topics.sanctions,
-                key=x["citizen_id"].encode(),
-                value=encode(SANCTION, x),
-                partition=partition,
-            )
-        producer.flush()
-    producer.close()
-
-
-def reported_end(settings: Settings, partition: int) -> int:
-    tp = TopicPartition(settings.topics.sanctions, partition)
-    consumer = KafkaConsumer(**settings.kafka.client_kwargs())
-    try:
-        return int(consumer.end_offsets([tp])[tp])
-    finally:
-        consumer.close()
 
 
 def test_tansu_reports_the_last_batchs_base_offset_plus_one(tansu_settings: Settings):
