@@ -152,8 +152,10 @@ def test_restart_time_is_bounded_by_the_state(
     assert cold[-1]["records"] < stored / 2, figures
     if store == "rocksdb://":
         first, third = restarts[0], restarts[-1]
-        # 1.2 times, give or take half a second of a loaded machine's noise
-        assert third <= 1.2 * first + 0.5, figures
+        # 1.2 times, give or take faust's own offset query before "Worker ready", which
+        # takes either almost nothing or about 1.4 s whatever the history (2.4 s, then
+        # 3.8 s and 3.8 s in one CI-size run)
+        assert third <= 1.2 * first + 1.5, figures
         assert third < SHAPE.restart_under_s, figures
 
 
