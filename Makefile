@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 
-.PHONY: audit lock install demo test unit lint stack-up stack-down clean bench browser prometheus drills screenshots calibration
+.PHONY: audit lock install demo test unit lint stack-up stack-down clean bench browser prometheus drills screenshots calibration compose-test docker-engine
 
 install: $(VENV)/.installed
 
@@ -41,6 +41,16 @@ screenshots: install browser
 # The metrics test scrapes with Debian's Prometheus (2.42), never a downloaded one.
 prometheus:
 	@command -v prometheus >/dev/null 2>&1 || { apt-get update -q && apt-get install -y -q --no-install-recommends prometheus; }
+
+# docker-compose.yml built and run for real (CI runs it after `make test`; as root): Debian's
+# Docker engine, Compose v2 built from its Go module, every image built here, since no
+# registry is reachable. What it proves and what runs as a stand-in: tests/compose/README.md.
+compose-test: install docker-engine
+	$(BIN)/pytest --docker tests/compose
+
+docker-engine:
+	@command -v dockerd >/dev/null 2>&1 && command -v debootstrap >/dev/null 2>&1 || \
+	  { apt-get update -q && apt-get install -y -q docker.io debootstrap; }
 
 unit: install
 	$(BIN)/pytest -m "not integration and not drills and not browser"

@@ -193,9 +193,27 @@ SERVICE_FIXTURES = frozenset(
 SERVICE_MARKERS = ("integration", "drills", "browser")
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--docker",
+        action="store_true",
+        help="run only the tests marked docker (make compose-test): docker-compose.yml "
+        "built and run on a real Docker engine. Without it they are deselected.",
+    )
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """A test that needs a real service must say so with a marker, so that ``make unit``
-    (``-m "not integration and not drills and not browser"``) never starts one."""
+    (``-m "not integration and not drills and not browser"``) never starts one.
+
+    The docker tests install and start a Docker engine as root: they run only with
+    ``--docker``, and then alone (``make compose-test``)."""
+    docker = config.getoption("--docker")
+    chosen = [i for i in items if bool(i.get_closest_marker("docker")) == docker]
+    if len(chosen) != len(items):
+        keep = set(map(id, chosen))
+        config.hook.pytest_deselected(items=[i for i in items if id(i) not in keep])
+        items[:] = chosen
     unmarked = [
         item.nodeid
         for item in items
