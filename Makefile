@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 
-.PHONY: audit lock install demo test unit lint stack-up stack-down clean bench browser prometheus drills screenshots calibration compose-test docker-engine
+.PHONY: audit lock install demo test unit lint stack-up stack-down clean bench browser prometheus drills screenshots calibration compose-test compose-prep docker-engine
 
 install: $(VENV)/.installed
 
@@ -21,7 +21,7 @@ demo: install
 # Lint, type-check, architecture contracts, then every test (integration included:
 # the tests start Apache Kafka and PostgreSQL themselves unless told where they are).
 test: install browser prometheus lint
-	$(BIN)/pytest
+	$(BIN)/pytest --durations=25
 
 # The browser tests drive Debian's Chromium (never a downloaded browser), with Debian's
 # Noto CJK fonts so names such as 露露 render as characters, not boxes, in screenshots.
@@ -47,6 +47,11 @@ prometheus:
 # registry is reachable. What it proves and what runs as a stand-in: tests/compose/README.md.
 compose-test: install docker-engine
 	$(BIN)/pytest --docker tests/compose
+
+# What compose-test needs and no engine does (Compose v2 built from Go, the Debian base),
+# into the cache; .ci/run starts it in the background, niced, while `make test` runs.
+compose-prep: install docker-engine
+	$(BIN)/python -m tests.compose.prepare
 
 docker-engine:
 	@command -v dockerd >/dev/null 2>&1 && command -v debootstrap >/dev/null 2>&1 || \
