@@ -18,6 +18,7 @@ import asyncio
 import json
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import resources
 from typing import Any
@@ -325,14 +326,16 @@ def serve(
     port: int,
     spotlight: dict[str, str] | None = None,
     shutdown_timeout: float = 1.0,
+    listening: Callable[[], None] | None = None,
 ) -> None:
     """Run the dashboard until interrupted (KeyboardInterrupt: the CLI turns SIGTERM and
-    SIGHUP into one too); open live streams get ``shutdown_timeout`` seconds to end."""
+    SIGHUP into one too); open live streams get ``shutdown_timeout`` seconds to end.
+    ``listening`` is called once the port is bound, so nothing claims a URL that fails."""
     web.run_app(
         Dashboard.open(settings, host, spotlight).app(),
         host=host,
         port=port,
-        print=None,
+        print=(lambda _banner: listening()) if listening else None,
         handle_signals=False,
         shutdown_timeout=shutdown_timeout,
     )

@@ -137,16 +137,26 @@ def to_row(double: Double) -> dict[str, Any]:
     return {f: double[f] for f in PROFILE_FIELDS}
 
 
+class UnsupportedDatabase(RuntimeError):
+    """The database cannot hold moisson's tables as they are; ``fix`` says what to do."""
+
+    def __init__(self, message: str, fix: str) -> None:
+        super().__init__(message)
+        self.fix = fix
+
+
 def engine_for(url: str, schema: str = "public") -> Engine:
     """An engine for ``url`` whose tables live in ``schema``.
 
     A plain ``postgresql://`` URL means psycopg 3 in SQLAlchemy 2.1; it is spelled out
-    so SQLAlchemy 2.0 picks the same driver.
+    so SQLAlchemy 2.0 picks the same driver. The client encoding is UTF-8 whatever the
+    database's: on a SQL_ASCII database psycopg would otherwise return bytes, and
+    SQLAlchemy's first connect fail with a TypeError before create_tables can say why.
     """
     parsed = make_url(url)
     if parsed.drivername == "postgresql":
         parsed = parsed.set(drivername="postgresql+psycopg")
-    engine = create_engine(parsed, pool_pre_ping=True)
+    engine = create_engine(parsed, pool_pre_ping=True, connect_args={"client_encoding": "utf8"})
     return engine.execution_options(schema_translate_map={None: schema})
 
 
@@ -160,6 +170,16 @@ def create_tables(engine: Engine, schema: str, rules: Rulebook | None = None) ->
     view walks scores on the scale of ``rules`` (the shipped ones by default)."""
     rules = rules or load_rules()
     with engine.begin() as conn:
+        encoding = conn.execute(text("SHOW server_encoding")).scalar_one()
+        if encoding != "UTF8":
+            name = conn.execute(text("SELECT current_database()")).scalar_one()
+            raise UnsupportedDatabase(
+                f"PostgreSQL database {name!r} is encoded {encoding}: moisson keeps names "
+                "such as 露露 and needs UTF8 (a database made by initdb in the C locale is "
+                "SQL_ASCII)",
+                f"create it as UTF8: CREATE DATABASE \"{name}\" ENCODING 'UTF8' "
+                "TEMPLATE template0 (or initdb --encoding=UTF8)",
+            )
         # The sink and the dashboard may both start at once: one creates, then the other.
         conn.execute(text("SELECT pg_advisory_xact_lock(hashtext('moisson.create_tables'))"))
         conn.execute(CreateSchema(schema, if_not_exists=True))

@@ -55,6 +55,16 @@ def exists(image: str, env: dict[str, str]) -> bool:
     return res.returncode == 0
 
 
+def python_is_standin(env: dict[str, str]) -> bool:
+    """Whether python:3.11-slim-bookworm here is the stand-in (its label), not the official."""
+    res = subprocess.run(
+        [DOCKER, "image", "inspect", "--format", "{{index .Config.Labels \"org.moisson.standin\"}}",
+         PYTHON],
+        capture_output=True, text=True, env=env,
+    )  # fmt: skip
+    return res.returncode == 0 and res.stdout.strip() == PYTHON
+
+
 def debian_tar(cache: Path) -> Path:
     """debootstrap's bookworm minbase as a tar, made once (as root) and cached."""
     tar = cache / "debian-bookworm-minbase.tar"
@@ -129,6 +139,8 @@ def build_all(workdir: Path, cache: Path, env: dict[str, str]) -> dict[str, floa
     }
     for name in [*ORDER, "python"]:
         tag = PYTHON if name == "python" else f"moisson-standin/{name}"
+        if tag == PYTHON and exists(PYTHON, env) and not python_is_standin(env):
+            continue  # the official image, pulled on this engine: never overwritten
         started = time.monotonic()
         ctx = _context(workdir, name, extras.get(name, {}))
         run([DOCKER, "build", "-q", "-t", tag, str(ctx)], env=env, timeout=1200)

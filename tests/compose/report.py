@@ -88,7 +88,12 @@ def verified(out: str) -> dict[str, int]:
 
 def summary(found: dict[str, Any]) -> list[str]:
     """The report as lines for the terminal."""
-    lines = [f"engine: {found.get('engine')}; compose {found.get('compose')}"]
+    lines = [
+        f"engine: {found.get('engine')}; compose {found.get('compose')} "
+        f"(built in {found.get('compose_plugin_s')}s, or cached)",
+        f"python:3.11-slim-bookworm: {found.get('python_base')}",
+        f"stand-in images built in (s): {found.get('standin_build_s')}",
+    ]
     for stack in ("single", "cluster"):
         got = found.get(stack)
         if not got:
