@@ -6,6 +6,8 @@ import json
 import subprocess
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -146,3 +148,37 @@ class Stops:
                 if e.get("signal") in ("9", "SIGKILL") or e.get("exitCode") == "137"
             }
         )
+
+
+def keep_logs(compose: Compose, stack: str) -> None:
+    """Every container's log, in tests/artifacts (the containers go with `down`)."""
+    res = compose("logs", "--no-color", "--timestamps")
+    out = ROOT / "tests" / "artifacts" / f"compose-{stack}.log"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(res.stdout + res.stderr)
+
+
+@contextmanager
+def stack_up(compose: Compose, stack: str, got: dict[str, Any], timeout: float) -> Iterator[None]:
+    """`up --build -d` until ready (``got["states"]``, ``got["ready_s"]``); logs kept and
+    the project removed with its volumes whatever happens."""
+    compose("down", "-v", "--remove-orphans")  # what an interrupted run left
+    started = time.monotonic()
+    try:
+        compose("up", "--build", "-d")
+        _, got["states"] = compose.wait_ready(timeout=timeout)
+        got["ready_s"] = round(time.monotonic() - started, 1)
+        yield
+    finally:
+        keep_logs(compose, stack)
+        compose("down", "-v", "--remove-orphans")
+
+
+def down_cleanly(compose: Compose, stack: str, got: dict[str, Any]) -> list[str]:
+    """`down -v`, timed into ``got["down_s"]``; the containers killed after their grace."""
+    keep_logs(compose, stack)
+    with Stops(compose.env) as stops:
+        started = time.monotonic()
+        compose("down", "-v")
+        got["down_s"] = round(time.monotonic() - started, 1)
+    return stops.killed_after_grace()

@@ -74,6 +74,14 @@ def moisson(*args: str, env: dict[str, str], timeout: float = 600) -> str:
     return out
 
 
+def record_and_verify(directory: Path, bootstrap: str) -> dict[str, int]:
+    """Record the sensor topics from the host's ports into ``directory`` and verify the
+    stack's PostgreSQL against the oracle; the verdict's counts."""
+    env = host_env(KAFKA_BOOTSTRAP_SERVERS=bootstrap)
+    moisson("record", "--out", str(directory), "--until-idle", "5", env=env)
+    return verified(moisson("verify", str(directory), env=env))
+
+
 def verified(out: str) -> dict[str, int]:
     """The counts in `moisson verify`'s verdict line."""
     found = re.search(

@@ -17,9 +17,9 @@ from typing import Any
 
 import pytest
 
-from tests.compose.live import Compose, Stops
-from tests.compose.project import BASE, IMAGE, ROOT
-from tests.compose.report import OVERRIDE, host_env, moisson, services, verified
+from tests.compose.live import Compose, Stops, down_cleanly, stack_up
+from tests.compose.project import BASE, IMAGE
+from tests.compose.report import OVERRIDE, record_and_verify, services
 
 pytestmark = pytest.mark.docker
 
@@ -37,27 +37,12 @@ def single(
     compose = Compose("moisson-ci", FILES, docker_env)
     got: dict[str, Any] = {"services": services(FILES)}
     report["single"] = got
-    compose("down", "-v", "--remove-orphans")  # what an interrupted run left
+    compose("down", "-v", "--remove-orphans")
     started = time.monotonic()
     compose("build")
     got["image_build_s"] = round(time.monotonic() - started, 1)
-    started = time.monotonic()
-    try:
-        compose("up", "--build", "-d")
-        _, got["states"] = compose.wait_ready(timeout=300)
-        got["ready_s"] = round(time.monotonic() - started, 1)
+    with stack_up(compose, "single", got, timeout=300):
         yield compose, got
-    finally:
-        keep_logs(compose, "single")
-        compose("down", "-v", "--remove-orphans")
-
-
-def keep_logs(compose: Compose, stack: str) -> None:
-    """Every container's log, in tests/artifacts (the containers go with `down`)."""
-    res = compose("logs", "--no-color", "--timestamps")
-    out = ROOT / "tests" / "artifacts" / f"compose-{stack}.log"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(res.stdout + res.stderr)
 
 
 def moisson_containers(compose: Compose) -> dict[str, str]:
@@ -141,10 +126,8 @@ def test_two_processors_verified_against_the_oracle(
     # and removes the second processor.
     compose("run", "--rm", "--no-deps", "sensors", *RUN)
     got["sensors_run_s"] = round(time.monotonic() - started, 1)
-    env = host_env(KAFKA_BOOTSTRAP_SERVERS="127.0.0.1:9092")
     recording = tmp_path_factory.mktemp("recording") / "single"
-    moisson("record", "--out", str(recording), "--until-idle", "5", env=env)
-    counts = verified(moisson("verify", str(recording), env=env))
+    counts = record_and_verify(recording, "127.0.0.1:9092")
     got["verified"] = counts
     assert counts["events"] > 0
     assert (counts["lost"], counts["twice"]) == (0, 0)
@@ -178,12 +161,7 @@ def test_prometheus_finds_both_processors_and_counts_every_event(
 
 def test_down_stops_every_service_on_sigterm_within_40s(single: tuple[Compose, dict[str, Any]]):
     compose, got = single
-    keep_logs(compose, "single")
-    with Stops(compose.env) as stops:
-        started = time.monotonic()
-        compose("down", "-v")
-        got["down_s"] = round(time.monotonic() - started, 1)
-    got["killed_after_grace"] = stops.killed_after_grace()
+    got["killed_after_grace"] = down_cleanly(compose, "single", got)
     assert got["down_s"] < 40
-    assert stops.killed_after_grace() == []
+    assert got["killed_after_grace"] == []
     assert compose.ps() == []

@@ -12,10 +12,9 @@ import pytest
 import yaml
 from kafka.admin import KafkaAdminClient
 
-from tests.compose.live import Compose, Stops
+from tests.compose.live import Compose, down_cleanly, stack_up
 from tests.compose.project import BASE, CLUSTER
-from tests.compose.report import CLUSTER_OVERRIDE, OVERRIDE, host_env, moisson, services, verified
-from tests.compose.test_docker_stack import keep_logs
+from tests.compose.report import CLUSTER_OVERRIDE, OVERRIDE, record_and_verify, services
 
 pytestmark = pytest.mark.docker
 
@@ -54,17 +53,9 @@ def cluster(
     compose = Compose("moisson-ci-cluster", FILES, docker_env)
     got: dict[str, Any] = {"services": services(FILES)}
     report["cluster"] = got
-    compose("down", "-v", "--remove-orphans")
-    started = time.monotonic()
-    try:
-        compose("up", "--build", "-d")
-        compose.wait_ready(timeout=360)
-        got["ready_s"] = round(time.monotonic() - started, 1)
+    with stack_up(compose, "cluster", got, timeout=360):
         compose("stop", "sensors")  # the shipped week; the run below is shorter
         yield compose, got
-    finally:
-        keep_logs(compose, "cluster")
-        compose("down", "-v", "--remove-orphans")
 
 
 def test_killing_a_partition_leader_mid_run_loses_nothing(
@@ -82,10 +73,8 @@ def test_killing_a_partition_leader_mid_run_loses_nothing(
     got["killed"] = f"{leader} (leader of {TOPIC}[0]), SIGKILL, about 6 s into the run"
     out, _ = run.communicate(timeout=600)
     assert run.returncode == 0, out[-3000:]
-    env = host_env(KAFKA_BOOTSTRAP_SERVERS=HOST_BOOTSTRAP)
     recording = tmp_path_factory.mktemp("recording") / "cluster"
-    moisson("record", "--out", str(recording), "--until-idle", "5", env=env)
-    counts = verified(moisson("verify", str(recording), env=env))
+    counts = record_and_verify(recording, HOST_BOOTSTRAP)
     got["verified"] = counts
     assert counts["events"] > 0
     assert (counts["lost"], counts["twice"]) == (0, 0)
@@ -96,10 +85,6 @@ def test_killing_a_partition_leader_mid_run_loses_nothing(
 
 def test_cluster_down_is_clean(cluster: tuple[Compose, dict[str, Any]]):
     compose, got = cluster
-    keep_logs(compose, "cluster")
-    with Stops(compose.env) as stops:
-        started = time.monotonic()
-        compose("down", "-v")
-        got["down_s"] = round(time.monotonic() - started, 1)
+    killed = down_cleanly(compose, "cluster", got)
     assert got["down_s"] < 40
-    assert stops.killed_after_grace() == []
+    assert killed == []
