@@ -16,7 +16,7 @@ import pytest
 
 from moisson.settings import Settings
 from tests.compose.engine import DOCKER, compose_plugin, engine, run
-from tests.compose.images import build_all, python_is_standin
+from tests.compose.images import build_all, python_base
 from tests.compose.project import HERE, ROOT, STACKS, load
 from tests.compose.report import summary
 
@@ -86,5 +86,5 @@ def docker_env(
         report["compose"] = run([DOCKER, "compose", "version", "--short"], env=env).stdout.strip()
         took = build_all(workdir, cache, env)
         report["standin_build_s"] = {k: round(v, 1) for k, v in took.items()}
-        report["python_base"] = "stand-in" if python_is_standin(env) else "the official image"
+        report["python_base"] = python_base(env)
         yield env

@@ -55,14 +55,18 @@ def exists(image: str, env: dict[str, str]) -> bool:
     return res.returncode == 0
 
 
-def python_is_standin(env: dict[str, str]) -> bool:
-    """Whether python:3.11-slim-bookworm here is the stand-in (its label), not the official."""
+def python_base(env: dict[str, str]) -> str | None:
+    """What python:3.11-slim-bookworm is on this engine: "the official image" (which sets
+    PYTHON_VERSION, as every docker-library python image does), "stand-in", or None."""
     res = subprocess.run(
-        [DOCKER, "image", "inspect", "--format", "{{index .Config.Labels \"org.moisson.standin\"}}",
+        [DOCKER, "image", "inspect", "--format", "{{range .Config.Env}}{{println .}}{{end}}",
          PYTHON],
         capture_output=True, text=True, env=env,
     )  # fmt: skip
-    return res.returncode == 0 and res.stdout.strip() == PYTHON
+    if res.returncode != 0:
+        return None
+    official = any(line.startswith("PYTHON_VERSION=") for line in res.stdout.splitlines())
+    return "the official image" if official else "stand-in"
 
 
 def debian_tar(cache: Path) -> Path:
@@ -139,7 +143,7 @@ def build_all(workdir: Path, cache: Path, env: dict[str, str]) -> dict[str, floa
     }
     for name in [*ORDER, "python"]:
         tag = PYTHON if name == "python" else f"moisson-standin/{name}"
-        if tag == PYTHON and exists(PYTHON, env) and not python_is_standin(env):
+        if tag == PYTHON and python_base(env) == "the official image":
             continue  # the official image, pulled on this engine: never overwritten
         started = time.monotonic()
         ctx = _context(workdir, name, extras.get(name, {}))
