@@ -37,7 +37,6 @@ def single(
     compose = Compose("moisson-ci", FILES, docker_env)
     got: dict[str, Any] = {"services": services(FILES)}
     report["single"] = got
-    compose("down", "-v", "--remove-orphans")
     started = time.monotonic()
     compose("build")
     got["image_build_s"] = round(time.monotonic() - started, 1)
