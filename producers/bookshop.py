@@ -45,16 +45,21 @@ class BookshopTill(Sensor):
         for _ in range(how_many(rng, citizen.traits.books)):
             category = rng.choices(CATEGORIES, weights=citizen.traits.book_mix)[0]
             isbn, title = rng.choice(CATALOGUE[category])
-            plans.append(
-                Planned(
-                    between(rng, day_ms, 10, 21),
-                    {
-                        "isbn": isbn,
-                        "title": title,
-                        "category": category,
-                        "price_cents": rng.randrange(1_500, 12_000),
-                    },
-                    f"till-{citizen.home_district.lower()}-{rng.randrange(20):02d}",
-                )
-            )
+            at = between(rng, day_ms, 10, 21)
+            plans.append(self.sale(rng, at, citizen.home_district, category, isbn, title))
         return plans
+
+    def sale(
+        self, rng: random.Random, at: int, district: str, category: str, isbn: str, title: str
+    ) -> Planned:
+        """One title sold at a till of ``district`` at ``at``."""
+        return Planned(
+            at,
+            {
+                "isbn": isbn,
+                "title": title,
+                "category": category,
+                "price_cents": rng.randrange(1_500, 12_000),
+            },
+            f"till-{district.lower()}-{rng.randrange(20):02d}",
+        )

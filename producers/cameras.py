@@ -29,6 +29,12 @@ class StreetCamera(Sensor):
     ) -> Planned:
         k = min(len(citizen.ties), rng.randrange(max_companions + 1))
         companions = sorted(citizen_id(i) for i in rng.sample(citizen.ties, k))
+        return self.sighting(rng, at, location, behaviour, companions)
+
+    def sighting(
+        self, rng: random.Random, at: int, location: str, behaviour: str, companions: list[str]
+    ) -> Planned:
+        """A camera matching a face at ``location``, with ``companions`` seen beside it."""
         return Planned(
             at,
             {

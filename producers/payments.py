@@ -31,7 +31,8 @@ class PaymentTerminal(Sensor):
     kind = "payment"
     schema = PAYMENT
 
-    def _pay(self, rng: random.Random, at: int, category: str, low: int, high: int) -> Planned:
+    def pay(self, rng: random.Random, at: int, category: str, low: int, high: int) -> Planned:
+        """One purchase in ``category`` at ``at``, of an amount in [low, high) cents."""
         return Planned(
             at,
             {
@@ -51,14 +52,14 @@ class PaymentTerminal(Sensor):
         p: list[Planned] = []
         for _ in range(how_many(rng, t.meals)):
             hour = rng.choice((12.5, 19))
-            p.append(self._pay(rng, around(rng, day_ms, hour, 50), "RESTAURANT", 1_500, 20_000))
+            p.append(self.pay(rng, around(rng, day_ms, hour, 50), "RESTAURANT", 1_500, 20_000))
         for _ in range(how_many(rng, t.groceries)):
-            p.append(self._pay(rng, between(rng, day_ms, 9, 21), "GROCERIES", 800, 30_000))
+            p.append(self.pay(rng, between(rng, day_ms, 9, 21), "GROCERIES", 800, 30_000))
         for _ in range(how_many(rng, t.late_gaming)):
             late = day_ms + int(rng.uniform(23, 28.9) * 3_600_000)
-            p.append(self._pay(rng, late, "GAMING", 600, 30_000))
+            p.append(self.pay(rng, late, "GAMING", 600, 30_000))
         for _ in range(how_many(rng, t.gaming)):
-            p.append(self._pay(rng, between(rng, day_ms, 10, 22), "GAMING", 600, 30_000))
+            p.append(self.pay(rng, between(rng, day_ms, 10, 22), "GAMING", 600, 30_000))
         for category, weight, start, end, low, high in (
             ("ALCOHOL", t.alcohol, 17, 23, 2_000, 40_000),
             ("BABY", t.baby, 9, 20, 3_000, 25_000),
@@ -68,10 +69,10 @@ class PaymentTerminal(Sensor):
             ("OTHER", 0.4, 8, 23, 1_000, 60_000),
         ):
             for _ in range(how_many(rng, weight)):
-                p.append(self._pay(rng, between(rng, day_ms, start, end), category, low, high))
+                p.append(self.pay(rng, between(rng, day_ms, start, end), category, low, high))
         for _ in range(how_many(rng, t.travel)):
             category = rng.choice(sorted(LUXURY))
-            p.append(self._pay(rng, between(rng, day_ms, 8, 22), category, 30_000, 400_000))
+            p.append(self.pay(rng, between(rng, day_ms, 8, 22), category, 30_000, 400_000))
         return p
 
     def obey(self, fields: Record, citizen_id: str, sanctions: Sanctions) -> Record:

@@ -34,6 +34,7 @@ def _assemble() -> None:
     """Add one command (or group) per module of :mod:`moisson.cli.commands`."""
     from moisson.cli.commands import (
         citizen,
+        classroom,
         dashboard,
         demo,
         dlq,
@@ -64,6 +65,7 @@ def _assemble() -> None:
         process.process,
         sink.sink,
         demo.demo,
+        classroom.classroom,
         dashboard.dashboard,
         topics.topics,
         health.health,

@@ -222,10 +222,10 @@ class Dashboard:
         self.pg.close()
 
     async def index(self, _: web.Request) -> web.Response:
-        return self._page("index.html")
+        return self.page("index.html")
 
     async def whatif_page(self, _: web.Request) -> web.Response:
-        return self._page("whatif.html")
+        return self.page("whatif.html")
 
     async def asset(self, request: web.Request) -> web.Response:
         """What the pages share (``/base.css``, ``/base.js``), from the package."""
@@ -234,8 +234,9 @@ class Dashboard:
         kind = "text/css" if name.endswith(".css") else "text/javascript"
         return web.Response(text=text, content_type=kind)
 
-    def _page(self, name: str) -> web.Response:
-        html = resources.files("moisson.dashboard").joinpath(name).read_text("utf-8")
+    def page(self, name: str, package: str = "moisson.dashboard") -> web.Response:
+        """A page of ``package``, with the policy that keeps its scripts its own."""
+        html = resources.files(package).joinpath(name).read_text("utf-8")
         return web.Response(
             text=html,
             content_type="text/html",

@@ -1,0 +1,115 @@
+"""The room's students as the harvester publishes them: each one's latest double and
+ledger, read from the ``doubles`` and ``ledger`` topics as they arrive.
+
+The phones and the projector show what this holds, so a tap's effect reaches them as
+soon as the processor emits it, without waiting for the sink and a database query. It
+reads without a consumer group and keeps only the room's students (the crowd's
+records are skipped by their key, undecoded), each with at most ``ledger_max``
+entries.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from typing import Any
+
+from moisson.settings import Settings
+from schemas.codec import CodecError, IdResolver, decode
+
+log = logging.getLogger(__name__)
+
+#: Ledger entries kept per student (the phone shows the newest; the debrief reads PostgreSQL).
+LEDGER_MAX = 60
+
+
+class RoomTail:
+    """Per student: ``doubles[id]`` (score, tier, version…) and ``ledger[id]``."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        wanted: Callable[[str], bool],
+        changed: Callable[[str], None],
+        resolver: IdResolver | None = None,
+    ) -> None:
+        self.settings, self.wanted, self.changed, self.resolver = (
+            settings,
+            wanted,
+            changed,
+            resolver,
+        )
+        self.doubles: dict[str, dict[str, Any]] = {}
+        self.ledger: dict[str, deque[dict[str, Any]]] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="room-tail", daemon=True)
+
+    def start(self) -> RoomTail:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+    def forget(self, cid: str) -> None:
+        """Drop what is held of ``cid`` (a student who erased themselves)."""
+        self.doubles.pop(cid, None)
+        self.ledger.pop(cid, None)
+
+    def _run(self) -> None:
+        from kafka import KafkaConsumer, TopicPartition
+
+        topics = (self.settings.topics.doubles, self.settings.topics.ledger)
+        while not self._stop.is_set():
+            try:
+                consumer = KafkaConsumer(
+                    **self.settings.kafka.client_kwargs(), enable_auto_commit=False, group_id=None
+                )
+                parts = [
+                    TopicPartition(t, p)
+                    for t in topics
+                    for p in sorted(consumer.partitions_for_topic(t) or ())
+                ]
+                if not parts:
+                    consumer.close()
+                    time.sleep(0.5)
+                    continue
+                consumer.assign(parts)
+                consumer.seek_to_beginning()
+                while not self._stop.is_set():
+                    for records in consumer.poll(timeout_ms=100).values():
+                        for r in records:
+                            self._take(r.topic, r.key, r.value)
+                consumer.close()
+            except Exception as exc:  # the broker may not be up yet
+                log.warning("the room cannot tail the harvester's topics yet: %s", exc)
+                time.sleep(1)
+
+    def _take(self, topic: str, key: bytes | None, value: bytes | None) -> None:
+        cid = key.decode(errors="replace") if key else ""
+        if value is None or not self.wanted(cid):
+            return
+        try:
+            _, record = decode(value, resolver=self.resolver)
+        except CodecError as exc:
+            log.warning("the room skips an undecodable record on %s: %s", topic, exc)
+            return
+        if topic == self.settings.topics.doubles:
+            held = self.doubles.get(cid)
+            if held is not None and held["version"] >= record["version"]:
+                return  # republished after a restart: not newer
+            self.doubles[cid] = {
+                k: record[k]
+                for k in ("version", "base_score", "score", "tier", "blacklisted", "denied_count")
+            }
+        else:
+            entries = self.ledger.setdefault(cid, deque(maxlen=LEDGER_MAX))
+            mark = (record["event_id"], record["rule_id"])
+            if any((e["event_id"], e["rule_id"]) == mark for e in entries):
+                return  # republished after a restart
+            entries.append(record)
+        self.changed(cid)
