@@ -206,12 +206,12 @@ async def _serve(
     dashboard = Dashboard.open(settings, address)
 
     def erase_room() -> erasure.Erasure:
+        state.erased = True  # before the children stop: their exit is then expected
         crowd.stop()
         listener.stop()
         dashboard.harvest.stop()
         pipeline.stop_all(children)
         report = erasure.erase_room(settings)
-        state.erased = True
         say(
             f"room erased in {report.seconds:.1f}s: topics deleted {len(report.topics_deleted)}, "
             f"left {len(report.topics_left)}; rows left "

@@ -142,7 +142,8 @@ def test_a_blacklisted_students_metro_tap_is_refused_by_the_gate():
 
 
 @pytest.mark.parametrize(
-    "choice", [Choice("metro", "Atlantis"), Choice("pay", "GUNS"), Choice("book", "x"), Choice("fly")]
+    "choice",
+    [Choice("metro", "Atlantis"), Choice("pay", "GUNS"), Choice("book", "x"), Choice("fly")],
 )
 def test_only_the_menus_choices_are_observed(choice):
     mei = Room(code="ABC234").join("ABC234", "Mei", 0)
