@@ -22,6 +22,9 @@ from schemas.codec import CodecError, IdResolver, decode
 
 log = logging.getLogger(__name__)
 
+#: How long the broker may hold a fetch when it has nothing new: what a tap's effect
+#: may wait here before the phone sees it (kafka-python's default is 500 ms).
+FETCH_WAIT_MS = 50
 #: Ledger entries kept per student (the phone shows the newest; the debrief reads PostgreSQL).
 LEDGER_MAX = 60
 
@@ -67,7 +70,10 @@ class RoomTail:
         while not self._stop.is_set():
             try:
                 consumer = KafkaConsumer(
-                    **self.settings.kafka.client_kwargs(), enable_auto_commit=False, group_id=None
+                    **self.settings.kafka.client_kwargs(),
+                    enable_auto_commit=False,
+                    group_id=None,
+                    fetch_max_wait_ms=FETCH_WAIT_MS,
                 )
                 parts = [
                     TopicPartition(t, p)

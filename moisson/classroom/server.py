@@ -22,6 +22,7 @@ import logging
 import time
 from collections import deque
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 from aiohttp import web
@@ -56,6 +57,8 @@ PHONE_ROUTES = frozenset(
         "/api/room/file",
     }
 )
+#: The projector's stream sends the room at most this often.
+PROJECTOR_EVERY_S = 0.1
 #: Seconds a self-erasure waits for the pipeline to apply the student's last taps.
 SETTLE_S = 10.0
 
@@ -327,7 +330,20 @@ class Classroom:
         except Refused as exc:
             return refusal(exc)
         data = await asyncio.to_thread(self.dashboard.citizen, student.id)
+        if data is not None:  # times on the session's clock, as the phone showed them
+            for e in data["ledger"]:
+                e["at"] = self._label(e["occurred_at"])
+            for b in data["blacklist"]:
+                b["entered"], b["lifted"] = (
+                    self._label(b["entered_at"]),
+                    self._label(b["lifted_at"]),
+                )
         return web.json_response({"nickname": student.nickname, "file": data})
+
+    def _label(self, iso: str | None) -> str | None:
+        if iso is None:
+            return None
+        return self.clock.label(int(datetime.fromisoformat(iso).timestamp() * 1000))
 
     # -- the projector and the instructor ----------------------------------------------
 
@@ -349,19 +365,21 @@ class Classroom:
         return web.json_response(self.projector())
 
     async def api_projector_stream(self, request: web.Request) -> web.StreamResponse:
-        """Server-sent events: the room, each time it changes (at most 4 times a second)."""
+        """Server-sent events: the room, each time it changes (at most every
+        ``PROJECTOR_EVERY_S`` seconds)."""
         resp = web.StreamResponse(
             headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"}
         )
         try:
             await resp.prepare(request)
             while True:
+                pushed = time.monotonic()
                 body = json.dumps(self.projector())
                 await resp.write(f"event: room\ndata: {body}\n\n".encode())
                 self._projector_changed.clear()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._projector_changed.wait(), 5)
-                await asyncio.sleep(0.25)
+                await asyncio.sleep(max(0.0, PROJECTOR_EVERY_S - (time.monotonic() - pushed)))
         except (ConnectionResetError, asyncio.CancelledError):
             pass
         return resp

@@ -148,6 +148,8 @@ def _session(
     state: State,
 ) -> None:
     """The session on running services."""
+    from kafka import KafkaProducer
+
     from moisson.ops import pipeline
     from producers.city import City
     from producers.publisher import KafkaSanctions, Publisher, ensure_topics
@@ -158,7 +160,8 @@ def _session(
     writer = PostgresSink(settings.database.sqlalchemy_url(), settings.database.schema_name)
     writer.register(city.people)
     listener = KafkaSanctions(settings).start()
-    publisher = Publisher(settings)
+    # A tap is one event: a short linger sends it at once (the city's 50 ms fills batches).
+    publisher = Publisher(settings, KafkaProducer(**settings.kafka.client_kwargs(), linger_ms=5))
     children: list[Any] = []
     try:
         worker, took = pipeline.start_worker_ready(settings, workdir / "worker.log")

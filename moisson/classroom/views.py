@@ -11,6 +11,7 @@ from typing import Any
 from moisson.classroom.clock import SessionClock
 from moisson.classroom.room import Room, Student
 from processors.scoring import Rulebook
+from producers.metro import STATIONS
 
 #: The class histogram's bin width, in points.
 BIN = 50
@@ -46,7 +47,7 @@ def student_view(
     return {
         "id": student.id,
         "nickname": student.nickname,
-        "home": student.citizen.home_district,
+        "station": STATIONS[student.citizen.home_district][0],
         "clock": clock.label(),
         "sent": student.sent,
         "version": double["version"] if double else 0,

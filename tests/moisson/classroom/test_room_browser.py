@@ -201,7 +201,7 @@ def test_thirty_phones_two_days_one_gate_refusal_and_an_erased_room(classroom: S
         projector.click("#end")
         lulu.page.wait_for_selector("#crossings tr", timeout=30_000)
         file_text = lulu.page.text_content("#file-view") or ""
-        assert "Blacklisted at" in file_text and "book.banned" in file_text
+        assert "Blacklisted on Day 1" in file_text and "book.banned" in file_text
         shot(lulu.page, "room-phone-debrief")
 
         # A recording of the session's topics passes verify.
