@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 
-.PHONY: audit lock install demo test unit lint stack-up stack-down clean bench browser prometheus drills screenshots calibration compose-test compose-prep docker-engine
+.PHONY: audit lock install demo test unit lint stack-up stack-down clean bench browser prometheus drills screenshots calibration compose-test compose-prep docker-engine classroom-bench
 
 install: $(VENV)/.installed
 
@@ -37,6 +37,12 @@ screenshots: install browser
 	cp tests/artifacts/dashboard-overview-end.png docs/img/overview.png
 	cp tests/artifacts/dashboard-lulu.png docs/img/lulu.png
 	cp tests/artifacts/dashboard-whatif.png docs/img/whatif.png
+	$(BIN)/pytest -p no:cacheprovider tests/moisson/classroom/test_room_browser.py
+	for f in room-phone-joined room-phone-blacklisted room-phone-refused room-phone-debrief room-projector room-projector-erased; do cp tests/artifacts/$$f.png docs/img/; done
+
+# The room under a full class (60 simulated phones, 5 minutes): bench/results/classroom.json.
+classroom-bench: install
+	$(BIN)/python -m bench.classroom $(ARGS)
 
 # The metrics test scrapes with Debian's Prometheus (2.42), never a downloaded one.
 prometheus:

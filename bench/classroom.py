@@ -238,8 +238,8 @@ def main() -> None:
         print(f"classroom up; {args.phones} phones for {args.seconds:g} s…", file=sys.stderr)
         result = asyncio.run(measure(f"http://127.0.0.1:{port}", code, args.phones, args.seconds))
     finally:
-        proc.send_signal(signal.SIGINT)
-        proc.wait(30)
+        proc.send_signal(signal.SIGTERM)  # SIGINT may be ignored in a background job
+        stopped = proc.wait(30)
     result.update(
         {
             "bench": "classroom",
@@ -247,6 +247,7 @@ def main() -> None:
             "cpus": os.cpu_count(),
             "crowd": args.citizens,
             "command": " ".join(["python -m bench.classroom", *sys.argv[1:]]),
+            "classroom_exit": stopped,
         }
     )
     args.out.parent.mkdir(parents=True, exist_ok=True)

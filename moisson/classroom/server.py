@@ -1,22 +1,14 @@
 """The room's web side, on top of the dashboard: the phones' pages and API, the
 projector, and the instructor's buttons.
 
-Who may do what:
-- Every request passes the dashboard's guard: a Host not on the allowlist gets 421, an
-  API call from another site 403.
-- A request that reaches the room's address (not loopback) may only use the phone's
-  routes (:data:`PHONE_ROUTES`): the projector, the dashboard and the instructor's
-  buttons answer on loopback only, so a phone cannot end, advance or erase the room,
-  nor read a classmate's file.
-- A phone acts through its capability cookie, for its own citizen only (403 otherwise);
-  at most ``taps_per_second`` taps a second (429).
+Who may do what is :mod:`moisson.classroom.access`'s; a phone acts through its
+capability cookie (:meth:`Room.holder`), at most ``taps_per_second`` taps a second.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import ipaddress
 import json
 import logging
 import time
@@ -27,12 +19,13 @@ from typing import Any
 
 from aiohttp import web
 
+from moisson.classroom.access import phones_only, refusal
 from moisson.classroom.choices import Choice, ChoiceError, menu, observe
 from moisson.classroom.clock import SessionClock
 from moisson.classroom.erasure import Erasure
 from moisson.classroom.live import RoomTail
 from moisson.classroom.room import Refused, Room, Student
-from moisson.classroom.views import projector_view, student_view
+from moisson.classroom.views import projector_view, student_view, tap_detail
 from moisson.dashboard.harvest import jsonable
 from moisson.dashboard.server import Dashboard
 from producers.city import SensorEvent
@@ -41,43 +34,12 @@ from producers.publisher import KafkaSanctions
 log = logging.getLogger(__name__)
 
 COOKIE = "moisson_room"
-#: What a phone may reach from the room's network address.
-PHONE_ROUTES = frozenset(
-    {
-        "/join",
-        "/phone",
-        "/base.css",
-        "/base.js",
-        "/api/room/join",
-        "/api/room/me",
-        "/api/room/stream",
-        "/api/room/menu",
-        "/api/room/tap",
-        "/api/room/erase-me",
-        "/api/room/file",
-    }
-)
+#: Live streams one student may hold open at once (tabs of the phone page).
+STREAMS_PER_PHONE = 3
 #: The projector's stream sends the room at most this often.
 PROJECTOR_EVERY_S = 0.1
 #: Seconds a self-erasure waits for the pipeline to apply the student's last taps.
 SETTLE_S = 10.0
-
-
-def on_loopback(request: web.Request) -> bool:
-    """Whether the request came in on a loopback socket (the instructor's machine)."""
-    sock = request.transport.get_extra_info("sockname") if request.transport else None
-    try:
-        return sock is not None and ipaddress.ip_address(sock[0]).is_loopback
-    except ValueError:
-        return False
-
-
-def refusal(exc: Refused) -> web.Response:
-    return web.json_response(
-        {"error": str(exc), "fix": exc.fix},
-        status=exc.status,
-        headers={"Retry-After": "1"} if exc.status == 429 else None,
-    )
 
 
 class Classroom:
@@ -134,7 +96,7 @@ class Classroom:
 
     def app(self) -> web.Application:
         app = self.dashboard.app()
-        app.middlewares.insert(0, self._phones_only)
+        app.middlewares.insert(0, phones_only)
         r = app.router
         for path, page in (("/join", "phone.html"), ("/phone", "phone.html")):
             r.add_get(path, self._page(page))
@@ -155,16 +117,6 @@ class Classroom:
         app.on_startup.append(self._startup)
         app.on_cleanup.append(self._cleanup)
         return app
-
-    @web.middleware
-    async def _phones_only(self, request: web.Request, handler: Any) -> web.StreamResponse:
-        if request.path not in PHONE_ROUTES and not on_loopback(request):
-            return web.Response(
-                status=403,
-                text="error: this page is the instructor's\n"
-                "fix: on a phone, open the join link shown on the projector\n",
-            )
-        return await handler(request)
 
     async def _startup(self, _: web.Application) -> None:
         self._loop = asyncio.get_running_loop()
@@ -234,8 +186,13 @@ class Classroom:
             student = self._student(request)
         except Refused as exc:
             return refusal(exc)
+        watching = self._watchers.setdefault(student.id, set())
+        if len(watching) >= STREAMS_PER_PHONE:
+            return refusal(
+                Refused(429, "this phone already has its pages open", "close the other tabs")
+            )
         wake = asyncio.Event()
-        self._watchers.setdefault(student.id, set()).add(wake)
+        watching.add(wake)
         resp = web.StreamResponse(
             headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"}
         )
@@ -282,7 +239,7 @@ class Classroom:
                 "who": student.nickname,
                 "kind": event.kind,
                 "what": choice.what,
-                "detail": _detail(event, companion.nickname if companion else ""),
+                "detail": tap_detail(event, companion.nickname if companion else ""),
                 "outcome": outcome,
             }
         )
@@ -414,16 +371,3 @@ class Classroom:
         self.feed.clear()
         self._projector_changed.set()
         return web.json_response(jsonable(self.erased.json()))
-
-
-def _detail(event: SensorEvent, companion: str) -> str:
-    r = event.record
-    if event.kind == "metro":
-        return f"gate at {r['station']}"
-    if event.kind == "payment":
-        return f"{r['category'].lower()} at {r['merchant']}"
-    if event.kind == "book":
-        return f"{r['title']} ({r['category'].lower()})"
-    if companion:
-        return f"with {companion} at {r['location']}"
-    return f"{r['behaviour'].lower().replace('_', ' ')} at {r['location']}"

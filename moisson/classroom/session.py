@@ -235,7 +235,10 @@ async def _serve(
         parts.writer.register,
         lambda: crowd.stop(),
     )
-    runner = web.AppRunner(classroom.app(), handle_signals=False, shutdown_timeout=1.0)
+    # No access log: it would keep each phone's address (nothing about a device is kept).
+    runner = web.AppRunner(
+        classroom.app(), handle_signals=False, shutdown_timeout=1.0, access_log=None
+    )
     await runner.setup()
     crowd = Crowd(parts.city, clock, publisher.send, listener).start()
     phones_stop = asyncio.Event()

@@ -11,6 +11,7 @@ from typing import Any
 from moisson.classroom.clock import SessionClock
 from moisson.classroom.room import Room, Student
 from processors.scoring import Rulebook
+from producers.city import SensorEvent
 from producers.metro import STATIONS
 
 #: The class histogram's bin width, in points.
@@ -117,3 +118,17 @@ def projector_view(
         "below": below,
         "feed": list(feed)[-30:],
     }
+
+
+def tap_detail(event: SensorEvent, companion: str) -> str:
+    """One line of the projector's feed about a tap (``companion``: who they walked with)."""
+    r = event.record
+    if event.kind == "metro":
+        return f"gate at {r['station']}"
+    if event.kind == "payment":
+        return f"{r['category'].lower()} at {r['merchant']}"
+    if event.kind == "book":
+        return f"{r['title']} ({r['category'].lower()})"
+    if companion:
+        return f"with {companion} at {r['location']}"
+    return f"{r['behaviour'].lower().replace('_', ' ')} at {r['location']}"

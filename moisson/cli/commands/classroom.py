@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import click
 
 from moisson.cli.base import console, fail
@@ -112,6 +114,8 @@ def classroom(
 
     stopping.on_stop_signals()
     stopping.tie_children()
+    # kafka-python's selector warns when a busy CPU delays its loop: noise on a projector.
+    logging.getLogger("kafka.net.selector").setLevel(logging.ERROR)
     try:
         address = interface_address(open_room) if open_room else None
         opts = ClassroomOptions(

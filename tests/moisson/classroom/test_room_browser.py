@@ -143,7 +143,8 @@ def test_thirty_phones_two_days_one_gate_refusal_and_an_erased_room(classroom: S
         mei.page.click(f'#targets button[data-target="{lulu.id}"]')
         mei.sent += 1
         mei.page.wait_for_function(
-            "() => document.querySelector('#ledger').textContent.includes('together with a blacklisted')",
+            "() => document.querySelector('#ledger').textContent"
+            ".includes('together with a blacklisted')",
             timeout=30_000,
         )
 

@@ -96,3 +96,20 @@ def test_hostile_nicknames_are_refused(classroom: Session, nickname: str):
 def test_what_is_collected_is_on_the_join_page(classroom: Session):
     _, page, _ = request(f"{classroom.room}/join?code={classroom.code}")
     assert "What is collected" in page and "Nothing about your phone or your network" in page
+
+
+def test_a_phone_holds_at_most_three_live_streams(classroom: Session):
+    import http.client
+
+    _, cookie = join(classroom, "Di")
+    opened, statuses = [], []
+    try:
+        for _ in range(4):
+            conn = http.client.HTTPConnection(classroom.address, classroom.port, timeout=10)
+            conn.request("GET", "/api/room/stream", headers={"Cookie": f"moisson_room={cookie}"})
+            opened.append(conn)
+            statuses.append(conn.getresponse().status)  # the headers: the stream is open
+    finally:
+        for c in opened:
+            c.close()
+    assert statuses == [200, 200, 200, 429]
