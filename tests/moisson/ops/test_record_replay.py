@@ -178,8 +178,17 @@ def test_golden_one_worker(broker_settings, procs, tmp_path: Path):
     assert victim not in forged.stdout, "the stale lift was ignored"
 
 
-def test_golden_two_workers_three_partitions(broker_settings, procs, tmp_path: Path):
+def test_golden_two_workers_three_partitions(
+    broker_settings, procs, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
     settings = broker_settings
+    # The tests' rebalance timeout (3 s, tests/conftest.py) equals faust's heartbeat
+    # interval (3 s): a worker learns of the other's join only at its next heartbeat, so
+    # it rejoined after the coordinator had given up on it about half the time, was
+    # dropped, and its rejoin dropped the other in turn (a rebalance storm: 8 s without,
+    # 28 s and 125 s with). A heartbeat every second lets each rejoin in time; faust
+    # reads BROKER_HEARTBEAT_INTERVAL from the environment the workers inherit.
+    monkeypatch.setenv("BROKER_HEARTBEAT_INTERVAL", "1.0")
     golden_run(settings, procs, tmp_path, workers=2, partitions=3)
     logs = [(tmp_path / f"worker-{i}.log").read_text(errors="replace") for i in range(2)]
     assert all("Worker ready" in log for log in logs)
