@@ -170,7 +170,10 @@ def test_golden_one_worker(broker_settings, procs, tmp_path: Path):
         sanction(victim, active=False, version=version - 1),
         sanction("c0000005", active=True, version=10**6),
     )
-    forged = cli(["verify", str(RECORDING), "--timeout", "5"], settings)
+    # --timeout is how long verify waits for sanctions still in flight: none are (the
+    # pipeline agreed above), so the forged one stays however long it waits, and each
+    # read of the topic still goes to its end (the stale lift is read). 1 s, not 5.
+    forged = cli(["verify", str(RECORDING), "--timeout", "1"], settings)
     assert forged.returncode == 1, forged.stdout + forged.stderr
     assert "1 difference(s)" in forged.stdout, "the tampered score is still there"
     assert "1 sanction difference(s)" in forged.stdout
