@@ -13,6 +13,7 @@ from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from sqlalchemy import update
 
 from moisson.ops import pipeline
+from moisson.ops.read_to_end import read_to_end
 from moisson.ops.replay import record
 from moisson.ops.verify import last_sanctions
 from moisson.settings import SENSOR_KINDS, Settings, settings_env
@@ -38,18 +39,26 @@ def cli(args: list[str], settings: Settings, timeout: float = 300):
 
 
 def read_partitions(settings: Settings, topic: str, partitions: int) -> dict[int, list[tuple]]:
+    """Every record of ``topic``, per partition, from the beginning to its end: the end
+    ListOffsets or the fetches' high-water marks report (:func:`read_to_end`, right on
+    Tansu too), and a quarter second without a record. The topic is complete when read
+    (its producer flushed and closed, or the replay exited)."""
     consumer = KafkaConsumer(
-        bootstrap_servers=settings.kafka.bootstrap_servers,
-        enable_auto_commit=False,
-        consumer_timeout_ms=3000,
+        bootstrap_servers=settings.kafka.bootstrap_servers, enable_auto_commit=False
     )
-    consumer.assign([TopicPartition(topic, p) for p in range(partitions)])
-    consumer.seek_to_beginning()
     out: dict[int, list[tuple]] = {}
-    for r in consumer:
+
+    def keep(tp: TopicPartition, r) -> None:
         out.setdefault(r.partition, []).append((r.key, r.value, tuple(r.headers or ())))
-    consumer.close()
-    return out
+
+    try:
+        tps = [TopicPartition(topic, p) for p in range(partitions)]
+        consumer.assign(tps)
+        consumer.seek_to_beginning()
+        read_to_end(consumer, tps, keep, timeout=60.0, idle_s=0.25)
+        return out
+    finally:
+        consumer.close()
 
 
 def test_record_then_replay_keeps_keys_values_headers_and_order(settings, tmp_path: Path):
