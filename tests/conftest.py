@@ -177,14 +177,14 @@ def tansu_settings(
 
 @pytest.fixture
 def procs() -> Iterator[list]:
-    """Child processes a test started; stopped (and their logs shown) at teardown."""
-    from moisson.ops.pipeline import stop
+    """Child processes a test started; stopped together at teardown (SIGTERM to all at
+    once, SIGKILL to any still running 20 s later, as :func:`stop` gave each in turn)."""
+    from moisson.ops.pipeline import stop_all
 
     started: list = []
     yield started
-    for proc in started:
-        with contextlib.suppress(Exception):
-            stop(proc)
+    with contextlib.suppress(Exception):
+        stop_all(started, timeout=20.0)
 
 
 SERVICE_FIXTURES = frozenset(

@@ -11,6 +11,7 @@ from kafka import KafkaConsumer, TopicPartition
 
 from moisson.ops import pipeline
 from moisson.ops.dlq import read_dead_letters
+from moisson.ops.read_to_end import read_to_end
 from moisson.registry import id_resolver
 from moisson.settings import Settings
 from processors.fold import Event, fold_all
@@ -62,18 +63,22 @@ ARRAY_OF_NULLS = {"type": "array", "items": "null"}
 
 
 def sensor_values(settings: Settings) -> list[bytes]:
-    """Every value on the sensor topics, read from the start."""
-    consumer = KafkaConsumer(**settings.kafka.client_kwargs(), consumer_timeout_ms=3000)
-    consumer.assign(
-        [
-            TopicPartition(topic, p)
-            for topic in settings.topics.sensors
-            for p in range(settings.kafka.partitions)
-        ]
-    )
-    consumer.seek_to_beginning()
-    values = [rec.value for rec in consumer]
-    consumer.close()
+    """Every value on the sensor topics, read from the start to their end (the end
+    ListOffsets or the fetches' high-water marks report, :func:`read_to_end`, then a
+    quarter second without a record); the topics are complete when read."""
+    consumer = KafkaConsumer(**settings.kafka.client_kwargs(), enable_auto_commit=False)
+    tps = [
+        TopicPartition(topic, p)
+        for topic in settings.topics.sensors
+        for p in range(settings.kafka.partitions)
+    ]
+    values: list[bytes] = []
+    try:
+        consumer.assign(tps)
+        consumer.seek_to_beginning()
+        read_to_end(consumer, tps, lambda _, rec: values.append(rec.value), 60.0, 0.25)
+    finally:
+        consumer.close()
     return values
 
 

@@ -13,6 +13,7 @@ from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from sqlalchemy import update
 
 from moisson.ops import pipeline
+from moisson.ops.read_to_end import read_to_end
 from moisson.ops.replay import record
 from moisson.ops.verify import last_sanctions
 from moisson.settings import SENSOR_KINDS, Settings, settings_env
@@ -38,18 +39,26 @@ def cli(args: list[str], settings: Settings, timeout: float = 300):
 
 
 def read_partitions(settings: Settings, topic: str, partitions: int) -> dict[int, list[tuple]]:
+    """Every record of ``topic``, per partition, from the beginning to its end: the end
+    ListOffsets or the fetches' high-water marks report (:func:`read_to_end`, right on
+    Tansu too), and a quarter second without a record. The topic is complete when read
+    (its producer flushed and closed, or the replay exited)."""
     consumer = KafkaConsumer(
-        bootstrap_servers=settings.kafka.bootstrap_servers,
-        enable_auto_commit=False,
-        consumer_timeout_ms=3000,
+        bootstrap_servers=settings.kafka.bootstrap_servers, enable_auto_commit=False
     )
-    consumer.assign([TopicPartition(topic, p) for p in range(partitions)])
-    consumer.seek_to_beginning()
     out: dict[int, list[tuple]] = {}
-    for r in consumer:
+
+    def keep(tp: TopicPartition, r) -> None:
         out.setdefault(r.partition, []).append((r.key, r.value, tuple(r.headers or ())))
-    consumer.close()
-    return out
+
+    try:
+        tps = [TopicPartition(topic, p) for p in range(partitions)]
+        consumer.assign(tps)
+        consumer.seek_to_beginning()
+        read_to_end(consumer, tps, keep, timeout=60.0, idle_s=0.25)
+        return out
+    finally:
+        consumer.close()
 
 
 def test_record_then_replay_keeps_keys_values_headers_and_order(settings, tmp_path: Path):
@@ -170,7 +179,10 @@ def test_golden_one_worker(broker_settings, procs, tmp_path: Path):
         sanction(victim, active=False, version=version - 1),
         sanction("c0000005", active=True, version=10**6),
     )
-    forged = cli(["verify", str(RECORDING), "--timeout", "5"], settings)
+    # --timeout is how long verify waits for sanctions still in flight: none are (the
+    # pipeline agreed above), so the forged one stays however long it waits, and each
+    # read of the topic still goes to its end (the stale lift is read). 1 s, not 5.
+    forged = cli(["verify", str(RECORDING), "--timeout", "1"], settings)
     assert forged.returncode == 1, forged.stdout + forged.stderr
     assert "1 difference(s)" in forged.stdout, "the tampered score is still there"
     assert "1 sanction difference(s)" in forged.stdout
@@ -178,8 +190,17 @@ def test_golden_one_worker(broker_settings, procs, tmp_path: Path):
     assert victim not in forged.stdout, "the stale lift was ignored"
 
 
-def test_golden_two_workers_three_partitions(broker_settings, procs, tmp_path: Path):
+def test_golden_two_workers_three_partitions(
+    broker_settings, procs, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
     settings = broker_settings
+    # The tests' rebalance timeout (3 s, tests/conftest.py) equals faust's heartbeat
+    # interval (3 s): a worker learns of the other's join only at its next heartbeat, so
+    # it rejoined after the coordinator had given up on it about half the time, was
+    # dropped, and its rejoin dropped the other in turn (a rebalance storm: 8 s without,
+    # 28 s and 125 s with). A heartbeat every second lets each rejoin in time; faust
+    # reads BROKER_HEARTBEAT_INTERVAL from the environment the workers inherit.
+    monkeypatch.setenv("BROKER_HEARTBEAT_INTERVAL", "1.0")
     golden_run(settings, procs, tmp_path, workers=2, partitions=3)
     logs = [(tmp_path / f"worker-{i}.log").read_text(errors="replace") for i in range(2)]
     assert all("Worker ready" in log for log in logs)
