@@ -313,6 +313,14 @@ class ProcessorSettings(BaseModel):
     fault: Literal["", "exit-before-sanction"] = Field(
         "", description="Test only: make the worker exit at a chosen point (crash drills)"
     )
+    fetch_max_wait_ms: int = Field(
+        1500,
+        ge=1,
+        le=60_000,
+        description="Longest a fetch of the sensor topics waits at the broker when nothing is "
+        "new (faust's 1500). A broker that answers only when the wait ends (the embedded "
+        "Tansu) adds up to this to each event's latency: the classroom sets 100",
+    )
     producer_linger_s: float = Field(
         0.02, ge=0, description="faust producer linger: fills batches of doubles and changelog"
     )

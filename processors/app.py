@@ -26,6 +26,7 @@ from moisson.settings import KafkaSettings, Settings
 from processors.ends import fetched_ends
 from processors.faust_internals import (
     SUSPEND_WAIT,
+    set_fetch_wait,
     set_highwaters,
     set_read_offsets,
     set_serializers,
@@ -193,6 +194,8 @@ class HarvestApp(faust.App):
     unfiltered_topics: frozenset[str] = frozenset()
     #: kafka-python's connection settings: where recovery confirms the changelogs' ends
     client_kwargs: dict[str, Any] = {}  # noqa: RUF012 (set per app by create_app)
+    #: The longest a fetch waits at the broker when nothing is new (set by create_app).
+    fetch_max_wait_ms: int = 1500
     #: Set by :func:`create_app`: the sensor topics the harvester consumes, and its tables.
     sensor_topics: Any = None
     doubles: TrackedTable
@@ -202,6 +205,7 @@ class HarvestApp(faust.App):
         consumer = super()._new_consumer()
         set_read_offsets(consumer, ReadOffsets(self.unfiltered_topics))
         set_wait_first(consumer, wait_first_fast)
+        set_fetch_wait(consumer, self.fetch_max_wait_ms)
         set_highwaters(
             consumer, functools.partial(fetched_ends, self.client_kwargs), self.forget_stale
         )
@@ -311,6 +315,7 @@ def create_app(settings: Settings) -> HarvestApp:
     # No acks: faust neither tracks nor commits sensor offsets; the harvester keeps its
     # own positions in the ``positions`` table and commits those (processors/batch.py).
     app.client_kwargs = settings.kafka.client_kwargs()
+    app.fetch_max_wait_ms = settings.processor.fetch_max_wait_ms
     app.sensor_topics = raw_topic(app, *settings.topics.sensors, partitions=partitions, acks=False)
     app.unfiltered_topics = frozenset(settings.topics.sensors)
     # The compacted doubles topic is the table's changelog: the profile the sink upserts

@@ -214,10 +214,13 @@ class KafkaSanctions:
     citizen, as the processor may send after a crash (see ``SanctionBook``).
     """
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, fetch_max_wait_ms: int = 500) -> None:
         import threading
 
         self.settings = settings
+        #: How long the broker may hold a fetch with nothing new (kafka-python's 500 by
+        #: default): on a broker that answers only when it ends, a sanction's delay.
+        self.fetch_max_wait_ms = fetch_max_wait_ms
         self.book = SanctionBook()
         self.received = 0
         self._stop = threading.Event()
@@ -233,7 +236,11 @@ class KafkaSanctions:
         from schemas.codec import SANCTION, CodecError, decode
 
         topic = self.settings.topics.sanctions
-        consumer = KafkaConsumer(**self.settings.kafka.client_kwargs(), enable_auto_commit=False)
+        consumer = KafkaConsumer(
+            **self.settings.kafka.client_kwargs(),
+            enable_auto_commit=False,
+            fetch_max_wait_ms=self.fetch_max_wait_ms,
+        )
         try:
             parts = consumer.partitions_for_topic(topic) or set()
             consumer.assign([TopicPartition(topic, p) for p in sorted(parts)])

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from moisson.classroom.live import FETCH_WAIT_MS
 from moisson.classroom.room import CODE_ALPHABET, CODE_LENGTH
 from moisson.demo import DemoError
 from moisson.settings import Settings
@@ -120,6 +121,8 @@ def run(
     settings.stack.broker = opts.broker  # type: ignore[assignment]
     workdir = Path(tempfile.mkdtemp(prefix="moisson-classroom-"))
     settings.processor.data_dir = workdir / "faust"
+    # A tap's effect waits for the worker's fetch: on Tansu, up to its whole wait.
+    settings.processor.fetch_max_wait_ms = FETCH_WAIT_MS
     started_here = not settings.kafka_given, not settings.database_given
     state = State()
     try:
@@ -159,7 +162,7 @@ def _session(
     city = City(opts.seed, opts.citizens)
     writer = PostgresSink(settings.database.sqlalchemy_url(), settings.database.schema_name)
     writer.register(city.people)
-    listener = KafkaSanctions(settings).start()
+    listener = KafkaSanctions(settings, fetch_max_wait_ms=FETCH_WAIT_MS).start()
     # A tap is one event: a short linger sends it at once (the city's 50 ms fills batches).
     publisher = Publisher(settings, KafkaProducer(**settings.kafka.client_kwargs(), linger_ms=5))
     children: list[Any] = []

@@ -144,3 +144,19 @@ def test_shutdown_on_signal_stops_a_mode_worker_as_its_own_handler_does() -> Non
     )
     assert done.returncode == 0, done.stderr
     assert "service stopped" in done.stdout + done.stderr  # mode logs what is printed
+
+
+async def test_the_worker_fetches_with_the_configured_wait(tmp_path: Path) -> None:
+    """set_fetch_wait reaches the aiokafka consumer faust creates (faust fixes 1500 ms)."""
+    from moisson.settings import Settings
+    from processors.app import create_app
+
+    settings = Settings()
+    settings.processor.data_dir = tmp_path
+    settings.processor.fetch_max_wait_ms = 123
+    loop = asyncio.get_running_loop()
+    made = create_app(settings).consumer._thread._create_consumer(loop=loop)
+    assert made._fetch_max_wait_ms == 123
+    settings.processor.fetch_max_wait_ms = 1500
+    plain = create_app(settings).consumer._thread._create_consumer(loop=loop)
+    assert plain._fetch_max_wait_ms == 1500

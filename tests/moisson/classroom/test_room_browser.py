@@ -205,6 +205,11 @@ def test_thirty_phones_two_days_one_gate_refusal_and_an_erased_room(classroom: S
         assert "Blacklisted on Day 1" in file_text and "book.banned" in file_text
         shot(lulu.page, "room-phone-debrief")
 
+        # The What if runs on the room's own events: without book.banned, Lulu goes free.
+        status, whatif, _ = request(f"{classroom.local}/api/whatif?set=book.banned=0")
+        assert status == 200, whatif
+        assert {(c["id"], c["name"]) for c in whatif["freed"]} >= {(lulu.id, "Lulu")}
+
         # A recording of the session's topics passes verify.
         env = classroom.env()
         recording = tmp_path / "recording"
