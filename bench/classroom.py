@@ -39,6 +39,7 @@ from typing import Any
 import aiohttp
 
 from moisson.classroom.phones import PhoneStats, SimulatedPhone, sse
+from moisson.ops import pipeline
 from moisson.stack.base import free_port
 
 RESULTS = Path(__file__).parent / "results"
@@ -230,11 +231,7 @@ def main() -> None:
     with open(log, "w") as out:
         proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, env=env)
     try:
-        deadline = time.monotonic() + 180
-        while "Ctrl-C stops everything" not in log.read_text():
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise SystemExit(f"the classroom did not start:\n{log.read_text()}")
-            time.sleep(0.3)
+        pipeline.wait_for_log(log, "Ctrl-C stops everything", 180, proc)
         code = re.search(r"\(code (\w+)\)", log.read_text()).group(1)  # type: ignore[union-attr]
         print(f"classroom up; {args.phones} phones for {args.seconds:g} s…", file=sys.stderr)
         result = asyncio.run(measure(f"http://127.0.0.1:{port}", code, args.phones, args.seconds))

@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from collections import deque
 from collections.abc import Callable
 from typing import Any
 
+from moisson.dashboard.harvest import follow
 from moisson.settings import Settings
 from schemas.codec import CodecError, IdResolver, decode
 
@@ -64,36 +64,13 @@ class RoomTail:
         self.ledger.pop(cid, None)
 
     def _run(self) -> None:
-        from kafka import KafkaConsumer, TopicPartition
-
-        topics = (self.settings.topics.doubles, self.settings.topics.ledger)
-        while not self._stop.is_set():
-            try:
-                consumer = KafkaConsumer(
-                    **self.settings.kafka.client_kwargs(),
-                    enable_auto_commit=False,
-                    group_id=None,
-                    fetch_max_wait_ms=FETCH_WAIT_MS,
-                )
-                parts = [
-                    TopicPartition(t, p)
-                    for t in topics
-                    for p in sorted(consumer.partitions_for_topic(t) or ())
-                ]
-                if not parts:
-                    consumer.close()
-                    time.sleep(0.5)
-                    continue
-                consumer.assign(parts)
-                consumer.seek_to_beginning()
-                while not self._stop.is_set():
-                    for records in consumer.poll(timeout_ms=100).values():
-                        for r in records:
-                            self._take(r.topic, r.key, r.value)
-                consumer.close()
-            except Exception as exc:  # the broker may not be up yet
-                log.warning("the room cannot tail the harvester's topics yet: %s", exc)
-                time.sleep(1)
+        follow(
+            self.settings,
+            [self.settings.topics.doubles, self.settings.topics.ledger],
+            lambda r: self._take(r.topic, r.key, r.value),
+            self._stop,
+            fetch_max_wait_ms=FETCH_WAIT_MS,
+        )
 
     def _take(self, topic: str, key: bytes | None, value: bytes | None) -> None:
         cid = key.decode(errors="replace") if key else ""

@@ -43,9 +43,16 @@ class ClassroomOptions:
 
 
 @dataclass
-class State:
-    """What the session's stop needs to know."""
+class Run:
+    """One session: its settings once services are up, what the instructor chose, its
+    join code and work directory, where it reports, and whether the room was erased."""
 
+    settings: Settings
+    opts: ClassroomOptions
+    code: str
+    workdir: Path
+    say: Callable[[str], None]
+    ready: Callable[[Urls], None]
     erased: bool = False
 
 
@@ -124,16 +131,16 @@ def run(
     # A tap's effect waits for the worker's fetch: on Tansu, up to its whole wait.
     settings.processor.fetch_max_wait_ms = FETCH_WAIT_MS
     started_here = not settings.kafka_given, not settings.database_given
-    state = State()
+    session = Run(settings, opts, code, workdir, say, ready)
     try:
-        with provide(settings, workdir, say=say) as settings:
-            _session(settings, opts, code, workdir, say, ready, state)
+        with provide(settings, workdir, say=say):  # fills session.settings in place
+            _session(session)
     except ServiceError as exc:
         raise DemoError(str(exc)) from None
     except KeyboardInterrupt:
         pass
     finally:
-        if not state.erased and not opts.keep_data:
+        if not session.erased and not opts.keep_data:
             for part, ours in zip(("kafka", "postgres"), started_here, strict=True):
                 if ours:
                     shutil.rmtree(workdir / part, ignore_errors=True)
@@ -141,15 +148,7 @@ def run(
                 say(f"the room's data was deleted with its embedded services ({workdir})")
 
 
-def _session(
-    settings: Settings,
-    opts: ClassroomOptions,
-    code: str,
-    workdir: Path,
-    say: Callable[[str], None],
-    ready: Callable[[Urls], None],
-    state: State,
-) -> None:
+def _session(run: Run) -> None:
     """The session on running services."""
     from kafka import KafkaProducer
 
@@ -158,8 +157,9 @@ def _session(
     from producers.publisher import KafkaSanctions, Publisher, ensure_topics
     from sinks.postgres.writer import PostgresSink
 
+    settings, workdir = run.settings, run.workdir
     ensure_topics(settings)
-    city = City(opts.seed, opts.citizens)
+    city = City(run.opts.seed, run.opts.citizens)
     writer = PostgresSink(settings.database.sqlalchemy_url(), settings.database.schema_name)
     writer.register(city.people)
     listener = KafkaSanctions(settings, fetch_max_wait_ms=FETCH_WAIT_MS).start()
@@ -170,12 +170,12 @@ def _session(
         worker, took = pipeline.start_worker_ready(settings, workdir / "worker.log")
         children.append(worker)
         children.append(pipeline.start_sink(settings, workdir / "sink.log"))
-        say(
+        run.say(
             f"harvester ready in {took:.1f}s; topics {settings.topics.prefix}*, database "
             f"schema {settings.database.schema_name}, logs in {workdir}"
         )
         parts = Parts(city, listener, publisher, writer, children)
-        asyncio.run(_serve(settings, opts, code, workdir, say, ready, parts, state))
+        asyncio.run(_serve(run, parts))
     finally:
         listener.stop()
         publisher.close()
@@ -183,16 +183,7 @@ def _session(
         pipeline.stop_all(children)
 
 
-async def _serve(
-    settings: Settings,
-    opts: ClassroomOptions,
-    code: str,
-    workdir: Path,
-    say: Callable[[str], None],
-    ready: Callable[[Urls], None],
-    parts: Parts,
-    state: State,
-) -> None:
+async def _serve(run: Run, parts: Parts) -> None:
     from aiohttp import web
 
     from moisson.classroom import erasure
@@ -205,6 +196,7 @@ async def _serve(
     from moisson.ops import pipeline
 
     listener, publisher, children = parts.listener, parts.publisher, parts.children
+    settings, opts, code, say = run.settings, run.opts, run.code, run.say
     clock = SessionClock(opts.speed)
     room = Room(opts.max_students, opts.taps_per_second, code=code)
     address = opts.room_address or "127.0.0.1"
@@ -212,7 +204,7 @@ async def _serve(
     dashboard = Dashboard.open(settings, address)
 
     def erase_room() -> erasure.Erasure:
-        state.erased = True  # before the children stop: their exit is then expected
+        run.erased = True  # before the children stop: their exit is then expected
         crowd.stop()
         listener.stop()
         dashboard.harvest.stop()
@@ -250,7 +242,7 @@ async def _serve(
         for host in {"127.0.0.1", address}:
             await web.TCPSite(runner, host, opts.port).start()
         projector = f"http://127.0.0.1:{opts.port}/projector"
-        ready(Urls(projector, join_url, code, workdir))
+        run.ready(Urls(projector, join_url, code, run.workdir))
         if opts.phones:
             phones = asyncio.ensure_future(
                 run_phones(
@@ -265,9 +257,11 @@ async def _serve(
         while True:
             await asyncio.sleep(0.5)
             if crowd.error is not None:
-                raise DemoError(f"the crowd stopped: {crowd.error}", f"see the logs in {workdir}")
-            if not state.erased and any(c.poll() is not None for c in children):
-                raise DemoError("the worker or the sink exited", f"see the logs in {workdir}")
+                raise DemoError(
+                    f"the crowd stopped: {crowd.error}", f"see the logs in {run.workdir}"
+                )
+            if not run.erased and any(c.poll() is not None for c in children):
+                raise DemoError("the worker or the sink exited", f"see the logs in {run.workdir}")
     finally:
         phones_stop.set()
         if phones is not None:

@@ -99,6 +99,15 @@ broker_option = option(
     help="Which Kafka to start.",
 )
 
+#: The demo's and the classroom's: the embedded broker unless told otherwise (no JVM).
+local_broker_option = option(
+    "--broker",
+    envvar="STACK_BROKER",
+    type=click.Choice(["auto", "apache", "embedded"]),
+    default="embedded",
+    help="Local Kafka to start when KAFKA_BOOTSTRAP_SERVERS is unset.",
+)
+
 
 home_option = option(
     "--home",

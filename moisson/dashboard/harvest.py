@@ -14,6 +14,7 @@ import sys
 import threading
 import time
 from collections import Counter, deque
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -71,6 +72,48 @@ def footprint(event: Event) -> int:
         elif isinstance(value, list | tuple):
             stack.extend(value)
     return size
+
+
+def follow(
+    settings: Settings,
+    topics: list[str],
+    take: Callable[[Any], None],
+    stop: threading.Event,
+    **consumer: Any,
+) -> None:
+    """Read ``topics`` from their beginning, without a consumer group (so committing
+    nothing), handing each record to ``take`` until ``stop`` is set; while the broker or
+    the topics are not there yet, try again each second. ``consumer``: more
+    ``KafkaConsumer`` settings."""
+    from kafka import KafkaConsumer, TopicPartition
+
+    while not stop.is_set():
+        try:
+            reader = KafkaConsumer(
+                **settings.kafka.client_kwargs(),
+                enable_auto_commit=False,
+                group_id=None,
+                **consumer,
+            )
+            parts = [
+                TopicPartition(t, p)
+                for t in topics
+                for p in sorted(reader.partitions_for_topic(t) or ())
+            ]
+            if not parts:
+                reader.close()
+                time.sleep(1)
+                continue
+            reader.assign(parts)
+            reader.seek_to_beginning()
+            while not stop.is_set():
+                for records in reader.poll(timeout_ms=100).values():
+                    for r in records:
+                        take(r)
+            reader.close()
+        except Exception as exc:  # the broker may not be up yet
+            log.warning("cannot tail %s yet: %s", ", ".join(topics), exc)
+            time.sleep(1)
 
 
 class EventTail:
@@ -140,37 +183,13 @@ class Harvest:
         self._stop.set()
 
     def _run(self) -> None:
-        from kafka import KafkaConsumer, TopicPartition
+        def take(record: Any) -> None:
+            if record.topic == self.settings.topics.dlq:
+                self._dead_letter(record.headers or [])
+            else:
+                self._take(record.topic, record.value)
 
-        while not self._stop.is_set():
-            try:
-                consumer = KafkaConsumer(
-                    **self.settings.kafka.client_kwargs(),
-                    enable_auto_commit=False,
-                    group_id=None,
-                )
-                parts = [
-                    TopicPartition(t, p)
-                    for t in [*self.kind_of, self.settings.topics.dlq]
-                    for p in sorted(consumer.partitions_for_topic(t) or ())
-                ]
-                if not parts:
-                    consumer.close()
-                    time.sleep(1)
-                    continue
-                consumer.assign(parts)
-                consumer.seek_to_beginning()
-                while not self._stop.is_set():
-                    for records in consumer.poll(timeout_ms=300).values():
-                        for r in records:
-                            if r.topic == self.settings.topics.dlq:
-                                self._dead_letter(r.headers or [])
-                            else:
-                                self._take(r.topic, r.value)
-                consumer.close()
-            except Exception as exc:  # the broker may not be up yet
-                log.warning("dashboard cannot tail the sensor topics yet: %s", exc)
-                time.sleep(1)
+        follow(self.settings, [*self.kind_of, self.settings.topics.dlq], take, self._stop)
 
     def _take(self, topic: str, value: bytes) -> None:
         kind = self.kind_of.get(topic, topic)

@@ -7,7 +7,7 @@ import logging
 import click
 
 from moisson.cli.base import console, fail
-from moisson.cli.params import option, seed_option
+from moisson.cli.params import local_broker_option, option, seed_option
 
 
 @click.command()
@@ -64,13 +64,7 @@ from moisson.cli.params import option, seed_option
     default=2,
     help="Taps a phone may make within one second; more get 429.",
 )
-@option(
-    "--broker",
-    envvar="STACK_BROKER",
-    type=click.Choice(["auto", "apache", "embedded"]),
-    default="embedded",
-    help="Local Kafka to start when KAFKA_BOOTSTRAP_SERVERS is unset.",
-)
+@local_broker_option
 @click.option(
     "--keep-data",
     is_flag=True,

@@ -18,6 +18,7 @@ from moisson.cli.base import (
 from moisson.cli.params import (
     crowd_option,
     days_option,
+    local_broker_option,
     option,
     scenario_option,
     seed_option,
@@ -48,13 +49,7 @@ from schemas.kinds import SENSOR_KINDS
     default=8350,
     help="Dashboard port.",
 )
-@option(
-    "--broker",
-    envvar="STACK_BROKER",
-    type=click.Choice(["auto", "apache", "embedded"]),
-    default="embedded",
-    help="Local Kafka to start when KAFKA_BOOTSTRAP_SERVERS is unset.",
-)
+@local_broker_option
 @timeout_option("DEMO_TIMEOUT", 180.0, "Seconds to wait for the pipeline to catch up.")
 @click.option(
     "--pseudonymise",

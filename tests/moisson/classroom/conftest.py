@@ -21,7 +21,11 @@ from typing import Any
 import psutil
 import pytest
 
+from moisson.ops import pipeline
 from moisson.stack.base import free_port
+
+#: What ``moisson classroom`` prints once the room answers.
+READY = "Ctrl-C stops everything"
 
 
 @dataclass
@@ -117,12 +121,11 @@ def start_classroom(tmp: Path, *extra: str) -> Session:
         stderr=subprocess.STDOUT,
         env=env,
     )
-    deadline = time.monotonic() + 180
-    while "Ctrl-C stops everything" not in log.read_text():
-        if proc.poll() is not None or time.monotonic() > deadline:
-            proc.kill()
-            raise AssertionError(f"the classroom did not start:\n{log.read_text()}")
-        time.sleep(0.3)
+    try:
+        pipeline.wait_for_log(log, READY, 180, proc)
+    except (TimeoutError, RuntimeError):
+        proc.kill()
+        raise AssertionError(f"the classroom did not start:\n{log.read_text()}") from None
     text = log.read_text()
     return Session(
         proc=proc,
