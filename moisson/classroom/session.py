@@ -260,6 +260,9 @@ async def _serve(run: Run, parts: Parts) -> None:
                 raise DemoError(
                     f"the crowd stopped: {crowd.error}", f"see the logs in {run.workdir}"
                 )
+            if phones is not None and phones.done() and phones.exception() is not None:
+                say(f"the simulated phones stopped: {phones.exception()}")
+                phones = None
             if not run.erased and any(c.poll() is not None for c in children):
                 raise DemoError("the worker or the sink exited", f"see the logs in {run.workdir}")
     finally:
