@@ -36,25 +36,26 @@ class MetroGate(Sensor):
         ticket = "NONE" if evade else rng.choices(TICKETS, weights=(45, 30, 25))[0]
         fare = 0 if evade else rng.choice((300, 400, 500, 600))
         ride = rng.randrange(15, 65) * 60_000
-        out = []
-        for at, district, direction in ((start, origin, "ENTRY"), (start + ride, dest, "EXIT")):
-            station, line = STATIONS[district]
-            gate = f"gate-{station.lower().replace(' ', '-')}-{rng.randrange(12):02d}"
-            out.append(
-                Planned(
-                    at,
-                    {
-                        "station": station,
-                        "line": line,
-                        "direction": direction,
-                        "ticket": ticket,
-                        "fare_cents": fare if direction == "ENTRY" else 0,
-                        "outcome": "ALLOWED",
-                    },
-                    gate,
-                )
-            )
-        return out
+        return [
+            self.passage(rng, at, district, direction, ticket, fare if direction == "ENTRY" else 0)
+            for at, district, direction in ((start, origin, "ENTRY"), (start + ride, dest, "EXIT"))
+        ]
+
+    def passage(
+        self, rng: random.Random, at: int, district: str, direction: str, ticket: str, fare: int
+    ) -> Planned:
+        """One pass through a gate of ``district``'s station at ``at``."""
+        station, line = STATIONS[district]
+        gate = f"gate-{station.lower().replace(' ', '-')}-{rng.randrange(12):02d}"
+        fields = {
+            "station": station,
+            "line": line,
+            "direction": direction,
+            "ticket": ticket,
+            "fare_cents": fare,
+            "outcome": "ALLOWED",
+        }
+        return Planned(at, fields, gate)
 
     def plan(
         self, rng: random.Random, citizen: Citizen, day_ms: int, population: Sequence[Citizen]

@@ -15,7 +15,7 @@ from moisson.settings import Settings
 from moisson.stopping import CLOSE_S
 from producers.city import SensorEvent
 from producers.sanction_book import SanctionBook
-from schemas.codec import SENSOR_SCHEMAS
+from schemas.codec import SANCTION, SENSOR_SCHEMAS, CodecError, decode
 from schemas.registry import RegistryFramer, subject_for
 from schemas.topics import positions_changelog
 
@@ -221,6 +221,9 @@ class KafkaSanctions:
         #: How long the broker may hold a fetch with nothing new (kafka-python's 500 by
         #: default): on a broker that answers only when it ends, a sanction's delay.
         self.fetch_max_wait_ms = fetch_max_wait_ms
+        #: Called from the reading thread with each citizen who enters or leaves the
+        #: blacklist (None: nobody is told).
+        self.on_change: Callable[[str], None] | None = None
         self.book = SanctionBook()
         self.received = 0
         self._stop = threading.Event()
@@ -232,8 +235,6 @@ class KafkaSanctions:
 
     def _run(self) -> None:
         from kafka import KafkaConsumer, TopicPartition
-
-        from schemas.codec import SANCTION, CodecError, decode
 
         topic = self.settings.topics.sanctions
         consumer = KafkaConsumer(
@@ -248,22 +249,29 @@ class KafkaSanctions:
             while not self._stop.is_set():
                 for records in consumer.poll(timeout_ms=200).values():
                     for rec in records:
-                        try:
-                            _, s = decode(rec.value, SANCTION)
-                        except CodecError as exc:
-                            log.warning("ignoring an undecodable sanction: %s", exc)
-                            continue
-                        self.received += 1
-                        held = self.book.held_version(s["citizen_id"])
-                        if not self.book.apply(s):
-                            log.debug(
-                                "ignoring a stale sanction for %s: version %d, holding %s",
-                                s["citizen_id"],
-                                s["double_version"],
-                                held,
-                            )
+                        self._take(rec.value)
         finally:
             consumer.close(timeout_ms=int(CLOSE_S * 1000))
+
+    def _take(self, value: bytes) -> None:
+        """Apply one sanction read from the topic, unless stale; tell ``on_change``."""
+        try:
+            _, s = decode(value, SANCTION)
+        except CodecError as exc:
+            log.warning("ignoring an undecodable sanction: %s", exc)
+            return
+        self.received += 1
+        cid = s["citizen_id"]
+        held, was = self.book.held_version(cid), self.book.is_blacklisted(cid)
+        if not self.book.apply(s):
+            log.debug(
+                "ignoring a stale sanction for %s: version %d, holding %s",
+                cid,
+                s["double_version"],
+                held,
+            )
+        elif self.on_change is not None and was != self.book.is_blacklisted(cid):
+            self.on_change(cid)
 
     @property
     def blacklisted(self) -> set[str]:

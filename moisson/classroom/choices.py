@@ -16,11 +16,14 @@ from typing import Any
 
 from producers.base import Planned, Sanctions
 from producers.bookshop import CATALOGUE, BookshopTill
-from producers.cameras import GATHERING_PLACES, LOCATIONS, StreetCamera
-from producers.city import SENSORS, SensorEvent
+from producers.cameras import GATHERING_PLACES, LOCATIONS
+from producers.city import CAMERA, SENSORS, SensorEvent
 from producers.metro import STATIONS, MetroGate
 from producers.payments import PaymentTerminal
 from producers.population import Citizen
+
+#: The sensors that observe a student (stateless: the city's own kinds, its own camera).
+METRO, PAYMENTS, TILLS = MetroGate(), PaymentTerminal(), BookshopTill()
 
 #: Payments a student can make: category, label, amount range in cents.
 PURCHASES = {
@@ -93,29 +96,19 @@ def plan(choice: Choice, student: Citizen, at_ms: int, rng: random.Random) -> tu
     :class:`ChoiceError` for a choice not on the menu."""
     what, target = choice.what, choice.target
     if what == "metro" and target in STATIONS:
-        station, line = STATIONS[student.home_district]
-        fields = {
-            "station": station,
-            "line": line,
-            "direction": "ENTRY",
-            "ticket": "QR",
-            "fare_cents": rng.choice((300, 400, 500)),
-            "outcome": "ALLOWED",
-        }
-        gate = f"gate-{station.lower().replace(' ', '-')}-{rng.randrange(12):02d}"
-        return MetroGate.kind, Planned(at_ms, fields, gate)
+        fare = rng.choice((300, 400, 500))
+        return METRO.kind, METRO.passage(rng, at_ms, student.home_district, "ENTRY", "QR", fare)
     if what == "pay" and target in PURCHASES:
         _, low, high = PURCHASES[target]
-        return PaymentTerminal.kind, _payments().pay(rng, at_ms, target, low, high)
+        return PAYMENTS.kind, PAYMENTS.pay(rng, at_ms, target, low, high)
     if what == "book" and target in BOOKS:
         isbn, title = BOOKS[target]
-        till = _bookshop().sale(rng, at_ms, student.home_district, target, isbn, title)
-        return BookshopTill.kind, till
+        return TILLS.kind, TILLS.sale(rng, at_ms, student.home_district, target, isbn, title)
     if what in SCENES and not target:
         behaviour, _, where = SCENES[what]
-        return StreetCamera.kind, _camera().sighting(rng, at_ms, where, behaviour, [])
+        return CAMERA.kind, CAMERA.sighting(rng, at_ms, where, behaviour, [])
     if what == "walk" and target and target != student.id:
-        return StreetCamera.kind, _camera().sighting(rng, at_ms, LOCATIONS[3], "PASSING", [target])
+        return CAMERA.kind, CAMERA.sighting(rng, at_ms, LOCATIONS[3], "PASSING", [target])
     raise ChoiceError(f"no such choice: {what!r} {target!r}")
 
 
@@ -126,15 +119,3 @@ def observe(choice: Choice, student: Citizen, at_ms: int, sanctions: Sanctions) 
     sensor = SENSORS[kind]
     fields = sensor.obey(planned.fields, student.id, sanctions)
     return SensorEvent(kind, sensor.record(str(uuid.uuid4()), student, planned, fields))
-
-
-def _payments() -> PaymentTerminal:
-    return SENSORS[PaymentTerminal.kind]  # type: ignore[return-value]
-
-
-def _bookshop() -> BookshopTill:
-    return SENSORS[BookshopTill.kind]  # type: ignore[return-value]
-
-
-def _camera() -> StreetCamera:
-    return SENSORS[StreetCamera.kind]  # type: ignore[return-value]

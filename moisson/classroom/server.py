@@ -66,31 +66,23 @@ class Classroom:
         self.feed: deque[dict[str, Any]] = deque(maxlen=60)
         self.erased: Erasure | None = None
         self.tail = RoomTail(dashboard.settings, lambda cid: cid in room.students, self._changed)
+        #: One event per open stream: a phone's (by citizen) and each projector's.
         self._watchers: dict[str, set[asyncio.Event]] = {}
-        self._projector_changed = asyncio.Event()
+        self._projectors: set[asyncio.Event] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._blacklisted: set[str] = set()
+        sanctions.on_change = self._changed  # a student entering or leaving the blacklist
 
     # -- change notification ------------------------------------------------------------
 
     def _changed(self, cid: str) -> None:
-        """From the tail's thread: wake the phone of ``cid`` and the projector."""
-        if self._loop is not None:
+        """From a reading thread: wake the phone of ``cid`` and the projectors."""
+        if self._loop is not None and cid in self.room.students:
             self._loop.call_soon_threadsafe(self._wake, cid)
 
-    def _wake(self, cid: str) -> None:
-        for ev in self._watchers.get(cid, ()):
+    def _wake(self, cid: str | None = None) -> None:
+        """Wake the streams of ``cid``'s phone (if any) and of every projector."""
+        for ev in (*self._watchers.get(cid or "", ()), *self._projectors):
             ev.set()
-        self._projector_changed.set()
-
-    async def _watch_sanctions(self) -> None:
-        """The sanctions the gates obey, as they change for the room's students."""
-        while True:
-            now = {cid for cid in self.room.students if self.sanctions.is_blacklisted(cid)}
-            for cid in now ^ self._blacklisted:
-                self._wake(cid)
-            self._blacklisted = now
-            await asyncio.sleep(0.05)
 
     # -- the app ------------------------------------------------------------------------
 
@@ -121,10 +113,8 @@ class Classroom:
     async def _startup(self, _: web.Application) -> None:
         self._loop = asyncio.get_running_loop()
         self.tail.start()
-        self._sanction_task = asyncio.ensure_future(self._watch_sanctions())
 
     async def _cleanup(self, _: web.Application) -> None:
-        self._sanction_task.cancel()
         await asyncio.to_thread(self.tail.stop)
 
     def _page(self, name: str) -> Callable[[web.Request], Any]:
@@ -160,7 +150,7 @@ class Classroom:
         except Refused as exc:
             return refusal(exc)
         await asyncio.to_thread(self.register, [student.citizen])
-        self._projector_changed.set()
+        self._wake()
         resp = web.json_response(self.me(student))
         resp.set_cookie(
             COOKIE, self.room.capability(student), httponly=True, samesite="Strict", path="/"
@@ -243,7 +233,7 @@ class Classroom:
                 "outcome": outcome,
             }
         )
-        self._projector_changed.set()
+        self._wake()
         return web.json_response(
             {
                 "kind": event.kind,
@@ -265,7 +255,7 @@ class Classroom:
         self.tail.forget(student.id)
         self.feed = deque((f for f in self.feed if f["who"] != student.nickname), maxlen=60)
         report = await asyncio.to_thread(self._erase_student, student.id)
-        self._projector_changed.set()
+        self._wake()
         resp = web.json_response(jsonable(report.json()))
         resp.del_cookie(COOKIE, path="/")
         return resp
@@ -309,7 +299,7 @@ class Classroom:
             self.room,
             self.tail.doubles,
             self.tail.ledger,
-            self._blacklisted,
+            {cid for cid in self.room.students if self.sanctions.is_blacklisted(cid)},
             self.rules,
             self.clock,
             self.feed,
@@ -327,18 +317,22 @@ class Classroom:
         resp = web.StreamResponse(
             headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"}
         )
+        wake = asyncio.Event()
+        self._projectors.add(wake)
         try:
             await resp.prepare(request)
             while True:
                 pushed = time.monotonic()
                 body = json.dumps(self.projector())
                 await resp.write(f"event: room\ndata: {body}\n\n".encode())
-                self._projector_changed.clear()
+                wake.clear()
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._projector_changed.wait(), 5)
+                    await asyncio.wait_for(wake.wait(), 5)
                 await asyncio.sleep(max(0.0, PROJECTOR_EVERY_S - (time.monotonic() - pushed)))
         except (ConnectionResetError, asyncio.CancelledError):
             pass
+        finally:
+            self._projectors.discard(wake)
         return resp
 
     async def api_qr(self, _: web.Request) -> web.Response:
@@ -352,7 +346,7 @@ class Classroom:
 
     async def api_next_day(self, _: web.Request) -> web.Response:
         day = self.clock.next_day()
-        self._projector_changed.set()
+        self._wake()
         return web.json_response({"day": day + 1, "clock": self.clock.label()})
 
     async def api_end(self, _: web.Request) -> web.Response:
@@ -369,5 +363,5 @@ class Classroom:
         self.erased = await asyncio.to_thread(self._erase_room)
         self.room.students.clear()
         self.feed.clear()
-        self._projector_changed.set()
+        self._wake()
         return web.json_response(jsonable(self.erased.json()))
