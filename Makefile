@@ -70,8 +70,8 @@ docker-engine: ## Install Debian's Docker engine and debootstrap for compose-tes
 	@command -v dockerd >/dev/null 2>&1 && command -v debootstrap >/dev/null 2>&1 || \
 	  { apt-get update -q && apt-get install -y -q docker.io debootstrap; }
 
-unit: install ## The tests that need nothing but Python (no service, browser, Docker or Go)
-	$(BIN)/pytest -m "not integration and not drills and not browser"
+unit: install ## The tests that need nothing but Python (no service, browser, Docker engine or Go)
+	$(BIN)/pytest -m "not integration and not drills and not browser and not docker and not compose"
 
 lint: install ## ruff, ruff format, mypy, import-linter, hadolint
 	$(BIN)/ruff check .

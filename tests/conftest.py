@@ -204,7 +204,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """A test that needs a real service must say so with a marker, so that ``make unit``
-    (``-m "not integration and not drills and not browser"``) never starts one.
+    (``-m "not integration and not drills and not browser and not docker and not compose"``)
+    never starts one.
 
     The docker tests install and start a Docker engine as root: they run only with
     ``--docker``, and then alone (``make compose-test``)."""

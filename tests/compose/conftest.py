@@ -24,6 +24,15 @@ REPORT = ROOT / "tests" / "artifacts" / "compose-report.json"
 _REPORTED: list[dict[str, Any]] = []
 
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every test under tests/compose/ is marked ``compose``: the loader needs Go, so
+    ``make unit`` (``-m "… and not compose"``) leaves them out; ``make test`` runs them."""
+    for item in items:
+        if HERE in item.path.resolve().parents:
+            item.add_marker(pytest.mark.compose)
+
+
 @pytest.fixture(scope="session")
 def loader(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """compose-go's loader as a binary (go build; modules pinned by go.sum)."""
