@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 
-.PHONY: help audit lock install demo test unit lint stack-up stack-down clean bench browser prometheus drills screenshots calibration compose-test compose-prep docker-engine classroom-bench
+.PHONY: help audit lock install demo test unit system-deps lint stack-up stack-down clean bench browser prometheus drills screenshots calibration compose-test compose-prep docker-engine classroom-bench
 
 # `make` alone installs; `make help` lists every target with its `##` line.
 .DEFAULT_GOAL := install
@@ -27,14 +27,18 @@ demo: install ## Run the one-command demo: the city, the pipeline and the dashbo
 
 # Lint, type-check, architecture contracts, then every test (integration included:
 # the tests start Apache Kafka and PostgreSQL themselves unless told where they are).
-test: install browser prometheus lint ## Lint, then every test (integration included; starts Kafka and PostgreSQL itself)
+test: install system-deps lint ## Lint, then every test (integration included; starts Kafka and PostgreSQL itself)
 	$(BIN)/pytest --durations=25
+
+# Every apt-get step is in scripts/system-deps.sh (`scripts/system-deps.sh --help`): each
+# package only when missing. browser, prometheus and docker-engine install one group each.
+system-deps: ## Install Debian packages with apt-get: chromium, fonts-noto-cjk, fontconfig, prometheus (docker.io, debootstrap: only for compose, make docker-engine)
+	@scripts/system-deps.sh browser prometheus
 
 # The browser tests drive Debian's Chromium (never a downloaded browser), with Debian's
 # Noto CJK fonts so names such as 露露 render as characters, not boxes, in screenshots.
 browser: ## Install Debian's Chromium and Noto CJK fonts for the browser tests (apt-get)
-	@command -v chromium >/dev/null 2>&1 || { apt-get update -q && apt-get install -y -q chromium; }
-	@fc-list 2>/dev/null | grep -q "Noto Sans CJK" || { apt-get update -q && apt-get install -y -q --no-install-recommends fonts-noto-cjk fontconfig; }
+	@scripts/system-deps.sh browser
 
 # The reference screenshots in docs/img/: the browser test takes them (into the ignored
 # tests/artifacts/, overwritten on every run); this copies the three the README shows.
@@ -53,7 +57,7 @@ classroom-bench: install ## The room under a full class (60 phones, 5 min): benc
 
 # The metrics test scrapes with Debian's Prometheus (2.42), never a downloaded one.
 prometheus: ## Install Debian's Prometheus for the metrics test (apt-get)
-	@command -v prometheus >/dev/null 2>&1 || { apt-get update -q && apt-get install -y -q --no-install-recommends prometheus; }
+	@scripts/system-deps.sh prometheus
 
 # docker-compose.yml built and run for real (CI runs it after `make test`; as root): Debian's
 # Docker engine, Compose v2 built from its Go module, every image built here, since no
@@ -67,8 +71,7 @@ compose-prep: install docker-engine ## Build what compose-test needs without an 
 	$(BIN)/python -m tests.compose.prepare
 
 docker-engine: ## Install Debian's Docker engine and debootstrap for compose-test (apt-get)
-	@command -v dockerd >/dev/null 2>&1 && command -v debootstrap >/dev/null 2>&1 || \
-	  { apt-get update -q && apt-get install -y -q docker.io debootstrap; }
+	@scripts/system-deps.sh compose
 
 unit: install ## The tests that need nothing but Python (no service, browser, Docker engine or Go)
 	$(BIN)/pytest -m "not integration and not drills and not browser and not docker and not compose"
