@@ -16,15 +16,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
+from moisson.errors import MoissonError
 from moisson.settings import Settings
 
 
-class DemoError(Exception):
+class DemoError(MoissonError):
     """The demo cannot go on: what went wrong, and what to do about it."""
-
-    def __init__(self, message: str, fix: str | None = None) -> None:
-        super().__init__(message)
-        self.fix = fix
 
 
 @dataclass(frozen=True)

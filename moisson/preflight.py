@@ -10,17 +10,14 @@ import socket
 
 from pydantic import ValidationError
 
+from moisson.errors import MoissonError
 from moisson.settings import KafkaSettings
 
 KAFKA_FIX = "start it (moisson stack up) or set KAFKA_BOOTSTRAP_SERVERS / --kafka"
 
 
-class PreflightError(Exception):
+class PreflightError(MoissonError):
     """A configuration problem, said in one line, with the fix."""
-
-    def __init__(self, message: str, fix: str) -> None:
-        super().__init__(message)
-        self.fix = fix
 
 
 def kafka(settings: KafkaSettings, timeout: float = 5.0) -> None:

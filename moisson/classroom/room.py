@@ -22,6 +22,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from moisson.errors import MoissonError
 from producers.metro import STATIONS
 from producers.population import Citizen
 
@@ -39,12 +40,12 @@ ADJECTIVES = ("Quiet", "Bright", "Swift", "Brave", "Calm", "Clever", "Gentle", "
 ANIMALS = ("Heron", "Panda", "Crane", "Tiger", "Otter", "Magpie", "Koi", "Lynx")
 
 
-class Refused(Exception):
+class Refused(MoissonError):
     """A request the room refuses: the HTTP status, what went wrong and the fix."""
 
     def __init__(self, status: int, message: str, fix: str) -> None:
-        super().__init__(message)
-        self.status, self.fix = status, fix
+        super().__init__(message, fix)
+        self.status = status
 
 
 def nickname_problem(name: str) -> str | None:

@@ -13,6 +13,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from rich.text import Text
 
+from moisson.errors import MoissonError
 from moisson.panels import shown
 from moisson.settings import Settings
 
@@ -54,10 +55,7 @@ def settings_from(**flags: Any) -> Settings:
 
         s.database.url = SecretStr(flags["database_url"])
     if flags.get("kafka") and not flags.get("offline"):
-        try:
-            preflight.kafka(s.kafka)
-        except preflight.PreflightError as exc:
-            fail(str(exc), exc.fix)
+        preflight.kafka(s.kafka)  # a PreflightError: the moisson group shows it
     return s
 
 
@@ -71,8 +69,8 @@ def serve_metrics(s: Settings, registry: Any, what: str) -> Any:
     port = getattr(s.metrics, f"{what}_port")
     try:
         server = serve(registry, s.metrics.host, port, what, f"METRICS_{what.upper()}_PORT")
-    except MetricsError as exc:
-        fail(str(exc), exc.fix)
+    except MetricsError as exc:  # at once: `sensors` prints what it obeyed in a finally
+        fail_with(exc)
     console.print(f"{what} metrics: {server.url}", highlight=False, soft_wrap=True)
     return server
 
@@ -85,6 +83,13 @@ def kafka_fix(s: Settings) -> str:
     if s.kafka.security_protocol.startswith("SASL"):
         fix += "; a broker that drops the connection may refuse KAFKA_SASL_USERNAME/PASSWORD"
     return fix
+
+
+def fail_with(exc: MoissonError) -> NoReturn:
+    """How every :class:`MoissonError` is shown: its message, then its fix. The ``moisson``
+    group calls it for any that a command lets through; a command calls it itself only
+    where it must stop at once (before a ``finally`` of its caller prints)."""
+    fail(str(exc), exc.fix)
 
 
 def fail(message: str, fix: str | None = None) -> NoReturn:

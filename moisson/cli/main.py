@@ -7,9 +7,26 @@ import logging
 import click
 
 from moisson import __version__
+from moisson.errors import MoissonError
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+class Moisson(click.Group):
+    """The group whose commands may raise any :class:`MoissonError`: it is shown here,
+    the one place, as an ``error:`` line and its ``fix:`` line (exit status 1)."""
+
+    def invoke(self, ctx: click.Context) -> object:
+        try:
+            return super().invoke(ctx)
+        except MoissonError as exc:
+            from moisson.cli.base import fail_with
+
+            fail_with(exc)
+
+
+@click.group(
+    cls=Moisson,
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+)
 @click.version_option(__version__, prog_name="moisson")
 @click.option("-v", "--verbose", is_flag=True, help="Log at INFO level.")
 def main(verbose: bool) -> None:

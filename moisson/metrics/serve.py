@@ -8,15 +8,13 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry, start_http_server
 
+from moisson.errors import MoissonError
+
 log = logging.getLogger(__name__)
 
 
-class MetricsError(RuntimeError):
+class MetricsError(MoissonError, RuntimeError):
     """The endpoint cannot listen; ``fix`` says what to change."""
-
-    def __init__(self, message: str, fix: str) -> None:
-        super().__init__(message)
-        self.fix = fix
 
 
 def cannot_listen(what: str, host: str, port: int, envvar: str, why: str) -> MetricsError:

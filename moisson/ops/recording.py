@@ -28,6 +28,7 @@ from typing import Any
 from fastavro.write import Writer
 
 from moisson import __version__
+from moisson.errors import MoissonError
 from moisson.ops.recording_file import (
     MAX_BLOCK_BYTES,
     MAX_INFLATED_BYTES,
@@ -57,15 +58,14 @@ MANIFEST = "manifest.json"
 FIX = "record or simulate it again; nothing was sent"
 
 
-class RecordingError(Exception):
+class RecordingError(MoissonError):
     """A recording that cannot be used; the message names the file and the reason,
     ``fix`` what to do about it."""
 
-    def __init__(self, message: str, fix: str = FIX) -> None:
+    def __init__(self, message: str, fix: str | None = FIX) -> None:
         # A recording names its own files and topics: no control character of theirs
         # reaches a terminal.
-        super().__init__("".join(c if c.isprintable() else ascii(c)[1:-1] for c in message))
-        self.fix = fix
+        super().__init__("".join(c if c.isprintable() else ascii(c)[1:-1] for c in message), fix)
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,6 +14,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
 from moisson import __version__
+from moisson.errors import MoissonError
 from schemas.kinds import SENSOR_KINDS
 
 FORMAT = "moisson-recording"
@@ -37,12 +38,8 @@ MAX_TIMESTAMP = 253_402_300_799_999
 TopicName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9._-]{1,249}$")]
 
 
-class ManifestError(ValueError):
+class ManifestError(MoissonError, ValueError):
     """A manifest field that is missing, mistyped or past a cap, with the fix."""
-
-    def __init__(self, message: str, fix: str) -> None:
-        super().__init__(message)
-        self.fix = fix
 
 
 class _Model(BaseModel):

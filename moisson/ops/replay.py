@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from moisson.errors import MoissonError
 from moisson.ops.recording import Message, Recording, RecordingWriter
 from moisson.settings import Settings
 from moisson.stopping import CLOSE_S
@@ -126,12 +127,10 @@ class ReplayPlan:
 MAX_SEND_BYTES = 1_000_000
 
 
-class Refused(ValueError):
+class Refused(MoissonError, ValueError):
     """A replay that must not start, said in one line, with the fix."""
 
-    def __init__(self, message: str, fix: str) -> None:
-        super().__init__(message)
-        self.fix = fix
+    fix: str
 
 
 def destinations(

@@ -13,9 +13,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 from moisson import stopping
+from moisson.errors import MoissonError
 
 
-class ServiceError(RuntimeError):
+class ServiceError(MoissonError, RuntimeError):
     """A local service could not be obtained; the message says why and what to do."""
 
 

@@ -35,6 +35,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import make_url
 from sqlalchemy.schema import CreateSchema
 
+from moisson.errors import MoissonError
 from processors.scoring import Rulebook, load_rules
 from sinks.base import Double
 
@@ -137,12 +138,8 @@ def to_row(double: Double) -> dict[str, Any]:
     return {f: double[f] for f in PROFILE_FIELDS}
 
 
-class UnsupportedDatabase(RuntimeError):
+class UnsupportedDatabase(MoissonError, RuntimeError):
     """The database cannot hold moisson's tables as they are; ``fix`` says what to do."""
-
-    def __init__(self, message: str, fix: str) -> None:
-        super().__init__(message)
-        self.fix = fix
 
 
 def engine_for(url: str, schema: str = "public") -> Engine:

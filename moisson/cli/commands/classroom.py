@@ -6,7 +6,7 @@ import logging
 
 import click
 
-from moisson.cli.base import console, fail
+from moisson.cli.base import console
 from moisson.cli.params import local_broker_option, option, seed_option
 
 
@@ -103,47 +103,43 @@ def classroom(
     """
     from moisson import stopping
     from moisson.classroom.session import ClassroomOptions, Urls, interface_address, run
-    from moisson.demo import DemoError
     from moisson.settings import Settings
 
     stopping.on_stop_signals()
     stopping.tie_children()
     # kafka-python's selector warns when a busy CPU delays its loop: noise on a projector.
     logging.getLogger("kafka.net.selector").setLevel(logging.ERROR)
-    try:
-        address = interface_address(open_room) if open_room else None
-        opts = ClassroomOptions(
-            citizens=citizens,
-            seed=seed,
-            speed=speed,
-            port=port,
-            room_address=address,
-            max_students=max_students,
-            taps_per_second=taps_per_second,
-            phones=phones,
-            broker=broker,
-            keep_data=keep_data,
-        )
+    # A DemoError (the services, the room's address): the moisson group shows it.
+    address = interface_address(open_room) if open_room else None
+    opts = ClassroomOptions(
+        citizens=citizens,
+        seed=seed,
+        speed=speed,
+        port=port,
+        room_address=address,
+        max_students=max_students,
+        taps_per_second=taps_per_second,
+        phones=phones,
+        broker=broker,
+        keep_data=keep_data,
+    )
 
-        def ready(urls: Urls) -> None:
-            console.print(f"[bold]projector:[/] {urls.projector}", soft_wrap=True)
-            console.print(f"[bold]join:[/] {urls.join}  (code {urls.code})", soft_wrap=True)
-            if address is None:
-                console.print(
-                    "the room answers this machine only; pass --open-room INTERFACE to let "
-                    "phones join",
-                    soft_wrap=True,
-                )
-            if phones:
-                console.print(f"{phones} simulated phone(s) are joining…")
-            console.print("Ctrl-C stops everything")
+    def ready(urls: Urls) -> None:
+        console.print(f"[bold]projector:[/] {urls.projector}", soft_wrap=True)
+        console.print(f"[bold]join:[/] {urls.join}  (code {urls.code})", soft_wrap=True)
+        if address is None:
+            console.print(
+                "the room answers this machine only; pass --open-room INTERFACE to let phones join",
+                soft_wrap=True,
+            )
+        if phones:
+            console.print(f"{phones} simulated phone(s) are joining…")
+        console.print("Ctrl-C stops everything")
 
-        run(
-            Settings(),
-            opts,
-            lambda line: console.print(line, soft_wrap=True, highlight=False),
-            ready,
-        )
-    except DemoError as exc:
-        fail(str(exc), exc.fix)
+    run(
+        Settings(),
+        opts,
+        lambda line: console.print(line, soft_wrap=True, highlight=False),
+        ready,
+    )
     console.print("[green]✓[/] stopped: no process left behind")

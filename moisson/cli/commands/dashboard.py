@@ -6,7 +6,6 @@ import click
 
 from moisson.cli.base import (
     console,
-    fail,
     settings_from,
 )
 from moisson.cli.params import (
@@ -66,7 +65,6 @@ def dashboard(
     """Serve the read-only dashboard: live harvest, scores, blacklist, citizen files."""
     from moisson import stopping
     from moisson.dashboard.server import serve
-    from sinks.postgres.tables import UnsupportedDatabase
 
     stopping.on_stop_signals()
     s = settings_from(kafka=kafka, topic_prefix=topic_prefix, database_url=database_url)
@@ -74,14 +72,12 @@ def dashboard(
     s.dashboard.max_stream_clients = max_stream_clients
     s.dashboard.events_max_bytes = events_max_bytes
     spotlight = dict(item.split("=", 1) for item in follow if "=" in item)
-    try:
-        serve(
-            s,
-            host,
-            port,
-            spotlight,
-            shutdown_timeout=stopping.CLOSE_S,
-            listening=lambda: console.print(f"dashboard on http://{host}:{port}/"),
-        )
-    except UnsupportedDatabase as exc:
-        fail(str(exc), exc.fix)
+    # An UnsupportedDatabase: the moisson group shows it.
+    serve(
+        s,
+        host,
+        port,
+        spotlight,
+        shutdown_timeout=stopping.CLOSE_S,
+        listening=lambda: console.print(f"dashboard on http://{host}:{port}/"),
+    )

@@ -11,7 +11,6 @@ from rich.table import Table
 
 from moisson.cli.base import (
     console,
-    fail,
     out,
     parse_speed,
 )
@@ -97,7 +96,7 @@ def demo(
     cleanly; whatever it started dies with it, even on kill -9.
     """
     from moisson import stopping
-    from moisson.demo import DemoError, DemoOptions, run
+    from moisson.demo import DemoOptions, run
 
     stopping.on_stop_signals()
     stopping.tie_children()
@@ -116,10 +115,7 @@ def demo(
         pseudonymise=pseudonymise,
         harvest=harvest,
     )
-    try:
-        report = run(Settings(), opts, RichView())
-    except DemoError as exc:
-        fail(str(exc), exc.fix)
+    report = run(Settings(), opts, RichView())  # a DemoError: the moisson group shows it
     if report.stopped_early:
         console.print("stopping…")
     console.print("[green]✓[/] stopped: no process left behind")

@@ -5,7 +5,6 @@ from __future__ import annotations
 import click
 
 from moisson.cli.base import (
-    fail,
     load_rules_or_fail,
     settings_from,
 )
@@ -49,12 +48,10 @@ def process(
     load_rules_or_fail(s.processor.rules_path)
     from faust.cli.faust import cli as faust_cli
 
-    from moisson.metrics import MetricsError
     from moisson.ops.pipeline import worker_args
     from processors.worker import build
 
-    try:
-        app = build(s)  # binds the metrics port: one of two workers racing for it fails here
-    except MetricsError as exc:
-        fail(str(exc), exc.fix)
+    # Binds the metrics port: one of two workers racing for it fails here (a MetricsError,
+    # which the moisson group shows).
+    app = build(s)
     faust_cli.main(args=worker_args(s, loglevel), app=app, prog_name="moisson process")

@@ -59,7 +59,6 @@ def sink(
     from producers.publisher import close_producer, ensure_topics, make_producer
     from sinks.dead_letters import DeadLetterTopic
     from sinks.postgres.reader import PostgresReader
-    from sinks.postgres.tables import UnsupportedDatabase
     from sinks.postgres.writer import PostgresSink
     from sinks.runner import make_consumer, run_sink
 
@@ -76,9 +75,6 @@ def sink(
             f"cannot reach PostgreSQL: {exc.orig}",
             "start it (moisson stack up) or set DATABASE_URL",
         )
-        return
-    except UnsupportedDatabase as exc:
-        fail(str(exc), exc.fix)
         return
     try:
         ensure_topics(s)  # the sink's dead-letter topic among them
