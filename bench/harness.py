@@ -100,8 +100,7 @@ def services(workdir: Path) -> Iterator[Settings]:
     from moisson.stack.provision import provide
 
     with provide(Settings(), workdir, kafka=True, database=True, say=say) as s:
-        s.processor.data_dir = workdir / "faust"
-        yield s
+        yield s.replace(processor={"data_dir": workdir / "faust"})
 
 
 def isolate(s: Settings, name: str) -> Settings:

@@ -42,8 +42,7 @@ def observe_cost_us(batches: int = 20_000, events: int = 1000) -> float:
 def metrics_cost(s: Settings, n: int, workdir: Path) -> list[Result]:
     from producers.city import generate_events
 
-    off, on = isolate(s, "m-off"), isolate(s, "m-on")
-    on.metrics.faust_monitor = True
+    off, on = isolate(s, "m-off"), isolate(s, "m-on").replace(metrics={"faust_monitor": True})
     say(f"M: generating and pre-loading {n:,} mixed sensor events, twice")
     events = [
         (e.kind, e.citizen_id.encode(), e.encode()) for e in generate_events(13, 10_000, count=n)

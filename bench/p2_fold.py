@@ -66,15 +66,13 @@ def run_faust(
     s: Settings, workers: int, ends: dict[Any, int], workdir: Path, timeout: float
 ) -> tuple[float, float, int, list[int]]:
     """Start ``workers`` real faust workers: (events/s, events per CPU-second, events, RSS)."""
-    s = s.model_copy(deep=True)
-    s.processor.app_id = f"{s.processor.app_id}-w{workers}-{uuid.uuid4().hex[:4]}"
+    s = s.replace(processor={"app_id": f"{s.processor.app_id}-w{workers}-{uuid.uuid4().hex[:4]}"})
     procs: dict[str, subprocess.Popen[bytes]] = {}
     logs: dict[str, Path] = {}
     watch = CommitWatch(s, s.processor.app_id, ends)
     try:
         for i in range(workers):
-            ws = s.model_copy(deep=True)
-            ws.processor.data_dir = workdir / f"faust-{s.processor.app_id}-{i}"
+            ws = s.replace(processor={"data_dir": workdir / f"faust-{s.processor.app_id}-{i}"})
             logs[f"worker{i}"] = workdir / f"{s.processor.app_id}-{i}.log"
             procs[f"worker{i}"] = pipeline.start_worker(ws, logs[f"worker{i}"])
         pids = tuple(p.pid for p in procs.values())

@@ -63,8 +63,7 @@ def p4(s: Settings, seconds: float, at: P4Rate, workdir: Path) -> Result:
     ensure_topics(s)
     PostgresSink(s.database.sqlalchemy_url(), s.database.schema_name).close()
     logs = {"worker": workdir / "p4-worker.log", "sink": workdir / "p4-sink.log"}
-    ws = s.model_copy(deep=True)
-    ws.processor.data_dir = workdir / "faust-p4"
+    ws = s.replace(processor={"data_dir": workdir / "faust-p4"})
     worker, _ = pipeline.start_worker_ready(ws, logs["worker"], timeout=180)
     sink = pipeline.start_sink(s, logs["sink"])
     procs = {"worker": worker, "sink": sink}

@@ -52,14 +52,12 @@ def p5(
     for citizens in sizes:
         rss: dict[str, float] = {}
         for store in stores:
-            st = isolate(s, f"p5{citizens}")
-            st.processor.store = store
+            st = isolate(s, f"p5{citizens}").replace(processor={"store": store})
             say(f"P5: {citizens:,} citizens, store {store}")
             preload(st, list(synthetic_payloads(st, citizens)))
             ends = end_offsets(st, st.topics.sensors)
             logs = {"worker": workdir / f"p5-{citizens}-{store[:3]}.log"}
-            ws = st.model_copy(deep=True)
-            ws.processor.data_dir = workdir / f"faust-p5-{citizens}-{store[:3]}"
+            ws = st.replace(processor={"data_dir": workdir / f"faust-p5-{citizens}-{store[:3]}"})
             worker, _ = pipeline.start_worker_ready(ws, logs["worker"], timeout=180)
             try:
                 idle = rss_bytes(worker.pid)

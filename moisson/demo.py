@@ -103,17 +103,20 @@ def run(settings: Settings, opts: DemoOptions, view: DemoView) -> DemoReport:
             f"port {opts.port} on {opts.host} is taken",
             "pass --port with a free one (or DEMO_PORT)",
         )
-    settings = isolated(settings, "demo")
-    settings.stack.broker = opts.broker
     workdir = Path(tempfile.mkdtemp(prefix="moisson-demo-"))
-    settings.processor.data_dir = workdir / "faust"
-    settings.processor.harvest_kinds = ",".join(opts.harvest)
+    processor: dict[str, Any] = {
+        "data_dir": workdir / "faust",
+        "harvest_kinds": ",".join(opts.harvest),
+    }
     if opts.pseudonymise:
         import secrets
 
         from pydantic import SecretStr
 
-        settings.processor.pseudonymise_key = SecretStr(secrets.token_hex(16))
+        processor["pseudonymise_key"] = SecretStr(secrets.token_hex(16))
+    settings = isolated(settings, "demo").replace(
+        stack={"broker": opts.broker}, processor=processor
+    )
     report = DemoReport(
         url=f"http://{opts.host}:{opts.port}/", workdir=workdir, stays_up=not opts.exit_when_done
     )

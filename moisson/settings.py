@@ -7,10 +7,11 @@ as seen from the host.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, SecretStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from schemas.kinds import SENSOR_KINDS
@@ -27,7 +28,14 @@ from schemas.topics import (
 __all__ = ["SENSOR_KINDS", "Settings"]  # SENSOR_KINDS: re-exported from schemas.kinds
 
 
-class KafkaSettings(BaseModel):
+class Section(BaseModel):
+    """One section of the settings (``KAFKA_*``, ``TOPICS_*``…): frozen, like the whole;
+    a variant is a copy (:meth:`Settings.replace`)."""
+
+    model_config = ConfigDict(frozen=True)
+
+
+class KafkaSettings(Section):
     bootstrap_servers: str = Field(
         "127.0.0.1:9092", description="Kafka bootstrap servers, host:port[,host:port]"
     )
@@ -59,7 +67,7 @@ class KafkaSettings(BaseModel):
         return kw
 
 
-class TopicSettings(BaseModel):
+class TopicSettings(Section):
     """The topics' prefix; the names and compaction policy live in :mod:`schemas.topics`."""
 
     prefix: str = Field("", description="Prepended to every topic name (fresh topics per test)")
@@ -129,7 +137,7 @@ class TopicSettings(BaseModel):
         return self.names.dlq
 
 
-class RegistrySettings(BaseModel):
+class RegistrySettings(Section):
     url: str | None = Field(
         None,
         description="Confluent-compatible schema registry; set, producers write its wire format",
@@ -174,7 +182,7 @@ UNESCAPED = (
 )
 
 
-class DatabaseSettings(BaseModel):
+class DatabaseSettings(Section):
     url: SecretStr | None = Field(None, description="SQLAlchemy URL; overrides the parts below")
     host: str = "127.0.0.1"
     port: int = 5432
@@ -211,7 +219,7 @@ class DatabaseSettings(BaseModel):
         return url.render_as_string(hide_password=False)
 
 
-class ProcessorSettings(BaseModel):
+class ProcessorSettings(Section):
     app_id: str = Field("moisson", description="faust app id: consumer group and changelog names")
     rules_path: Path | None = Field(
         None, description="A scoring rules TOML replacing the shipped one"
@@ -335,7 +343,7 @@ class ProcessorSettings(BaseModel):
     )
 
 
-class SinkSettings(BaseModel):
+class SinkSettings(Section):
     group_id: str = Field("moisson-sink", description="Kafka consumer group of the Postgres sink")
     batch_size: int = Field(500, ge=1)
     poll_timeout_ms: int = 500
@@ -344,12 +352,12 @@ class SinkSettings(BaseModel):
     )
 
 
-class SensorSettings(BaseModel):
+class SensorSettings(Section):
     seed: int = 42
     citizens: int = Field(1000, ge=1)
 
 
-class MetricsSettings(BaseModel):
+class MetricsSettings(Section):
     """Prometheus ``/metrics`` endpoints (names: README, Metrics; :mod:`moisson.metrics`)."""
 
     enabled: bool = Field(True, description="Serve Prometheus metrics from each service")
@@ -368,7 +376,7 @@ class MetricsSettings(BaseModel):
     )
 
 
-class DashboardSettings(BaseModel):
+class DashboardSettings(Section):
     """The dashboard's bounds (README: Bad input, bounds and security)."""
 
     allowed_hosts: str = Field(
@@ -386,7 +394,7 @@ class DashboardSettings(BaseModel):
     )
 
 
-class StackSettings(BaseModel):
+class StackSettings(Section):
     broker: Literal["auto", "apache", "embedded"] = Field(
         "auto",
         description="Which Kafka the local stack starts: Apache Kafka needs Java 17+ and Maven",
@@ -410,6 +418,7 @@ class Settings(BaseSettings):
         env_nested_max_split=1,
         env_file=None,
         extra="ignore",
+        frozen=True,
     )
 
     kafka: KafkaSettings = KafkaSettings()
@@ -422,6 +431,23 @@ class Settings(BaseSettings):
     metrics: MetricsSettings = MetricsSettings()
     dashboard: DashboardSettings = DashboardSettings()
     stack: StackSettings = StackSettings()
+
+    def replace(self, **sections: Mapping[str, Any]) -> Settings:
+        """A copy with some fields of some sections replaced; the settings are frozen, so
+        this is how a variant is made: ``s.replace(kafka={"partitions": 8}, topics={"prefix":
+        "t."})``. A field given counts as configured (``kafka_given``), as from the
+        environment. Like ``model_copy``, it does not validate: give each field a value
+        of its type. An unknown section or field is a TypeError."""
+        update: dict[str, Section] = {}
+        for name, fields in sections.items():
+            if name not in type(self).model_fields:
+                raise TypeError(f"Settings has no section {name!r}")
+            section: Section = getattr(self, name)
+            unknown = set(fields) - set(type(section).model_fields)
+            if unknown:
+                raise TypeError(f"Settings.{name} has no field {', '.join(sorted(unknown))}")
+            update[name] = section.model_copy(update=dict(fields))
+        return self.model_copy(update=update)
 
     @property
     def kafka_given(self) -> bool:

@@ -150,14 +150,13 @@ def tansu_bootstrap(request: pytest.FixtureRequest, services_dir: Path) -> Itera
 def _test_settings(bootstrap: str, database_url: str, run_id: str, tmp_path: Path) -> Settings:
     from pydantic import SecretStr
 
-    shared = Settings()
-    shared.kafka.bootstrap_servers = bootstrap
-    shared.database.url = SecretStr(database_url)
-    s = isolated(shared, "t", run_id)
-    s.sink.group_id = f"sink-{run_id}"
-    s.processor.data_dir = tmp_path / "faust"
-    s.processor.rebalance_timeout_s = 3.0
-    return s
+    shared = Settings().replace(
+        kafka={"bootstrap_servers": bootstrap}, database={"url": SecretStr(database_url)}
+    )
+    return isolated(shared, "t", run_id).replace(
+        sink={"group_id": f"sink-{run_id}"},
+        processor={"data_dir": tmp_path / "faust", "rebalance_timeout_s": 3.0},
+    )
 
 
 @pytest.fixture

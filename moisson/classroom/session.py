@@ -124,16 +124,16 @@ def run(
     ):
         raise DemoError(f"port {opts.port} is taken", "pass --port with a free one")
     code = "".join(secrets.choice(CODE_ALPHABET) for _ in range(CODE_LENGTH))
-    settings = isolated(settings, "room", run=code.lower())
-    settings.stack.broker = opts.broker  # type: ignore[assignment]
     workdir = Path(tempfile.mkdtemp(prefix="moisson-classroom-"))
-    settings.processor.data_dir = workdir / "faust"
-    # A tap's effect waits for the worker's fetch: on Tansu, up to its whole wait.
-    settings.processor.fetch_max_wait_ms = FETCH_WAIT_MS
+    settings = isolated(settings, "room", run=code.lower()).replace(
+        stack={"broker": opts.broker},
+        # A tap's effect waits for the worker's fetch: on Tansu, up to its whole wait.
+        processor={"data_dir": workdir / "faust", "fetch_max_wait_ms": FETCH_WAIT_MS},
+    )
     started_here = not settings.kafka_given, not settings.database_given
     session = Run(settings, opts, code, workdir, say, ready)
     try:
-        with provide(settings, workdir, say=say):  # fills session.settings in place
+        with provide(settings, workdir, say=say) as session.settings:  # its services'
             _session(session)
     except ServiceError as exc:
         raise DemoError(str(exc)) from None

@@ -44,16 +44,19 @@ def settings_from(**flags: Any) -> Settings:
         fail(f"bad setting: {preflight.explain(exc)}", "fix the env var (see moisson --help)")
     except ValueError as exc:
         fail(f"--database-url / DATABASE_URL is {exc}")
+    kafka: dict[str, Any] = {}
     if flags.get("kafka"):
-        s.kafka.bootstrap_servers = flags["kafka"]
+        kafka["bootstrap_servers"] = flags["kafka"]
     if flags.get("partitions"):
-        s.kafka.partitions = flags["partitions"]
+        kafka["partitions"] = flags["partitions"]
+    if kafka:
+        s = s.replace(kafka=kafka)
     if flags.get("topic_prefix") is not None:
-        s.topics.prefix = flags["topic_prefix"]
+        s = s.replace(topics={"prefix": flags["topic_prefix"]})
     if flags.get("database_url"):
         from pydantic import SecretStr
 
-        s.database.url = SecretStr(flags["database_url"])
+        s = s.replace(database={"url": SecretStr(flags["database_url"])})
     if flags.get("kafka") and not flags.get("offline"):
         preflight.kafka(s.kafka)  # a PreflightError: the moisson group shows it
     return s

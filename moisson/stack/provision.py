@@ -31,9 +31,9 @@ def provide(
     registry: bool = False,
     say: Callable[[str], None] = _quiet,
 ) -> Iterator[Settings]:
-    """Fill ``settings`` in place with a Kafka, a PostgreSQL and (if asked) a schema
-    registry: the configured ones, else local ones started under ``workdir`` and stopped
-    on exit. ``say`` hears one line per service.
+    """``settings`` with a Kafka, a PostgreSQL and (if asked) a schema registry: the
+    configured ones, else local ones started under ``workdir`` and stopped on exit (the
+    settings are frozen: use the ones yielded). ``say`` hears one line per service.
 
     Raises :class:`moisson.stack.ServiceError` when a service cannot be started.
     """
@@ -49,7 +49,7 @@ def provide(
             )
             say(f"starting Kafka ({why})…")
             started.callback(broker.stop)  # before start: a stop signal may come during it
-            settings.kafka.bootstrap_servers = broker.start()
+            settings = settings.replace(kafka={"bootstrap_servers": broker.start()})
             say(f"Kafka: {broker.describe()}, started in {broker.start_seconds:.1f}s ({why})")
         elif kafka:
             say(f"Kafka: {settings.kafka.bootstrap_servers} (given)")
@@ -57,7 +57,7 @@ def provide(
             pg = EmbeddedPostgres(workdir / "postgres")
             say("starting PostgreSQL…")
             started.callback(pg.stop)
-            settings.database.url = SecretStr(pg.start())
+            settings = settings.replace(database={"url": SecretStr(pg.start())})
             say(f"PostgreSQL: {pg.describe()}, started in {pg.start_seconds:.1f}s")
         elif database:
             say("PostgreSQL: given")
@@ -65,7 +65,7 @@ def provide(
             reg = ApicurioRegistry(workdir / "registry", settings.stack.cache_dir)
             say("starting the schema registry…")
             started.callback(reg.stop)
-            settings.registry.url = reg.start()
+            settings = settings.replace(registry={"url": reg.start()})
             say(
                 f"Schema registry: {reg.describe()}, started in {reg.start_seconds:.1f}s"
                 f" (fetch/unpack {reg.fetch_seconds:.1f}s)"
@@ -81,10 +81,10 @@ def isolated(settings: Settings, name: str, run: str | None = None) -> Settings:
     any free port (each logs its own), so runs side by side never collide."""
     run = run or uuid.uuid4().hex[:8]
     tag = f"{name}-{run}" if name else run
-    c = settings.model_copy(deep=True)
-    c.topics.prefix = f"{tag}."
-    c.processor.app_id = f"moisson-{tag}"
-    c.sink.group_id = f"sink-{tag}"
-    c.database.schema_name = re.sub(r"\W", "_", f"{name or 'run'}_{run}").lower()
-    c.metrics.processor_port = c.metrics.sink_port = c.metrics.sensors_port = 0
-    return c
+    return settings.replace(
+        topics={"prefix": f"{tag}."},
+        processor={"app_id": f"moisson-{tag}"},
+        sink={"group_id": f"sink-{tag}"},
+        database={"schema_name": re.sub(r"\W", "_", f"{name or 'run'}_{run}").lower()},
+        metrics={"processor_port": 0, "sink_port": 0, "sensors_port": 0},
+    )

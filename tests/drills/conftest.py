@@ -46,7 +46,7 @@ def oracle(recording: Recording) -> dict[str, Any]:
 
 @pytest.fixture
 def drill(settings: Settings, tmp_path: Path, recording: Recording, oracle) -> Iterator[Pipeline]:
-    settings.kafka.partitions = 4
+    settings = settings.replace(kafka={"partitions": 4})
     p = Pipeline(settings, tmp_path, recording, oracle)
     try:
         yield p

@@ -169,16 +169,13 @@ class Pipeline:
 
     def start_faulty_worker(self, fault: str) -> subprocess.Popen[bytes]:
         """A worker told to exit at a fault point (not watched by ``alive``)."""
-        s = self._worker_settings(0)
-        s.processor.fault = fault  # type: ignore[assignment]
+        s = self._worker_settings(0).replace(processor={"fault": fault})
         proc = pipeline.start_worker(s, self._log("worker-faulty"))
         self.started.append(proc)
         return proc
 
     def _worker_settings(self, i: int) -> Settings:
-        s = self.settings.model_copy(deep=True)
-        s.processor.data_dir = self.logs / f"faust-{i}"
-        return s
+        return self.settings.replace(processor={"data_dir": self.logs / f"faust-{i}"})
 
     def start_sink(self) -> None:
         self.sink = pipeline.start_sink(self.settings, self._log("sink"))

@@ -49,8 +49,9 @@ def partitions(settings: Settings, topic: str) -> list[dict[str, Any]]:
 
 
 def test_three_brokers_leader_killed(drill: Pipeline, cluster: KafkaCluster):
-    drill.settings.kafka.bootstrap_servers = cluster.bootstrap
-    drill.settings.kafka.replication_factor = 3
+    drill.settings = drill.settings.replace(
+        kafka={"bootstrap_servers": cluster.bootstrap, "replication_factor": 3}
+    )
     producer = make_producer(drill.settings)
     assert producer.config["acks"] == -1, "the sensors wait for every in-sync replica"
     producer.close()

@@ -103,7 +103,7 @@ def own_broker(tmp_path: Path) -> Iterator[ApacheKafka]:
 
 def test_broker_restart(drill: Pipeline, own_broker: ApacheKafka):
     """Stop Kafka mid-stream, start it again on the same data; everyone reconnects."""
-    drill.settings.kafka.bootstrap_servers = own_broker.bootstrap
+    drill.settings = drill.settings.replace(kafka={"bootstrap_servers": own_broker.bootstrap})
     thread, outcome = send(drill.recording, drill.settings, SIZE.paced_s)
     drill.start_worker()
     drill.start_sink()
@@ -152,8 +152,9 @@ RETRY = re.compile(r"sink write failed \(attempt (\d+), (\w+): .*\); retrying in
 def test_database_outage(drill: Pipeline, own_database: EmbeddedPostgres):
     """Stop PostgreSQL for 30 s mid-stream: the sink backs off (capped), says so,
     reconnects when the database is back, and loses nothing."""
-    drill.settings.database.url = SecretStr(own_database.url)
-    drill.settings.sink.retry_max_s = 4.0
+    drill.settings = drill.settings.replace(
+        database={"url": SecretStr(own_database.url)}, sink={"retry_max_s": 4.0}
+    )
     thread, outcome = send(drill.recording, drill.settings, SIZE.paced_s)
     drill.start_worker()
     drill.start_sink()

@@ -212,7 +212,7 @@ def batch_p99_under(url: str, seconds: float) -> tuple[float, int]:
 
 def test_hostile_messages_during_a_replay_poison_nothing(drill: Pipeline):
     began = time.monotonic()
-    drill.settings.processor.max_double_bytes = DOUBLE_CAP
+    drill.settings = drill.settings.replace(processor={"max_double_bytes": DOUBLE_CAP})
     ensure_topics(drill.settings)  # before the worker subscribes: faust finds them at once
     drill.start_sink()
     drill.start_worker()

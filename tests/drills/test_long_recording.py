@@ -39,7 +39,7 @@ def test_a_30_day_recording_at_full_speed_with_two_workers(
     extra = {"seed": 11, "citizens": 300, "days": 30}
     write_simulation(out, events, 4, extra, {k: f"sensors.{k}" for k in SENSOR_KINDS})
     rec = open_recording(out)
-    settings.kafka.partitions = 4
+    settings = settings.replace(kafka={"partitions": 4})
     drill = Pipeline(settings, tmp_path, rec, expected_doubles(rec))
     try:
         ensure_topics(settings)  # a worker started before its topics exist ignores them

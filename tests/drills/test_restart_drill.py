@@ -116,13 +116,15 @@ def restart(drill: Pipeline, i: int) -> float:
 def test_restart_time_is_bounded_by_the_state(
     settings: Settings, tmp_path: Path, store: str
 ) -> None:
-    settings.kafka.partitions = 4
-    settings.processor.store = store
-    # a restarted worker takes its place back at once, instead of waiting for the group
-    # to drop the one killed (the rebalance timeout, whatever the state)
-    settings.processor.instance_id = "restart-drill"
-    settings.topics.compact_segment_s = 2.0  # compacted within the drill, not the hour
-    settings.topics.compact_segment_bytes = 1024 * 1024
+    settings = settings.replace(
+        kafka={"partitions": 4},
+        # instance_id: a restarted worker takes its place back at once, instead of
+        # waiting for the group to drop the one killed (the rebalance timeout, whatever
+        # the state)
+        processor={"store": store, "instance_id": "restart-drill"},
+        # compacted within the drill, not the hour
+        topics={"compact_segment_s": 2.0, "compact_segment_bytes": 1024 * 1024},
+    )
     whole, chunks = chunked(tmp_path / "recordings")
     drill = Pipeline(settings, tmp_path, whole, expected_doubles(whole))
     figures: dict[str, Any] = {"store": store, "size": SIZE.name, **SHAPE.__dict__}
@@ -171,8 +173,7 @@ def test_a_restart_on_the_embedded_broker_loses_nothing(
     """On Tansu, whose ListOffsets is a batch behind its log, a worker killed between
     two chunks recovers to the changelogs' true ends (processors/ends.py): before, a
     memory store lost the last batch's events, and a RocksDB one stopped at start."""
-    s = tansu_settings
-    s.kafka.partitions = 4
+    s = tansu_settings.replace(kafka={"partitions": 4})
     whole, chunks = chunked(tmp_path / "recordings", citizens=200, per_chunk=4000, chunks=2)
     drill = Pipeline(s, tmp_path, whole, expected_doubles(whole))
     ensure_topics(s)

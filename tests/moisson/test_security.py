@@ -41,12 +41,15 @@ def sasl_kafka(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 
 def login(settings: Settings, bootstrap: str, password: str) -> Settings:
-    settings.kafka.bootstrap_servers = bootstrap
-    settings.kafka.security_protocol = "SASL_PLAINTEXT"
-    settings.kafka.sasl_mechanism = "PLAIN"
-    settings.kafka.sasl_username = "moisson"
-    settings.kafka.sasl_password = SecretStr(password)
-    return settings
+    return settings.replace(
+        kafka={
+            "bootstrap_servers": bootstrap,
+            "security_protocol": "SASL_PLAINTEXT",
+            "sasl_mechanism": "PLAIN",
+            "sasl_username": "moisson",
+            "sasl_password": SecretStr(password),
+        }
+    )
 
 
 def test_sensors_and_the_faust_worker_log_in_with_sasl_plain(

@@ -33,9 +33,7 @@ def test_defaults_and_secret(monkeypatch):
 
 
 def test_settings_survive_the_trip_to_a_child(monkeypatch):
-    s = Settings()
-    s.topics.prefix = "child."
-    s.processor.app_id = "kid"
+    s = Settings().replace(topics={"prefix": "child."}, processor={"app_id": "kid"})
     for k, v in settings_env(s).items():
         monkeypatch.setenv(k, v)
     back = Settings()

@@ -151,12 +151,10 @@ async def test_the_worker_fetches_with_the_configured_wait(tmp_path: Path) -> No
     from moisson.settings import Settings
     from processors.app import create_app
 
-    settings = Settings()
-    settings.processor.data_dir = tmp_path
-    settings.processor.fetch_max_wait_ms = 123
+    settings = Settings().replace(processor={"data_dir": tmp_path, "fetch_max_wait_ms": 123})
     loop = asyncio.get_running_loop()
     made = create_app(settings).consumer._thread._create_consumer(loop=loop)
     assert made._fetch_max_wait_ms == 123
-    settings.processor.fetch_max_wait_ms = 1500
+    settings = settings.replace(processor={"fetch_max_wait_ms": 1500})
     plain = create_app(settings).consumer._thread._create_consumer(loop=loop)
     assert plain._fetch_max_wait_ms == 1500

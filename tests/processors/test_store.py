@@ -31,8 +31,7 @@ def event(partition: int) -> Any:
 
 def positions_store(data_dir: Path) -> tuple[Any, LocalStore]:
     """The positions table's store, its partitions open as on their assignment."""
-    settings = Settings()
-    settings.processor.data_dir = data_dir
+    settings = Settings().replace(processor={"data_dir": data_dir})
     app = create_app(settings)
     store = app.positions.data
     assert isinstance(store, LocalStore)

@@ -32,13 +32,10 @@ def taken() -> Iterator[int]:
 
 
 def settings_for(tmp_path: Path, port: int) -> Settings:
-    s = Settings()
-    s.processor.data_dir = tmp_path / "faust"
-    s.processor.app_id = "metrics-port-test"
-    s.metrics.enabled = True
-    s.metrics.host = "127.0.0.1"
-    s.metrics.processor_port = port
-    return s
+    return Settings().replace(
+        processor={"data_dir": tmp_path / "faust", "app_id": "metrics-port-test"},
+        metrics={"enabled": True, "host": "127.0.0.1", "processor_port": port},
+    )
 
 
 def test_a_taken_port_fails_the_build_before_any_app_is_made(tmp_path: Path, taken: int):
@@ -72,8 +69,7 @@ def test_port_0_is_bound_and_answering_when_build_returns(tmp_path: Path):
 
 
 def test_metrics_off_binds_nothing(tmp_path: Path, taken: int):
-    s = settings_for(tmp_path, taken)
-    s.metrics.enabled = False
+    s = settings_for(tmp_path, taken).replace(metrics={"enabled": False})
     with mock.patch.object(worker, "serve") as serve:
         worker.build(s)
     serve.assert_not_called()

@@ -39,8 +39,9 @@ def settled(check: Callable[[], bool], within_s: float = 10.0) -> bool:
 
 
 def test_the_dead_letter_topic_is_created_with_the_configured_retention(settings: Settings):
-    settings.topics.dlq_retention_days = 3
-    settings.topics.dlq_retention_bytes = 32 * 1024 * 1024
+    settings = settings.replace(
+        topics={"dlq_retention_days": 3, "dlq_retention_bytes": 32 * 1024 * 1024}
+    )
     assert settings.topics.dlq in ensure_topics(settings)
     assert topic_configs(settings, settings.topics.dlq) == {
         "cleanup.policy": "delete",
@@ -74,7 +75,7 @@ def test_an_existing_topics_configs_are_fixed_once(settings: Settings):
         )
     finally:
         admin.close()
-    settings.topics.compact_segment_s = 90
+    settings = settings.replace(topics={"compact_segment_s": 90})
     env = {
         "KAFKA_BOOTSTRAP_SERVERS": settings.kafka.bootstrap_servers,
         "TOPICS_PREFIX": settings.topics.prefix,

@@ -36,8 +36,7 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture
 def registry_settings(settings: Settings, schema_registry_url: str) -> Settings:
-    settings.registry.url = schema_registry_url
-    return settings
+    return settings.replace(registry={"url": schema_registry_url})
 
 
 def get_json(url: str):
@@ -119,8 +118,7 @@ def test_a_topic_with_both_framings_is_applied_exactly_once(
 
     ensure_topics(registry_settings)
     registry_pub = Publisher(registry_settings)
-    plain_settings = registry_settings.model_copy(deep=True)
-    plain_settings.registry.url = None
+    plain_settings = registry_settings.replace(registry={"url": None})
     plain_pub = Publisher(plain_settings, producer=registry_pub.producer)
     assert plain_pub.framer is None and registry_pub.framer is not None
     for i, ev in enumerate(events):

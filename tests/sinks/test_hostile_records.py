@@ -307,7 +307,7 @@ def test_a_killed_connection_is_retried_and_nothing_is_lost(settings):
 def test_the_sink_command_sets_aside_and_moisson_dlq_sink_shows_it(settings, procs, tmp_path):
     """``moisson sink`` creates its dead-letter topic and sends refused records there;
     ``moisson dlq --sink`` counts them per reason."""
-    settings.metrics.sink_port = 0
+    settings = settings.replace(metrics={"sink_port": 0})
     h = good_harvest(5)
     ensure_topics(settings)
     records = sends(h, settings)

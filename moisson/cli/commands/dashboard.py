@@ -68,9 +68,13 @@ def dashboard(
 
     stopping.on_stop_signals()
     s = settings_from(kafka=kafka, topic_prefix=topic_prefix, database_url=database_url)
-    s.dashboard.allowed_hosts = allowed_hosts
-    s.dashboard.max_stream_clients = max_stream_clients
-    s.dashboard.events_max_bytes = events_max_bytes
+    s = s.replace(
+        dashboard={
+            "allowed_hosts": allowed_hosts,
+            "max_stream_clients": max_stream_clients,
+            "events_max_bytes": events_max_bytes,
+        }
+    )
     spotlight = dict(item.split("=", 1) for item in follow if "=" in item)
     # An UnsupportedDatabase: the moisson group shows it.
     serve(

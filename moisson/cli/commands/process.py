@@ -43,8 +43,7 @@ def process(
 
     stopping.on_stop_signals()  # until faust's worker takes the signals over
     s = settings_from(kafka=kafka, partitions=partitions, topic_prefix=topic_prefix)
-    s.processor.app_id = app_id
-    s.metrics.processor_port = metrics_port
+    s = s.replace(processor={"app_id": app_id}, metrics={"processor_port": metrics_port})
     load_rules_or_fail(s.processor.rules_path)
     from faust.cli.faust import cli as faust_cli
 

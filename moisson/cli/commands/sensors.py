@@ -118,7 +118,7 @@ def sensors(
     s = settings_from(
         kafka=kafka, partitions=partitions, topic_prefix=topic_prefix, offline=dry_run
     )
-    s.metrics.sensors_port = metrics_port
+    s = s.replace(metrics={"sensors_port": metrics_port})
     if dry_run:
         for ev in generate_events(seed, citizens, count, kinds or None, days, Oracle()):
             out.print({"kind": ev.kind, **ev.record})

@@ -84,7 +84,7 @@ def sink(
     metrics = SinkMetrics()
     reader = PostgresReader(s.database.sqlalchemy_url(), s.database.schema_name)
     metrics.count_blacklisted(reader.blacklisted_count)
-    s.metrics.sink_port = metrics_port
+    s = s.replace(metrics={"sink_port": metrics_port})
     server = serve_metrics(s, metrics.registry, "sink")
     topics = [s.topics.doubles, s.topics.ledger, s.topics.blacklist]
     consumer = make_consumer(topics, group_id, **s.kafka.client_kwargs())

@@ -62,10 +62,7 @@ def stack_up(broker: str, home: Path, brokers: int, registry: bool) -> None:
             f"--brokers {brokers} needs Apache Kafka; the embedded broker runs one node",
             "drop --broker embedded (Apache Kafka needs Java 17+ and Maven) or use --brokers 1",
         )
-    s = Settings()
-    s.stack.broker = broker  # type: ignore[assignment]
-    s.stack.brokers = brokers
-    s.stack.home = home
+    s = Settings().replace(stack={"broker": broker, "brokers": brokers, "home": home})
     try:
         with console.status("starting local services…"):
             state, messages = local.up(s, registry=registry)
@@ -85,8 +82,7 @@ def stack_down(home: Path) -> None:
     """Stop the services `stack up` started."""
     from moisson.stack import local
 
-    s = Settings()
-    s.stack.home = home
+    s = Settings().replace(stack={"home": home})
     stopped = local.down(s)
     for what in stopped:
         console.print(f"[green]✓[/] stopped {what}")

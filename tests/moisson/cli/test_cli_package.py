@@ -65,8 +65,7 @@ def test_fail_without_a_fix_prints_one_line(capsys):
 def test_cannot_reach_kafka_is_one_block(capsys):
     from moisson.settings import Settings
 
-    s = Settings.model_construct()
-    s.kafka = s.kafka.model_copy(update={"bootstrap_servers": "nowhere:1"})
+    s = Settings.model_construct().replace(kafka={"bootstrap_servers": "nowhere:1"})
     with pytest.raises(SystemExit):
         base.kafka_unreachable(s, RuntimeError("refused"))
     err = capsys.readouterr().err.splitlines()
@@ -139,8 +138,7 @@ def test_a_taken_metrics_port_fails_with_the_variable_to_change(capsys):
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
-        s = Settings()
-        s.metrics.sink_port = taken.getsockname()[1]
+        s = Settings().replace(metrics={"sink_port": taken.getsockname()[1]})
         with pytest.raises(SystemExit):
             base.serve_metrics(s, SinkMetrics().registry, "sink")
     err = capsys.readouterr().err.splitlines()
@@ -154,8 +152,7 @@ def test_metrics_can_be_turned_off():
     from moisson.metrics import SinkMetrics
     from moisson.settings import Settings
 
-    s = Settings()
-    s.metrics.enabled = False
+    s = Settings().replace(metrics={"enabled": False})
     assert base.serve_metrics(s, SinkMetrics().registry, "sink") is None
 
 
@@ -183,7 +180,6 @@ def test_the_stack_refuses_a_cluster_of_the_embedded_broker(tmp_path: Path):
     from moisson.settings import Settings
     from moisson.stack import ServiceError, local
 
-    s = Settings()
-    s.stack.broker, s.stack.brokers = "embedded", 3
+    s = Settings().replace(stack={"broker": "embedded", "brokers": 3})
     with pytest.raises(ServiceError, match="STACK_BROKERS=3 needs Apache Kafka"):
         local.start_kafka(s, tmp_path)

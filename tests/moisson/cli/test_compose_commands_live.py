@@ -41,7 +41,7 @@ def run(settings: Settings, *args: str, **extra: str) -> subprocess.CompletedPro
 
 
 def test_topics_then_health(settings: Settings):
-    settings.kafka.partitions = 3
+    settings = settings.replace(kafka={"partitions": 3})
     before = run(settings, "health", "kafka")
     assert before.returncode == 1 and "missing topics" in before.stderr
 
@@ -64,7 +64,7 @@ def test_topics_then_health(settings: Settings):
 
 
 def test_topics_fails_when_kafka_cannot_hold_the_replicas(settings: Settings):
-    settings.kafka.replication_factor = 3  # one broker in the tests
+    settings = settings.replace(kafka={"replication_factor": 3})  # one broker in the tests
     res = run(settings, "topics")
     assert res.returncode == 1
     assert "Kafka did not create" in res.stderr
@@ -76,8 +76,8 @@ def test_the_processor_and_dashboard_health_checks_pass_on_live_services(
 ):
     """The probes compose runs answer 0 once the services they watch are up."""
     assert run(settings, "topics").returncode == 0  # the compose `topics` job
-    settings.processor.web_enabled = True  # as PROCESSOR_WEB_ENABLED in compose
-    settings.processor.web_port = free_port()
+    # web_enabled as PROCESSOR_WEB_ENABLED in compose
+    settings = settings.replace(processor={"web_enabled": True, "web_port": free_port()})
     worker, _ = pipeline.start_worker_ready(settings, tmp_path / "worker.log", timeout=180)
     procs.append(worker)
     check = probe("processor", Settings().processor.web_port, settings.processor.web_port)

@@ -35,10 +35,10 @@ def start_two(
     ensure_topics(settings)
     started = []
     for n in (1, 2):
-        s = settings.model_copy(deep=True)
-        s.processor.data_dir = tmp_path / f"faust-{n}"
-        s.metrics.host = "127.0.0.1"
-        setattr(s.metrics, f"{SERVICE[what]}_port", port)
+        s = settings.replace(
+            processor={"data_dir": tmp_path / f"faust-{n}"},
+            metrics={"host": "127.0.0.1", f"{SERVICE[what]}_port": port},
+        )
         argv = [sys.executable, "-m", "moisson", what, *args]
         started.append(spawn(argv, s, tmp_path / f"{what}-{n}.log"))
     procs.extend(started)

@@ -194,9 +194,7 @@ def broker_for(broker: str, kafka_bootstrap: str, tansu: Tansu) -> tuple[str, Ca
 
 
 def settings_for(settings: Settings, bootstrap: str, i: int) -> Settings:
-    s = isolated(settings, f"sig{i}")
-    s.kafka.bootstrap_servers = bootstrap
-    return s
+    return isolated(settings, f"sig{i}").replace(kafka={"bootstrap_servers": bootstrap})
 
 
 def logged(needle: str) -> Callable[[Run], bool]:

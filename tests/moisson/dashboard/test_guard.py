@@ -35,8 +35,7 @@ class Tables:
 
 
 def dashboard(host: str = "127.0.0.1", extra: str = "") -> Dashboard:
-    s = Settings()
-    s.dashboard.allowed_hosts = extra
+    s = Settings().replace(dashboard={"allowed_hosts": extra})
     harvest = Harvest(s)
     harvest.start = lambda: harvest  # no broker here: the tail is not started
     return Dashboard(s, Tables(), harvest, default_rules(), host=host)

@@ -67,8 +67,7 @@ def test_the_tail_keeps_the_newest_events_within_its_bytes():
 
 
 def test_the_harvest_holds_at_most_its_byte_cap():
-    s = Settings()
-    s.dashboard.events_max_bytes = 200_000
+    s = Settings().replace(dashboard={"events_max_bytes": 200_000})
     harvest = Harvest(s)
     topic = s.topics.sensor("book")
     for i in range(3000):

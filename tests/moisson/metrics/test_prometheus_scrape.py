@@ -163,14 +163,14 @@ def test_prometheus_agrees_with_the_oracle(
     blacklisted = sum(1 for d in expected.values() if d["blacklisted"])
     assert applied == len(events) and blacklisted > 0  # the seed makes the check bite
 
-    settings.kafka.partitions = 4
+    settings = settings.replace(kafka={"partitions": 4})
     thread, outcome = send(rec, settings)  # creates the topics, replays at once
     worker, _ = pipeline.start_worker_ready(settings, tmp_path / "worker.log", timeout=180)
     procs.append(worker)
     sink = pipeline.start_sink(settings, tmp_path / "sink.log")
     procs.append(sink)
-    side = settings.model_copy(deep=True)  # the sensors write beside the replay
-    side.topics.prefix = f"{settings.topics.prefix}sensors."
+    # the sensors write beside the replay
+    side = settings.replace(topics={"prefix": f"{settings.topics.prefix}sensors."})
     sensors = pipeline.spawn(
         [
             *(sys.executable, "-m", "moisson", "sensors", "--citizens", "50", "--days", "3"),

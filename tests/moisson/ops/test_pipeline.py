@@ -194,7 +194,7 @@ def last_sanctions(settings) -> dict[str, dict]:
 
 def test_a_week_of_a_city_with_sanctions_closing_the_loop(settings, procs, tmp_path: Path):
     """Lulu's week among 120 citizens, 8 partitions; the sensors obey the sanctions topic."""
-    settings.kafka.partitions = 8
+    settings = settings.replace(kafka={"partitions": 8})
     ensure_topics(settings)
     _, _, alive = start(settings, procs, tmp_path)
 

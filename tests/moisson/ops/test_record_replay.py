@@ -79,8 +79,7 @@ def test_record_then_replay_keeps_keys_values_headers_and_order(settings, tmp_pa
     manifest = record(settings, rec_dir, settings.topics.sensors, until_idle=3)
     assert manifest["count"] == len(events)
 
-    replayed = settings.model_copy(deep=True)
-    replayed.topics.prefix = settings.topics.prefix + "again."
+    replayed = settings.replace(topics={"prefix": settings.topics.prefix + "again."})
     res = cli(["replay", str(rec_dir), "--speed", "max"], replayed)
     assert res.returncode == 0, res.stderr
     assert f"replayed {len(events):,} messages" in res.stderr
@@ -93,8 +92,7 @@ def test_record_then_replay_keeps_keys_values_headers_and_order(settings, tmp_pa
 
 def start_workers(settings: Settings, n: int, tmp_path: Path, procs: list) -> None:
     for i in range(n):
-        s = settings.model_copy(deep=True)
-        s.processor.data_dir = tmp_path / f"faust-{i}"
+        s = settings.replace(processor={"data_dir": tmp_path / f"faust-{i}"})
         worker = pipeline.start_worker(s, tmp_path / f"worker-{i}.log")
         procs.append(worker)
     for i, worker in enumerate(procs[-n:]):
@@ -102,8 +100,8 @@ def start_workers(settings: Settings, n: int, tmp_path: Path, procs: list) -> No
     procs.append(pipeline.start_sink(settings, tmp_path / "sink.log"))
 
 
-def golden_run(settings: Settings, procs: list, tmp_path: Path, workers: int, partitions: int):
-    settings.kafka.partitions = partitions
+def golden_run(settings: Settings, procs: list, tmp_path: Path, workers: int):
+    partitions = settings.kafka.partitions
     replay = cli(
         ["replay", str(RECORDING), "--speed", "max", "--partitions", str(partitions)], settings
     )
@@ -149,8 +147,8 @@ def broker_settings(request: pytest.FixtureRequest) -> Settings:
 
 
 def test_golden_one_worker(broker_settings, procs, tmp_path: Path):
-    settings = broker_settings
-    golden_run(settings, procs, tmp_path, workers=1, partitions=4)
+    settings = broker_settings.replace(kafka={"partitions": 4})
+    golden_run(settings, procs, tmp_path, workers=1)
     # Tamper with one row: verify must fail and say where.
     pg = PostgresSink(settings.database.sqlalchemy_url(), settings.database.schema_name)
     with pg.engine.begin() as conn:
@@ -193,7 +191,7 @@ def test_golden_one_worker(broker_settings, procs, tmp_path: Path):
 def test_golden_two_workers_three_partitions(
     broker_settings, procs, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ):
-    settings = broker_settings
+    settings = broker_settings.replace(kafka={"partitions": 3})
     # The tests' rebalance timeout (3 s, tests/conftest.py) equals faust's heartbeat
     # interval (3 s): a worker learns of the other's join only at its next heartbeat, so
     # it rejoined after the coordinator had given up on it about half the time, was
@@ -201,7 +199,7 @@ def test_golden_two_workers_three_partitions(
     # 28 s and 125 s with). A heartbeat every second lets each rejoin in time; faust
     # reads BROKER_HEARTBEAT_INTERVAL from the environment the workers inherit.
     monkeypatch.setenv("BROKER_HEARTBEAT_INTERVAL", "1.0")
-    golden_run(settings, procs, tmp_path, workers=2, partitions=3)
+    golden_run(settings, procs, tmp_path, workers=2)
     logs = [(tmp_path / f"worker-{i}.log").read_text(errors="replace") for i in range(2)]
     assert all("Worker ready" in log for log in logs)
 

@@ -135,8 +135,7 @@ def test_replay_of_a_corrupt_recording_sends_nothing(tmp_path: Path):
 def test_replay_plan_filters_and_maps(tmp_path: Path):
     simulate(tmp_path / "r")
     rec = open_recording(tmp_path / "r")
-    s = Settings()
-    s.topics.prefix = "t."
+    s = Settings().replace(topics={"prefix": "t."})
     everything = plan_replay(rec, s)
     assert len(everything.items) == rec.manifest["count"]
     assert {dest for _, dest in everything.items} == {f"t.sensors.{k}" for k in SENSOR_KINDS}

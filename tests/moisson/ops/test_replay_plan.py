@@ -26,9 +26,7 @@ def recording(directory: Path, other: str | None = "sanctions", kind: str | None
 
 
 def prefixed(prefix: str) -> Settings:
-    s = Settings()
-    s.topics.prefix = prefix
-    return s
+    return Settings().replace(topics={"prefix": prefix})
 
 
 @pytest.mark.parametrize("other", ["sanctions", "doubles", "anything"])

@@ -20,8 +20,7 @@ async def harvester(tmp_path: Path):
     from processors.app import create_app
     from processors.worker import deps_of
 
-    settings = Settings()
-    settings.processor.data_dir = tmp_path / "faust"
+    settings = Settings().replace(processor={"data_dir": tmp_path / "faust"})
     app = create_app(settings)
     app.loop = asyncio.get_running_loop()
     deps = deps_of(settings)

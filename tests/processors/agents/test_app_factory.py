@@ -14,12 +14,11 @@ from producers.city import generate_events
 
 
 def settings_for(tmp_path: Path) -> Settings:
-    s = Settings()
-    s.processor.data_dir = tmp_path / "faust"
-    s.processor.app_id = "factory-test"
-    s.topics.prefix = "t1."
-    s.kafka.partitions = 3
-    return s
+    return Settings().replace(
+        processor={"data_dir": tmp_path / "faust", "app_id": "factory-test"},
+        topics={"prefix": "t1."},
+        kafka={"partitions": 3},
+    )
 
 
 def test_the_app_has_its_sensor_topics_and_tables(tmp_path: Path) -> None:
