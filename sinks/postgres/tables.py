@@ -35,7 +35,6 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import make_url
 from sqlalchemy.schema import CreateSchema
 
-from moisson.errors import MoissonError
 from processors.scoring import Rulebook, load_rules
 from sinks.base import Double
 
@@ -138,8 +137,12 @@ def to_row(double: Double) -> dict[str, Any]:
     return {f: double[f] for f in PROFILE_FIELDS}
 
 
-class UnsupportedDatabase(MoissonError, RuntimeError):
+class UnsupportedDatabase(RuntimeError):
     """The database cannot hold moisson's tables as they are; ``fix`` says what to do."""
+
+    def __init__(self, message: str, fix: str) -> None:
+        super().__init__(message)
+        self.fix = fix
 
 
 def engine_for(url: str, schema: str = "public") -> Engine:

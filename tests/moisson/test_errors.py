@@ -17,7 +17,6 @@ from moisson.ops.recording_manifest import ManifestError
 from moisson.ops.replay import Refused as ReplayRefused
 from moisson.preflight import PreflightError
 from moisson.stack import ServiceError
-from sinks.postgres.tables import UnsupportedDatabase
 
 
 @pytest.mark.parametrize(
@@ -31,7 +30,6 @@ from sinks.postgres.tables import UnsupportedDatabase
         ManifestError("m", "f"),
         ReplayRefused("m", "f"),
         RoomRefused(409, "m", "f"),
-        UnsupportedDatabase("m", "f"),
     ],
     ids=lambda e: type(e).__qualname__,
 )
@@ -43,7 +41,6 @@ def test_every_error_carries_its_message_and_fix(exc: MoissonError):
 def test_the_old_bases_still_catch_them():
     assert isinstance(MetricsError("m", "f"), RuntimeError)
     assert isinstance(ServiceError("m"), RuntimeError)
-    assert isinstance(UnsupportedDatabase("m", "f"), RuntimeError)
     assert isinstance(ManifestError("m", "f"), ValueError)
     assert isinstance(ReplayRefused("m", "f"), ValueError)
     assert RoomRefused(503, "m", "f").status == 503

@@ -6,6 +6,7 @@ import click
 
 from moisson.cli.base import (
     console,
+    fail,
     settings_from,
 )
 from moisson.cli.params import (
@@ -65,6 +66,7 @@ def dashboard(
     """Serve the read-only dashboard: live harvest, scores, blacklist, citizen files."""
     from moisson import stopping
     from moisson.dashboard.server import serve
+    from sinks.postgres.tables import UnsupportedDatabase
 
     stopping.on_stop_signals()
     s = settings_from(kafka=kafka, topic_prefix=topic_prefix, database_url=database_url)
@@ -76,12 +78,14 @@ def dashboard(
         }
     )
     spotlight = dict(item.split("=", 1) for item in follow if "=" in item)
-    # An UnsupportedDatabase: the moisson group shows it.
-    serve(
-        s,
-        host,
-        port,
-        spotlight,
-        shutdown_timeout=stopping.CLOSE_S,
-        listening=lambda: console.print(f"dashboard on http://{host}:{port}/"),
-    )
+    try:
+        serve(
+            s,
+            host,
+            port,
+            spotlight,
+            shutdown_timeout=stopping.CLOSE_S,
+            listening=lambda: console.print(f"dashboard on http://{host}:{port}/"),
+        )
+    except UnsupportedDatabase as exc:
+        fail(str(exc), exc.fix)

@@ -59,6 +59,7 @@ def sink(
     from producers.publisher import close_producer, ensure_topics, make_producer
     from sinks.dead_letters import DeadLetterTopic
     from sinks.postgres.reader import PostgresReader
+    from sinks.postgres.tables import UnsupportedDatabase
     from sinks.postgres.writer import PostgresSink
     from sinks.runner import make_consumer, run_sink
 
@@ -75,6 +76,9 @@ def sink(
             f"cannot reach PostgreSQL: {exc.orig}",
             "start it (moisson stack up) or set DATABASE_URL",
         )
+        return
+    except UnsupportedDatabase as exc:  # sinks import no moisson.*: not a MoissonError
+        fail(str(exc), exc.fix)
         return
     try:
         ensure_topics(s)  # the sink's dead-letter topic among them
