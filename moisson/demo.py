@@ -318,7 +318,7 @@ def _first_event_seconds(host: str, port: int, since: float) -> float | None:
 
 
 def _privacy(settings: Settings) -> Any:
-    from processors.privacy import Privacy
+    from processors.core.privacy import Privacy
 
     key = settings.processor.pseudonymise_key
     return Privacy.of(settings.processor.harvest_kinds, key.get_secret_value() if key else None)
@@ -326,6 +326,6 @@ def _privacy(settings: Settings) -> Any:
 
 def _oracle(published: list[Any], privacy: Any) -> dict[str, Any]:
     """What the pipeline must end with: the oracle, under the same ethics toggles."""
-    from processors.oracle import Oracle
+    from processors.core.oracle import Oracle
 
     return Oracle(privacy=privacy).observe_all(published)

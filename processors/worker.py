@@ -20,19 +20,18 @@ from moisson import stopping
 from moisson.metrics import MetricsError, MetricsServer, ProcessorMetrics, serve
 from moisson.registry import planner_resolver
 from moisson.settings import Settings
-from processors.agents import register
-from processors.app import HarvestApp, create_app
-from processors.batch import Folding
-from processors.faust_internals import (
+from processors.core.horizon import Horizon
+from processors.core.planning import Folding
+from processors.core.privacy import Privacy
+from processors.core.scoring import load_rules
+from processors.core.validation import Limits
+from processors.engine.agent import Deps, register
+from processors.engine.app import HarvestApp, create_app
+from processors.engine.faust_patches import (
     bound_consumer_stop,
     bound_producer_stop,
     shutdown_on_signal,
 )
-from processors.harvest import Limits
-from processors.harvester import Deps
-from processors.horizon import Horizon
-from processors.privacy import Privacy
-from processors.scoring import load_rules
 
 log = logging.getLogger(__name__)
 

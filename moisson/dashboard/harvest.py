@@ -19,7 +19,7 @@ from datetime import datetime
 from typing import Any
 
 from moisson.settings import Settings
-from processors.fold import Event
+from processors.core.fold import Event
 from schemas import dead_letters
 from schemas.codec import CodecError, IdResolver, decode
 from schemas.kinds import SENSOR_KINDS

@@ -32,9 +32,9 @@ from moisson.dashboard.shared import Busy, Each, Fresh, OneAtATime
 from moisson.metrics import DashboardMetrics
 from moisson.registry import id_resolver
 from moisson.settings import Settings
-from processors.privacy import Privacy
-from processors.scoring import Rulebook, RulesError, load_rules
-from processors.whatif import parse_sets
+from processors.core.privacy import Privacy
+from processors.core.scoring import Rulebook, RulesError, load_rules
+from processors.core.whatif import parse_sets
 from schemas.kinds import SENSOR_KINDS
 from sinks.postgres.reader import PostgresReader
 from sinks.postgres.tables import create_tables, engine_for

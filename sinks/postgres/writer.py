@@ -13,7 +13,7 @@ from typing import Any
 from psycopg.types.json import Jsonb
 from sqlalchemy.dialects.postgresql import insert
 
-from processors.scoring import Rulebook, load_rules
+from processors.core.scoring import Rulebook, load_rules
 from sinks.base import Double, Harvest, Record, Refusal, Sink, latest_per_citizen
 from sinks.postgres import checks, errors
 from sinks.postgres.tables import (

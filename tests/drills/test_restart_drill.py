@@ -23,7 +23,7 @@ from moisson.ops import pipeline
 from moisson.ops.recording import open_recording, write_simulation
 from moisson.ops.verify import expected_doubles
 from moisson.settings import SENSOR_KINDS, Settings
-from processors.oracle import Oracle
+from processors.core.oracle import Oracle
 from producers.city import generate_events
 from producers.publisher import ensure_topics
 from schemas.topics import positions_changelog

@@ -12,8 +12,8 @@ from pydantic import SecretStr
 from moisson.ops import pipeline
 from moisson.settings import Settings, settings_env
 from moisson.stack import ApacheKafka
-from processors.fold import Event, fold_all
-from processors.oracle import Oracle
+from processors.core.fold import Event, fold_all
+from processors.core.oracle import Oracle
 from producers.city import generate_events
 from producers.publisher import Publisher, ensure_topics
 from schemas.codec import DOUBLE

@@ -8,7 +8,7 @@ import json
 import pytest
 
 from moisson.stack import free_port
-from processors.harvest import Rejection, apply_message
+from processors.core.validation import Rejection, apply_message
 from producers.city import generate_events
 from schemas.codec import (
     CONFLUENT_HEADER_LEN,

@@ -14,8 +14,8 @@ from moisson.ops.dlq import read_dead_letters
 from moisson.ops.read_to_end import read_to_end
 from moisson.registry import id_resolver
 from moisson.settings import Settings
-from processors.fold import Event, fold_all
-from processors.oracle import Oracle
+from processors.core.fold import Event, fold_all
+from processors.core.oracle import Oracle
 from producers.city import generate_events
 from producers.publisher import Publisher, ensure_topics
 from schemas.codec import (

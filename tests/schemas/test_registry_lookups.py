@@ -11,7 +11,7 @@ from unittest import mock
 import pytest
 
 from moisson.stack import free_port
-from processors.harvest import Rejection, apply_message
+from processors.core.validation import Rejection, apply_message
 from producers.city import generate_events
 from schemas.codec import SENSOR_SCHEMAS, CodecError, Reason, encode_confluent
 from schemas.registry import CachedResolver, SchemaRegistryClient

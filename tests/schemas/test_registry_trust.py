@@ -14,7 +14,7 @@ from unittest import mock
 import fastavro
 import pytest
 
-from processors.harvest import Rejection, apply_message
+from processors.core.validation import Rejection, apply_message
 from producers.city import generate_events
 from schemas.codec import (
     METRO,
@@ -82,7 +82,7 @@ def test_the_16_byte_attack_is_refused_fast_in_bounded_memory(fake):
     script = """
 import json, resource, sys, time, tracemalloc
 resource.setrlimit(resource.RLIMIT_AS, (1 << 30, 1 << 30))
-from processors.harvest import apply_message
+from processors.core.validation import apply_message
 from schemas.registry import SchemaRegistryClient
 client = SchemaRegistryClient(sys.argv[1], timeout=2, attempts=1)
 value = bytes.fromhex(sys.argv[2])

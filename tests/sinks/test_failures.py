@@ -9,8 +9,8 @@ import pytest
 from psycopg import errors as pge
 from sqlalchemy import exc as sa
 
-from processors.fold import fold_all, new_double
-from processors.scoring import load_rules
+from processors.core.fold import fold_all, new_double
+from processors.core.scoring import load_rules
 from sinks.base import Harvest, Sink
 from sinks.postgres import checks, errors
 from tests.factories import ev

@@ -22,7 +22,7 @@ from moisson.metrics import SinkMetrics
 from moisson.ops import pipeline
 from moisson.ops.dlq import read_dead_letters
 from moisson.settings import Settings
-from processors.fold import fold_all
+from processors.core.fold import fold_all
 from producers.publisher import ensure_topics
 from schemas.codec import DOUBLE, LEDGER, METRO, encode
 from sinks.base import Harvest, Record, Refusal

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import pytest
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
-from processors.fold import explained_ledger, fold_all, new_double
+from processors.core.fold import explained_ledger, fold_all, new_double
 from producers.publisher import ensure_topics
 from schemas.codec import DOUBLE, encode
 from sinks.base import Harvest, Sink

@@ -12,8 +12,8 @@ from kafka import TopicPartition
 from kafka.errors import KafkaTimeoutError, MessageSizeTooLargeError
 
 from moisson.metrics import SinkMetrics
-from processors.fold import fold_all
-from processors.scoring import load_rules
+from processors.core.fold import fold_all
+from processors.core.scoring import load_rules
 from schemas import dead_letters as dl
 from schemas.codec import DOUBLE, LEDGER, METRO, encode
 from sinks.base import Harvest, Record, Refusal, Sink

@@ -108,7 +108,7 @@ def sensors(
       moisson sensors --count 5 --dry-run                 # look at five events
     """
     from moisson import stopping
-    from processors.oracle import Oracle
+    from processors.core.oracle import Oracle
     from producers.city import generate_events
 
     stopping.on_stop_signals()

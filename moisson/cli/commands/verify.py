@@ -77,8 +77,8 @@ def verify(
 
     from moisson.ops import verify as vf
     from moisson.registry import id_resolver
-    from processors.harvest import Rejection
-    from processors.scoring import load_rules
+    from processors.core.scoring import load_rules
+    from processors.core.validation import Rejection
     from sinks.postgres.reader import PostgresReader
 
     rec = open_or_fail(recording)

@@ -15,8 +15,8 @@ from sqlalchemy import event
 
 from moisson.dashboard.server import Dashboard
 from moisson.dashboard.shared import WHATIF_PENDING
-from processors.fold import Event
-from processors.oracle import Oracle
+from processors.core.fold import Event
+from processors.core.oracle import Oracle
 from producers.city import City
 
 pytestmark = pytest.mark.integration

@@ -10,7 +10,7 @@ from moisson.dashboard.guard import allowed, hostname
 from moisson.dashboard.harvest import Harvest
 from moisson.dashboard.server import Dashboard
 from moisson.settings import Settings
-from processors.fold import default_rules
+from processors.core.fold import default_rules
 
 
 class Tables:

@@ -16,8 +16,8 @@ from moisson.dashboard.harvest import (
     footprint,
 )
 from moisson.settings import Settings
-from processors.fold import Event
-from processors.oracle import Oracle
+from processors.core.fold import Event
+from processors.core.oracle import Oracle
 from producers.city import City
 from schemas import dead_letters
 from schemas.codec import BOOK, CAMERA, METRO, PAYMENT, decode, encode

@@ -8,8 +8,8 @@ from aiohttp.test_utils import TestClient, TestServer
 from moisson.dashboard.harvest import EventTail
 from moisson.dashboard.server import Dashboard
 from moisson.settings import Settings
-from processors.fold import Event, default_rules
-from processors.oracle import Oracle
+from processors.core.fold import Event, default_rules
+from processors.core.oracle import Oracle
 from producers.city import City
 
 

@@ -14,9 +14,9 @@ from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from moisson.ops import pipeline
 from moisson.ops.dlq import read_dead_letters
 from moisson.settings import settings_env
-from processors.fold import Event, explained_ledger, fold_all
-from processors.harvest import apply_message
-from processors.oracle import Oracle
+from processors.core.fold import Event, explained_ledger, fold_all
+from processors.core.oracle import Oracle
+from processors.core.validation import apply_message
 from producers.city import generate_events
 from producers.publisher import KafkaSanctions, Pacer, Publisher, ensure_topics
 from schemas.codec import SANCTION, decode
