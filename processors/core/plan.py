@@ -1,5 +1,5 @@
-"""What crosses the planner's edges: the messages it is given, where each source
-partition stands, what it needs to fold, and the plan it returns. Pure (no faust,
+"""What crosses the planner's edges: what it needs to fold (:class:`Folding`) and the
+plan it returns (the messages and positions are the gate's: :mod:`.gate`). Pure (no faust,
 Kafka or SQLAlchemy: an import-linter contract)."""
 
 from __future__ import annotations
@@ -7,41 +7,17 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any
 
 from processors.core.fold import Double
+from processors.core.gate import Hole, Incoming, OffsetGate, Position, Source
 from processors.core.horizon import Horizon
 from processors.core.privacy import Privacy
 from processors.core.scoring import Rulebook
 from processors.core.validation import Limits, Rejection
 from schemas.codec import IdResolver
 
-#: A source partition: (topic, partition).
-Source = tuple[str, int]
-
-
-@dataclass(frozen=True, slots=True)
-class Position:
-    """Where a source partition stands: the next offset to apply, and its watermark."""
-
-    next: int = 0
-    watermark: datetime | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Incoming:
-    """One sensor message as the planner sees it."""
-
-    topic: str
-    partition: int
-    offset: int
-    key: bytes | None
-    value: bytes | None
-
-    @property
-    def source(self) -> Source:
-        return (self.topic, self.partition)
+__all__ = ["DeadLetter", "Folding", "Hole", "Incoming", "Plan", "Position", "Source"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,31 +29,22 @@ class DeadLetter:
     detail: str
 
 
-@dataclass(frozen=True, slots=True)
-class Hole:
-    """Offsets ``expected`` up to ``found`` (excluded) of a partition were not delivered;
-    ``index`` is the message found at ``found``."""
-
-    expected: int
-    found: int
-    index: int
-
-
 @dataclass
 class Plan:
-    """What one batch does, in the order the agent must do it."""
+    """What one batch does: the domain's outputs, in the order the agent must send them
+    (doubles, ledger entries, blacklist updates, dead letters, sanctions), and where its
+    sources stand after it (``gate``, the delivery part, read through the properties)."""
 
+    gate: OffsetGate
     #: citizen -> (their latest double, index of the message that made it); written to
     #: the table (whose changelog partition is that message's) and sent to ``doubles``.
     doubles: dict[str, tuple[Double, int]] = field(default_factory=dict)
-    #: citizen -> (double, index) sent again unchanged: a re-delivered event, after a
-    #: crash that may have persisted the table but not the sends; not written again.
+    #: citizen -> (double, index) written and sent again, unchanged: a re-delivered
+    #: event, after a crash that may have persisted the table but not the sends.
     republish: dict[str, tuple[Double, int]] = field(default_factory=dict)
     #: (citizen, sanction) in the order decided.
     sanctions: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     dead_letters: list[DeadLetter] = field(default_factory=list)
-    #: source -> (where it now stands, index of the last message applied there).
-    positions: dict[Source, tuple[Position, int]] = field(default_factory=dict)
     #: (citizen, ledger entry, index): appended to the ledger topic.
     ledger: list[tuple[str, dict[str, Any], int]] = field(default_factory=list)
     #: (citizen, blacklist update): the periods that changed, or were removed.
@@ -85,22 +52,45 @@ class Plan:
     #: Citizens a re-delivered event touched: a crash may have lost what their last
     #: batch sent, so their held ledger, periods and sanction state are sent again.
     restate: set[str] = field(default_factory=set)
-    holes: dict[Source, Hole] = field(default_factory=dict)
-    #: source -> the offset it waits at: the schema registry could not be asked about
-    #: that message, so nothing of the partition moves on until it can (no dead letter).
-    waiting: dict[Source, int] = field(default_factory=dict)
     #: citizen -> its written double, encoded (checked against the size cap once).
     encoded: dict[str, bytes] = field(default_factory=dict)
-    seen: set[Source] = field(default_factory=set)  # sources delivered in this batch
     rejections: Counter[str] = field(default_factory=Counter)
-    applied: int = 0  # messages taken in offset order (folded or rejected)
-    redelivered: int = 0  # below the position: skipped
-    unassigned: int = 0  # of partitions this worker no longer owns: refused
 
     def refuse(self, index: int, reason: Rejection, detail: str) -> None:
         """Message ``index`` is a dead letter."""
         self.rejections[reason.value] += 1
         self.dead_letters.append(DeadLetter(index, reason.value, detail))
+
+    @property
+    def positions(self) -> dict[Source, tuple[Position, int]]:
+        """source -> (where it now stands, index of the last message applied there)."""
+        return self.gate.positions
+
+    @property
+    def holes(self) -> dict[Source, Hole]:
+        return self.gate.holes
+
+    @property
+    def waiting(self) -> dict[Source, int]:
+        """source -> the offset it waits at: the schema registry could not be asked about
+        that message, so nothing of the partition moves on until it can (no dead letter)."""
+        return self.gate.waiting
+
+    @property
+    def seen(self) -> set[Source]:
+        return self.gate.seen
+
+    @property
+    def applied(self) -> int:
+        return self.gate.applied
+
+    @property
+    def redelivered(self) -> int:
+        return self.gate.redelivered
+
+    @property
+    def unassigned(self) -> int:
+        return self.gate.unassigned
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,23 +1,13 @@
-"""Plan one batch of sensor messages: what to write, what to send, where each
-source partition now stands. Pure: no faust, Kafka or SQLAlchemy (an import-linter
-contract), so it is tested without a broker and the agent only carries it out.
+"""Plan one batch of sensor messages: what to write, what to send, where each source
+partition now stands. Pure: no faust, Kafka or SQLAlchemy (an import-linter contract),
+so it is tested without a broker and the agent only carries it out.
 
-Correctness does not rest on faust's commits (faust 0.15.3 can commit over records it
-never delivered after a rebalance: ``../shared/faust-rebalance-lab``). Each source
-partition's *position*, the next offset to apply, is kept in the processor's state and
-messages are applied strictly in offset order:
-
-- below the position: a re-delivery, already applied and flushed: skipped;
-- at the position: applied, and the position moves on;
-- above the position: a hole (faust dropped records): nothing more of that partition is
-  applied in this batch, and the agent seeks back to the position;
-- of a partition not assigned to this worker any more: refused (another worker owns it).
-
-Each position also keeps its partition's *watermark*, the latest event time seen
-there, which depends only on that partition's order. An event more than the allowed
-lateness behind it is refused as too late, and the doubles of the partition forget
-what lies beyond the horizon of the lowest *durable* watermark of its co-partitioned
-sources (``processors.core.horizon.Horizon``).
+Messages pass the offset gate (:mod:`.gate`: strict offset order per partition, holes,
+waits, ownership, watermarks), are validated and folded (:mod:`.validation`), and the
+doubles the batch writes are evicted to their partition's horizon: the doubles of a
+partition forget what lies beyond the horizon of the lowest *durable* watermark of its
+co-partitioned sources (:class:`processors.core.horizon.Horizon`), then capped in size
+(:mod:`.bounds`).
 """
 
 from __future__ import annotations
@@ -27,20 +17,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from processors.core.bounds import bound_sizes, shrinker
 from processors.core.fold import Double, as_datetime
+from processors.core.gate import Incoming, OffsetGate, Position, Source
 from processors.core.held import ms
 from processors.core.horizon import evict
-from processors.core.plan import (
-    DeadLetter,
-    Folding,
-    Hole,
-    Incoming,
-    Plan,
-    Position,
-    Source,
-)
+from processors.core.plan import DeadLetter, Folding, Plan
 from processors.core.validation import Rejection, apply_message, sanction_for, sanction_state
+from schemas.codec import DOUBLE, encode
 
 
 def plan_batch(
@@ -61,43 +44,21 @@ def plan_batch(
 
     No one message can make it raise: whatever a message holds ends as a dead letter,
     a duplicate, or (the registry unreachable) a wait at its offset."""
-    plan = Plan()
-    expected: dict[Source, int] = {}
-    marks: dict[Source, datetime | None] = {}
+    lateness = folding.horizon.lateness if folding.horizon is not None else None
+    gate = OffsetGate(positions, assigned, lateness)
+    plan = Plan(gate)
     latest: dict[str, Double | None] = {}
     first: dict[str, Double | None] = {}
     touched: dict[str, list[int]] = {}
-    lateness = folding.horizon.lateness if folding.horizon is not None else None
     for index, msg in enumerate(batch):
-        src = msg.source
-        if assigned is not None and src not in assigned:
-            plan.unassigned += 1
+        if not gate.admit(index, msg):
             continue
-        plan.seen.add(src)
-        if src in plan.holes or src in plan.waiting:
-            continue  # nothing after a hole or a wait is applied until a seek re-delivers it
-        at = expected.get(src)
-        if at is None:
-            stands = positions(src)
-            at = expected[src] = stands.next
-            marks[src] = stands.watermark
-        if msg.offset < at:
-            plan.redelivered += 1
-            continue
-        if msg.offset > at:
-            plan.holes[src] = Hole(at, msg.offset, index)
-            continue
-        mark = marks[src]
-        not_before = mark - lateness if mark is not None and lateness is not None else None
-        step = Step(index, msg, not_before, _partition_of(msg, folding, partitions))
+        step = Step(
+            index, msg, gate.not_before(msg.source), _partition_of(msg, folding, partitions)
+        )
         when = _fold_one(plan, latest, first, touched, step, lookup, folding)
-        if src in plan.waiting:
-            continue
-        expected[src] = msg.offset + 1
-        plan.applied += 1
-        if when is not None and (mark is None or when > mark):
-            marks[src] = mark = when
-        plan.positions[src] = (Position(msg.offset + 1, mark), index)
+        if msg.source not in gate.waiting:
+            gate.take(index, msg, when)
     _republish_sanctions(plan, folding)
     _evict(plan, batch, floors, folding)
     bound_sizes(plan, first, touched, folding, shrinker(batch, floors, folding))
@@ -172,7 +133,7 @@ def _fold_one(
     if outcome.double is None:
         assert outcome.rejected is not None
         if outcome.rejected is Rejection.REGISTRY_UNAVAILABLE:
-            plan.waiting[msg.source] = msg.offset
+            plan.gate.wait(msg)
             return None
         plan.rejections[outcome.rejected.value] += 1
         if outcome.rejected is Rejection.DUPLICATE and current is not None:
@@ -269,3 +230,74 @@ def _republish_sanctions(plan: Plan, folding: Folding) -> None:
         state = sanction_state(double, folding.rules)
         if last.get(citizen) != state:
             plan.sanctions.append((citizen, state))
+
+
+# The size cap on a written double: each double a batch writes is encoded once, and one
+# that would pass ``Limits.max_double_bytes`` (or not encode at all) is not written. The
+# broker refuses a message over its limit, and a refused send of a double would come
+# back with the same batch after every restart: the partition would wedge.
+
+
+def bound_sizes(
+    plan: Plan,
+    first: Mapping[str, Double | None],
+    touched: Mapping[str, list[int]],
+    folding: Folding,
+    shrink: Callable[[Double, int], Double | None] = lambda double, index: None,
+) -> None:
+    """Encode each double the batch writes, once; one that will not encode within the
+    size cap (``Limits.max_double_bytes``) is not written, and the batch's events that
+    grew it are dead-lettered (``state-too-large``), so the partition never wedges on
+    a send the broker refuses. The citizen's other events go on."""
+    cap = folding.limits.max_double_bytes
+    for citizen, (double, _) in list(plan.doubles.items()):
+        value, reason, problem = _encoded(double, cap)
+        if value is not None:
+            plan.encoded[citizen] = value
+            continue
+        indices = touched.get(citizen, [])
+        del plan.doubles[citizen]  # take back what the batch did to the citizen
+        plan.ledger = [x for x in plan.ledger if x[0] != citizen]
+        plan.sanctions = [x for x in plan.sanctions if x[0] != citizen]
+        for index in indices:
+            plan.refuse(index, reason, problem)
+        plan.dead_letters.sort(key=lambda d: d.index)
+        before = first.get(citizen)
+        if before is None or not indices:
+            continue
+        if citizen in plan.restate:  # re-stated as it stood
+            plan.republish[citizen] = (before, indices[0])
+            plan.sanctions.append((citizen, sanction_state(before, folding.rules)))
+        # What eviction frees is written, so a double at its cap can take events again.
+        smaller = shrink(before, indices[0])
+        value = _encoded(smaller, cap)[0] if smaller is not None else None
+        if smaller is not None and value is not None:
+            plan.doubles[citizen] = (smaller, indices[0])
+            plan.encoded[citizen] = value
+
+
+def _encoded(double: Double, cap: int) -> tuple[bytes | None, Rejection, str]:
+    """The double's bytes if it encodes within ``cap``, else None and why not."""
+    try:
+        value = encode(DOUBLE, double)
+    except Exception as exc:  # a forged stored version at 2**63 - 1, say
+        return None, Rejection.FOLD_ERROR, f"{type(exc).__name__}: {exc}"
+    if len(value) > cap:
+        return None, Rejection.STATE_TOO_LARGE, f"{len(value)} bytes, limit {cap}"
+    return value, Rejection.STATE_TOO_LARGE, ""
+
+
+def shrinker(
+    batch: Sequence[Incoming], floors: Callable[[int], datetime | None], folding: Folding
+) -> Callable[[Double, int], Double | None]:
+    """The double as eviction would leave it in message ``index``'s partition (None:
+    unchanged)."""
+
+    def shrink(double: Double, index: int) -> Double | None:
+        floor = floors(batch[index].partition)
+        if folding.horizon is None or floor is None:
+            return None
+        smaller = evict(double, floor, folding.horizon, folding.rules)
+        return smaller if smaller is not double else None
+
+    return shrink

@@ -38,7 +38,8 @@ from faust.types import TP
 from moisson.metrics import ProcessorMetrics
 from processors.core.fold import as_datetime
 from processors.core.held import ms
-from processors.core.planning import Folding, Hole, Plan, Position, Source, plan_batch
+from processors.core.plan import Folding, Hole, Plan, Position, Source
+from processors.core.planning import plan_batch
 from processors.core.progress import Progress
 from processors.core.validation import Rejection
 from processors.engine.app import HarvestApp
