@@ -62,7 +62,7 @@ def test_partitions_not_assigned_are_refused_and_counted():
 def test_the_watermark_only_moves_forward_and_sets_the_lateness_floor():
     gate = OffsetGate(lambda src: Position(), lateness=timedelta(hours=1))
     assert gate.not_before(METRO) is None, "no event seen yet: anything is accepted"
-    times = [T0, T0 - timedelta(minutes=30), T0 + timedelta(hours=2), None]
+    times = [T0, T0 + timedelta(hours=2), T0 - timedelta(minutes=30), None]
     pass_all(gate, [msg(METRO, o) for o in range(4)], when=lambda i: times[i])
     assert gate.stands(METRO) == Position(4, T0 + timedelta(hours=2))
     assert gate.not_before(METRO) == T0 + timedelta(hours=1)
