@@ -5,18 +5,20 @@ the lag. Pure (the clock is passed in), so the decisions are tested without a br
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal
 
-from processors.core.planning import Position, Source
+from processors.core.gate import Position, Source
 
 HoleAction = Literal["seek", "wait", "give-up"]
 
 
 @dataclass
 class Progress:
-    """One worker's view of its source partitions' positions."""
+    """One worker's view of its source partitions' positions, across batches (the
+    agent tells it what happened through its methods; it decides what to do next)."""
 
     seek_every_s: float = 1.0  # the least time between two seeks of one partition
     stall_s: float = 15.0  # unmoved and undelivered this long below the high-water: stalled
@@ -43,6 +45,60 @@ class Progress:
     #: replays from there at the earliest, so eviction may rely on it (and no further)
     durable: dict[Source, datetime | None] = field(default_factory=dict)
     _logged: tuple[float, int] = (float("-inf"), 0)
+
+    def stands(self, src: Source, stored: Callable[[Source], Position]) -> Position:
+        """Where ``src`` stands: as the last batch planned left it (it may not be written
+        yet), else as ``stored``. The first read of a source since it was assigned is a
+        recovered, durable value: it seeds the durable watermark eviction may rely on."""
+        planned = self.planned.get(src)
+        if planned is not None and src in self.durable:
+            return planned  # already seeded: the store need not be read again
+        position = stored(src)
+        self.durable.setdefault(src, position.watermark)
+        return planned or position
+
+    def durable_watermark(
+        self, src: Source, stored: Callable[[Source], Position]
+    ) -> datetime | None:
+        """The watermark ``src``'s stored position holds durably (read once)."""
+        if src not in self.durable:
+            self.durable[src] = stored(src).watermark
+        return self.durable[src]
+
+    def planned_to(self, positions: Mapping[Source, tuple[Position, int]]) -> None:
+        """A batch was planned: the next one is planned from where it left each source."""
+        for src, (stands, _) in positions.items():
+            self.planned[src] = stands
+
+    def replan(self) -> None:
+        """Batches in flight write no position now (a revocation began): plan from the
+        store again."""
+        self.planned.clear()
+
+    def wrote(self, src: Source, stands: Position) -> None:
+        """``src``'s position was written, not yet acknowledged."""
+        self.written[src] = stands.watermark
+
+    def delivered_at(self, sources: Iterable[Source], now: float) -> None:
+        """A batch held records of ``sources``."""
+        for src in sources:
+            self.delivered[src] = now
+
+    def committed_to(self, src: Source, position: int) -> None:
+        """``position`` was committed to the consumer group for ``src``."""
+        self.committed[src] = position
+
+    def skipped_to(self, src: Source, stands: Position, now: float) -> None:
+        """A missing range was given up: ``src`` goes on from ``stands`` (unless a batch
+        already planned past it)."""
+        if self.planned.get(src, stands).next <= stands.next:
+            self.planned[src] = stands
+        self.moved(src, stands.next, now)
+
+    def unflushed(self) -> dict[Source, datetime | None]:
+        """The watermarks written and not yet acknowledged: a snapshot to hand to
+        :meth:`flushed` once a flush that began after it has landed."""
+        return dict(self.written)
 
     def flushed(self, written: dict[Source, datetime | None]) -> None:
         """The positions ``written`` (a snapshot taken before a flush) have landed."""

@@ -107,27 +107,15 @@ class Harvester:
 
     def position_of(self, src: Source) -> Position:
         """Where ``src`` stands (offset 0 and no watermark for a partition never applied):
-        as the last batch planned left it, which may not be written yet.
-
-        The first read of a source since it was assigned is a recovered, durable value:
-        it seeds the durable watermark that eviction may rely on.
-        """
-        planned = self.progress.planned.get(src)
-        if planned is not None and src in self.progress.durable:
-            return planned  # already seeded: the table need not be read again
-        stored = self.stored_position(src)
-        self.progress.durable.setdefault(src, stored.watermark)
-        return planned or stored
+        as the last batch planned left it, which may not be written yet."""
+        return self.progress.stands(src, self.stored_position)
 
     def floor_of(self, partition: int) -> datetime | None:
         """The lowest durable watermark of the partition's sensor sources; None while one
         of them has none (a silent source holds eviction back)."""
         lowest = None
         for topic in self.folding.kinds:
-            src = (topic, partition)
-            if src not in self.progress.durable:
-                self.progress.durable[src] = self.stored_position(src).watermark
-            wm = self.progress.durable[src]
+            wm = self.progress.durable_watermark((topic, partition), self.stored_position)
             if wm is None:
                 return None
             lowest = wm if lowest is None else min(lowest, wm)
@@ -166,7 +154,7 @@ class Harvester:
     async def flush_outputs(self, sent: Sequence[Any] = ()) -> None:
         """Wait until the broker acknowledged ``sent`` and every table write so far; the
         watermarks written before are durable from then on."""
-        written = dict(self.progress.written)
+        written = self.progress.unflushed()
         pending = [*sent, *self.doubles.unsent, *self.positions.unsent]
         if pending:
             await asyncio.gather(*pending)
@@ -231,8 +219,7 @@ class Harvester:
         self.rejections.update(plan.rejections)
         planned_at = time.perf_counter()
         self.count(batch, plan, planned_at - started_at)
-        for src, (stands, _) in plan.positions.items():
-            self.progress.planned[src] = stands  # the next batch is planned from here
+        self.progress.planned_to(plan.positions)
         for citizen, (double, index) in plan.doubles.items():
             self.write_double(citizen, double, events[index], plan.encoded.get(citizen))
         if self.deps.fault == "exit-before-sanction" and any(
@@ -277,8 +264,7 @@ class Harvester:
             log.info("a rebalance began during a batch; its positions are left unwritten")
             return plan
         now = time.monotonic()
-        for src in plan.seen:
-            self.progress.delivered[src] = now
+        self.progress.delivered_at(plan.seen, now)
         for src, (stands, index) in plan.positions.items():
             self.write_position(src, stands, events[index])
             self.progress.moved(src, stands.next, now)
@@ -321,7 +307,7 @@ class Harvester:
                 "next": stands.next,
                 "wm": ms(wm) if wm is not None else None,
             }
-        self.progress.written[src] = wm
+        self.progress.wrote(src, stands)
 
     async def on_hole(self, src: Source, hole: Hole, found: Any, now: float) -> None:
         """Seek back to a hole (rate-limited); after too many seeks, dead-letter the
@@ -351,9 +337,7 @@ class Harvester:
             await self.flush_outputs(self.sent_now())
             stands = Position(hole.found, self.stored_position(src).watermark)
             self.write_position(src, stands, found)
-            if progress.planned.get(src, stands).next <= hole.found:
-                progress.planned[src] = stands
-            progress.moved(src, hole.found, now)
+            progress.skipped_to(src, stands, now)
             await self.seek(src, hole.found)
 
     async def inject_exit_before_sanction(self) -> None:
@@ -388,7 +372,7 @@ class Harvester:
                 await self.flush_outputs()  # never commit a position the changelog may lack
                 await commit_offsets(consumer, fresh)
                 for tp, at in fresh.items():
-                    progress.committed[tp] = at
+                    progress.committed_to(tp, at)
             self.metrics.lag.set_all(progress.lag)
             progress.maybe_log_lag(log, now)
 
@@ -397,9 +381,7 @@ class Harvester:
         app's ``on_partitions_revoked`` handler)."""
         revoked = args[0] if args else kwargs.get("revoked", ())
         self.progress.forget({(tp.topic, tp.partition) for tp in revoked})
-        # Batches in flight write no position now (a revocation began): plan from the
-        # table.
-        self.progress.planned.clear()
+        self.progress.replan()
 
 
 def register(app: HarvestApp, deps: Deps) -> Harvester:

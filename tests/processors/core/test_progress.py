@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
+from datetime import UTC, datetime
 
+from processors.core.gate import Position
 from processors.core.progress import Progress
 
 SRC = ("sensors.metro", 2)
@@ -117,3 +119,40 @@ def test_two_flushes_of_one_snapshot_land_in_any_order():
     p.flushed(snapshot)
     p.flushed(snapshot)
     assert SRC not in p.written and p.durable[SRC] is None
+
+
+def test_a_source_stands_where_the_last_plan_left_it_once_its_durable_mark_is_seeded():
+    t = datetime(2026, 3, 1, tzinfo=UTC)
+    reads = []
+
+    def stored(src):
+        reads.append(src)
+        return Position(4, t)
+
+    p = Progress()
+    assert p.stands(SRC, stored) == Position(4, t) and p.durable[SRC] == t
+    p.planned_to({SRC: (Position(9, None), 3)})
+    assert p.stands(SRC, stored) == Position(9, None)
+    assert reads == [SRC], "the store is read once"
+    p.replan()
+    assert p.stands(SRC, stored) == Position(4, t)
+
+
+def test_a_range_given_up_moves_the_plan_on_unless_a_batch_is_already_past_it():
+    p = Progress()
+    p.planned_to({SRC: (Position(5), 0)})
+    p.skipped_to(SRC, Position(8), now=1.0)
+    assert p.planned[SRC] == Position(8) and p.since[SRC] == (8, 1.0)
+    p.planned_to({SRC: (Position(12), 0)})
+    p.skipped_to(SRC, Position(10), now=2.0)
+    assert p.planned[SRC] == Position(12)
+
+
+def test_watermarks_written_become_durable_once_flushed():
+    t = datetime(2026, 3, 1, tzinfo=UTC)
+    p = Progress()
+    p.wrote(SRC, Position(3, t))
+    snapshot = p.unflushed()
+    p.wrote(SRC, Position(4, None))
+    p.flushed(snapshot)
+    assert p.durable[SRC] == t and p.written == {SRC: None}, "the later write is pending"
