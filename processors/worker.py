@@ -26,7 +26,7 @@ from processors.core.privacy import Privacy
 from processors.core.scoring import load_rules
 from processors.core.validation import Limits
 from processors.engine.agent import Deps, register
-from processors.engine.app import HarvestApp, create_app
+from processors.engine.app import ProcessorApp, create_app
 from processors.engine.faust_patches import (
     bound_consumer_stop,
     bound_producer_stop,
@@ -35,7 +35,7 @@ from processors.engine.faust_patches import (
 
 log = logging.getLogger(__name__)
 
-app: HarvestApp  # built on first access, by __getattr__
+app: ProcessorApp  # built on first access, by __getattr__
 
 PORT_ENV = "METRICS_PROCESSOR_PORT"
 
@@ -85,7 +85,7 @@ def deps_of(settings: Settings, metrics: ProcessorMetrics | None = None) -> Deps
     )
 
 
-def build(settings: Settings) -> HarvestApp:
+def build(settings: Settings) -> ProcessorApp:
     """The harvester's app from ``settings``, its agents registered, on a worker that
     stops cleanly on every stop signal (:class:`StoppingWorker`).
 
@@ -155,7 +155,7 @@ class StoppingWorker(faust.Worker):
 
 
 def export_metrics(
-    app: HarvestApp, metrics: ProcessorMetrics, server: MetricsServer, faust_monitor: bool
+    app: ProcessorApp, metrics: ProcessorMetrics, server: MetricsServer, faust_monitor: bool
 ) -> None:
     """Say where ``server`` serves ``metrics`` once the worker has started (faust's log
     is set up by then; port 0 is discovered this way); with ``faust_monitor``, faust's

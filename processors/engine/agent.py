@@ -14,7 +14,7 @@ carries the plan out, in an order that loses nothing across a crash or a rebalan
 A crash before 3 re-delivers the batch: events already in a double are duplicates,
 and their citizens' doubles, held ledger, periods and sanction state are sent again.
 
-Its state (positions in flight, rejections, the outbox) lives in a :class:`Harvester`,
+Its state (positions in flight, rejections, the outbox) lives in a :class:`FoldAgent`,
 one per app; what it needs from outside comes in a :class:`Deps`.
 :func:`processors.engine.agent.register` puts it on an app.
 """
@@ -42,10 +42,15 @@ from processors.core.plan import Folding, Hole, Plan, Position, Source
 from processors.core.planning import plan_batch
 from processors.core.progress import Progress
 from processors.core.validation import Rejection
-from processors.engine.app import HarvestApp
-from processors.engine.faust_patches import aiokafka_producer, commit_offsets, processing
+from processors.engine.app import ProcessorApp
+from processors.engine.faust_patches import (
+    aiokafka_producer,
+    commit_offsets,
+    processing,
+    write_store_only,
+)
 from processors.engine.outbox import Outbox, Started, add_outputs, incoming
-from processors.engine.store import LocalStore, Record, land_when_sent
+from processors.engine.store import Record, land_when_sent
 from schemas import dead_letters
 from schemas.codec import DOUBLE, encode
 from schemas.registry import CachedResolver
@@ -78,12 +83,12 @@ def position_key(src: Source) -> str:
     return f"{src[0]}/{src[1]}"
 
 
-class Harvester:
+class FoldAgent:
     """One app's harvester: it carries out the batches :func:`plan_batch` plans."""
 
     agent: Any = None  # the faust agent, once registered
 
-    def __init__(self, app: HarvestApp, deps: Deps) -> None:
+    def __init__(self, app: ProcessorApp, deps: Deps) -> None:
         self.app, self.deps = app, deps
         self.folding, self.topics = deps.folding, deps.topics
         self.doubles, self.positions = app.doubles, app.positions
@@ -128,8 +133,8 @@ class Harvester:
         for (topic, partition), fut, count in self.outbox.seal():
             if topic == self.topics.doubles:
                 self.doubles.track(fut)
-                staged, store = self.landing.get(partition), self.doubles.data
-                if staged is not None and isinstance(store, LocalStore):
+                staged, store = self.landing.get(partition), self.doubles.local_store
+                if staged is not None and store is not None:
                     land_when_sent(store, partition, staged[:count], fut)
                     del staged[:count]
             out.append(fut)
@@ -290,13 +295,12 @@ class Harvester:
         if value is None:  # the planner encodes what it writes (to bound its size)
             value = encode(DOUBLE, double)
         partition, key = event.message.partition, citizen.encode()
-        store = self.doubles.data
-        if isinstance(store, LocalStore):  # the bytes sent, on disk once the broker has them
+        store = self.doubles.local_store
+        if store is not None:  # the bytes sent, on disk once the broker has them
             store.stage(partition, key, value)
             self.landing.setdefault(partition, []).append((key, value))
         else:
-            with processing(event):
-                store[citizen] = double
+            write_store_only(self.doubles, event, citizen, double)
         self.outbox.add(self.topics.doubles, partition, key, value)
 
     def write_position(self, src: Source, stands: Position, event: Any) -> None:
@@ -384,11 +388,11 @@ class Harvester:
         self.progress.replan()
 
 
-def register(app: HarvestApp, deps: Deps) -> Harvester:
+def register(app: ProcessorApp, deps: Deps) -> FoldAgent:
     """Register a harvester on ``app`` (made by :func:`processors.engine.app.create_app`): its
     agent consumes the sensor topics, its timer keeps positions every second, and it
-    forgets revoked partitions. Its state lives in the returned :class:`Harvester`."""
-    harvester = Harvester(app, deps)
+    forgets revoked partitions. Its state lives in the returned :class:`FoldAgent`."""
+    harvester = FoldAgent(app, deps)
     harvester.agent = app.agent(app.sensor_topics, name=AGENT_NAME)(harvester.harvest)
     app.timer(1.0, name=TIMER_NAME)(harvester.keep_positions)
     app.on_partitions_revoked.connect(harvester.forget_revoked)  # type: ignore[arg-type]

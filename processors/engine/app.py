@@ -18,19 +18,20 @@ from typing import Any
 
 import faust
 from faust.serializers import codecs
-from mode import Service
-from mode.services import WaitResults
 from yarl import URL
 
 from moisson.settings import KafkaSettings, Settings
 from processors.engine.ends import fetched_ends
 from processors.engine.faust_patches import (
-    SUSPEND_WAIT,
+    PatchedApp,
+    PatchedTable,
+    ReadOffsets,
     set_fetch_wait,
     set_highwaters,
     set_read_offsets,
     set_serializers,
     set_wait_first,
+    wait_first_fast,
 )
 from processors.engine.store import LocalStore, land_when_sent
 from schemas.codec import DOUBLE, decode, encode
@@ -59,7 +60,7 @@ def register_codec() -> None:
 log = logging.getLogger(__name__)
 
 
-class TrackedTable(faust.Table):
+class TrackedTable(PatchedTable):
     """A table whose changelog writes can be awaited until the broker has them.
 
     faust's own producer flush gives up on its send-soon buffer after 0.1 s without
@@ -70,34 +71,31 @@ class TrackedTable(faust.Table):
         super().__init__(*args, **kwargs)
         self.unsent: set[asyncio.Future[Any]] = set()
 
-    def _verify_source_topic_partitions(self, source_topic: str) -> None:
-        # Right after start-up the consumer's metadata can list a changelog it has just
-        # created with 0 partitions; faust then raises PartitionsMismatch from the
-        # agent (seen in CI). Check again later instead: the count is declared here.
-        if self.app.consumer.topic_partitions(self.changelog_topic_name) == 0:
-            return
-        super()._verify_source_topic_partitions(source_topic)
-
     def send_changelog(self, *args: Any, **kwargs: Any) -> Any:
         self.last_sent = self.track(super().send_changelog(*args, **kwargs))
         return self.last_sent
 
     def __setitem__(self, key: Any, value: Any) -> None:
         super().__setitem__(key, value)  # sends the changelog record, then stores
-        self._land_on_ack()
+        self.land_on_ack()
 
     def __delitem__(self, key: Any) -> None:
         super().__delitem__(key)
-        self._land_on_ack()
+        self.land_on_ack()
 
-    def _land_on_ack(self) -> None:
-        store = self.data
-        if isinstance(store, LocalStore):
+    @property
+    def local_store(self) -> LocalStore | None:
+        """The table's store when it is ours (RocksDB), None for faust's memory store."""
+        return self.data if isinstance(self.data, LocalStore) else None
+
+    def land_on_ack(self) -> None:
+        store = self.local_store
+        if store is not None:
             partition, record = store.take_last()
             land_when_sent(store, partition, [record], self.last_sent)
 
-    def _new_store_by_url(self, url: Any) -> Any:
-        # faust's RocksDB store may hold values its changelog never got (processors.engine.store)
+    def new_store(self, url: Any) -> Any:
+        # faust's RocksDB store may hold values its changelog never got (:mod:`.store`)
         if URL(str(url)).scheme == "rocksdb":
             return LocalStore(
                 url,
@@ -111,7 +109,7 @@ class TrackedTable(faust.Table):
                 loop=self.loop,
                 options=self.options,
             )
-        return super()._new_store_by_url(url)
+        return None
 
     def track(self, fut: Any) -> Any:
         """Count ``fut``, a changelog write, as unsent until the broker has it."""
@@ -138,54 +136,7 @@ def broker_credentials(kafka: KafkaSettings) -> Any:
     return faust.SSLCredentials(context) if context is not None else None
 
 
-class ReadOffsets(dict[Any, Any]):
-    """faust's read offsets, with none kept for the sensor topics.
-
-    faust drops a fetched record below the partition's read offset and books an
-    acknowledged gap when offsets jump (``transport/consumer.py:1207-1230``); after a
-    seek made while a fetch is in flight, that swallows the re-fetched records. The
-    harvester orders and deduplicates sensor records by its own positions instead.
-    """
-
-    def __init__(self, unfiltered: frozenset[str]) -> None:
-        super().__init__()
-        self.unfiltered = unfiltered
-
-    def __missing__(self, tp: Any) -> None:
-        return None
-
-    def __setitem__(self, tp: Any, offset: Any) -> None:
-        super().__setitem__(tp, None if tp.topic in self.unfiltered else offset)
-
-    def update(self, *args: Any, **kwargs: Any) -> None:
-        for tp, offset in dict(*args, **kwargs).items():
-            self[tp] = offset
-
-
-async def wait_first_fast(consumer: Any, *coros: Any, timeout: Any = None) -> Any:
-    """faust's fetcher hands every message over with ``wait_first(callback(message),
-    suspend_flow.wait())`` (``transport/consumer.py:1220``): four tasks, a wait and three
-    cancellations per message, about a seventh of the harvester's time in py-spy.
-
-    When the flow is not suspended (and the consumer neither stopping nor crashed) the
-    callback is awaited directly. It only puts the event in its channel's queue without
-    blocking (``put_nowait_enhanced``), so it does not wait for a suspension to begin;
-    if one begins meanwhile the event is delivered anyway, which the harvester's
-    positions absorb (a re-delivery, or a hole it seeks back to). Any other call goes to
-    faust's own ``wait_first``.
-    """
-    if (
-        len(coros) == 2
-        and timeout is None
-        and getattr(coros[1], "cr_code", None) is SUSPEND_WAIT
-        and not (consumer.suspend_flow.is_set() or consumer.should_stop)
-    ):
-        coros[1].close()
-        return WaitResults([coros[0]], [await coros[0]], False)
-    return await Service.wait_first(consumer, *coros, timeout=timeout)
-
-
-class HarvestApp(faust.App):
+class ProcessorApp(PatchedApp):
     """faust's App, told when a rebalance starts and without read offsets for sensors."""
 
     #: Bumped as a revocation begins: a batch that awaited across one writes no position.
@@ -201,24 +152,22 @@ class HarvestApp(faust.App):
     doubles: TrackedTable
     positions: TrackedTable
 
-    def _new_consumer(self) -> Any:
-        consumer = super()._new_consumer()
+    def on_consumer_made(self, consumer: Any) -> None:
         set_read_offsets(consumer, ReadOffsets(self.unfiltered_topics))
         set_wait_first(consumer, wait_first_fast)
         set_fetch_wait(consumer, self.fetch_max_wait_ms)
         set_highwaters(
             consumer, functools.partial(fetched_ends, self.client_kwargs), self.forget_stale
         )
-        return consumer
 
     def forget_stale(self, ends: Any) -> None:
         """Drop local state read from another changelog than the one that ends at
         ``ends`` (see :meth:`processors.engine.store.LocalStore.forget_stale`)."""
         for table in self.tracked:
-            if isinstance(table.data, LocalStore):
-                table.data.forget_stale(ends)
+            if table.local_store is not None:
+                table.local_store.forget_stale(ends)
 
-    async def _on_partitions_revoked(self, revoked: Any) -> None:
+    async def before_revocation(self, revoked: Any) -> None:
         self.revocations += 1
         # Every table write made so far reaches the changelog before the partitions go:
         # a late write would land after the new owner read the changelog, and win.
@@ -227,7 +176,6 @@ class HarvestApp(faust.App):
             _, late = await asyncio.wait(unsent, timeout=self.conf.broker_session_timeout / 2)
             if late:
                 log.warning("%d changelog writes unconfirmed at a revocation", len(late))
-        await super()._on_partitions_revoked(revoked)
 
 
 def raw_topic(app: faust.App, *names: str, **options: Any) -> Any:
@@ -243,7 +191,7 @@ def raw_topic(app: faust.App, *names: str, **options: Any) -> Any:
 
 
 def tracked_table(
-    app: HarvestApp,
+    app: ProcessorApp,
     name: str,
     value_serializer: str,
     compaction: dict[str, str],
@@ -285,7 +233,7 @@ def tracked_table(
     return table
 
 
-def create_app(settings: Settings) -> HarvestApp:
+def create_app(settings: Settings) -> ProcessorApp:
     """The harvester's faust app from ``settings``: its sensor topics and its two tables,
     no agent yet (:func:`processors.engine.agent.register` adds them). Registers the doubles'
     codec and creates the data directory."""
@@ -293,7 +241,7 @@ def create_app(settings: Settings) -> HarvestApp:
     partitions = settings.kafka.partitions
     datadir = settings.processor.data_dir / settings.processor.app_id
     datadir.mkdir(parents=True, exist_ok=True)  # faust expects it to exist
-    app = HarvestApp(
+    app = ProcessorApp(
         settings.processor.app_id,
         broker=[f"kafka://{hp.strip()}" for hp in settings.kafka.bootstrap_servers.split(",")],
         store=settings.processor.store,

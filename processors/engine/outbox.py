@@ -44,7 +44,7 @@ class Outbox:
     """Record batches being filled, per topic partition, until sealed."""
 
     def __init__(self, producer: Callable[[], Any]) -> None:
-        self._producer = producer  # the started aiokafka producer, when first needed
+        self.producer = producer  # the started aiokafka producer, when first needed
         self._open: dict[TopicPartition, Any] = {}
         self._sealed: list[tuple[TopicPartition, Any]] = []
         self._last: dict[TopicPartition, asyncio.Future[Any]] = {}
@@ -61,10 +61,10 @@ class Outbox:
         tp = (topic, partition)
         builder = self._open.get(tp)
         if builder is None:
-            builder = self._open[tp] = self._producer().create_batch()
+            builder = self._open[tp] = self.producer().create_batch()
         if builder.append(key=key, value=value, timestamp=None, headers=headers or []) is None:
             self._sealed.append((tp, builder))
-            builder = self._open[tp] = self._producer().create_batch()
+            builder = self._open[tp] = self.producer().create_batch()
             if builder.append(key=key, value=value, timestamp=None, headers=headers or []) is None:
                 raise ValueError(f"a record of {len(value or b'')} bytes fits no batch for {tp}")
 
@@ -76,7 +76,9 @@ class Outbox:
         out: list[Sealed] = []
         for tp, builder in self._sealed:
             handed: asyncio.Future[None] = loop.create_future()
-            sending = asyncio.ensure_future(self._send(self._last.get(tp), handed, builder, tp))
+            sending = asyncio.ensure_future(
+                self.send_after(self._last.get(tp), handed, builder, tp)
+            )
             out.append(Sealed(tp, sending, builder.record_count()))
             self._last[tp] = handed
             handed.add_done_callback(functools.partial(self._forget, tp))
@@ -87,7 +89,7 @@ class Outbox:
         if self._last.get(tp) is handed:
             del self._last[tp]
 
-    async def _send(
+    async def send_after(
         self,
         after: asyncio.Future[None] | None,
         handed: asyncio.Future[None],
@@ -97,7 +99,7 @@ class Outbox:
         try:
             if after is not None:  # the partition's previous batch is handed over first
                 await after
-            delivery = await self._producer().send_batch(builder, tp[0], partition=tp[1])
+            delivery = await self.producer().send_batch(builder, tp[0], partition=tp[1])
         finally:
             if not handed.done():
                 handed.set_result(None)

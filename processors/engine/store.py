@@ -23,8 +23,9 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 import rocksdict
-from faust.stores.rocksdb import Store as RocksDBStore
 from faust.streams import current_event
+
+from processors.engine.faust_patches import PatchedRocksStore
 
 log = logging.getLogger(__name__)
 
@@ -47,28 +48,28 @@ def land_when_sent(
     sent.add_done_callback(landed)
 
 
-class LocalStore(RocksDBStore):
+class LocalStore(PatchedRocksStore):
     """RocksDB per table partition, written on the changelog's acknowledgement."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         #: partition -> key -> newest value not yet on disk (None: deleted)
         self.staged: dict[int, dict[bytes, bytes | None]] = defaultdict(dict)
-        self._last: tuple[int, bytes, bytes | None] | None = None
+        self.last_staged: tuple[int, bytes, bytes | None] | None = None
 
     # -- writes ------------------------------------------------------------------
 
     def stage(self, partition: int, key: bytes, value: bytes | None) -> None:
         """Hold ``value`` as the key's newest until :meth:`land` puts it on disk."""
         self.staged[partition][key] = value
-        self._key_index[key] = partition
-        self._last = (partition, key, value)
+        self.remember_partition(key, partition)
+        self.last_staged = (partition, key, value)
 
     def take_last(self) -> tuple[int, Record]:
         """The write the table just staged (its changelog record was sent just before)."""
-        assert self._last is not None, "no write staged"
-        partition, key, value = self._last
-        self._last = None
+        assert self.last_staged is not None, "no write staged"
+        partition, key, value = self.last_staged
+        self.last_staged = None
         return partition, (key, value)
 
     def land(self, partition: int, records: Sequence[Record], last_offset: int) -> None:
@@ -78,7 +79,7 @@ class LocalStore(RocksDBStore):
         A partition given up meanwhile is left alone: its next owner recovers from the
         changelog, and so would this worker from the offset it has on disk.
         """
-        db = self._dbs.get(partition)
+        db = self.db_of(partition)
         if db is None:
             return
         batch = rocksdict.WriteBatch(raw_mode=True)
@@ -111,24 +112,21 @@ class LocalStore(RocksDBStore):
             per_partition[msg.partition].append((msg.key, msg.value))
             last[msg.partition] = max(msg.offset, last.get(msg.partition, -1))
         for partition, records in per_partition.items():
-            self._db_for_partition(partition)  # recovery opens the partition
+            self.open_db(partition)  # recovery opens the partition
             self.land(partition, records, last[partition])
 
-    def _set(self, key: bytes, value: bytes | None) -> None:
-        self.stage(self._partition(key), key, value)
+    def write(self, key: bytes, value: bytes | None) -> None:
+        self.stage(self.partition_of(key), key, value)
 
-    def _del(self, key: bytes) -> None:
-        self.stage(self._partition(key), key, None)
-
-    def _partition(self, key: bytes) -> int:
+    def partition_of(self, key: bytes) -> int:
         event = current_event()
         if event is not None:
             return int(event.message.partition)
-        return int(self._key_index[key])
+        return self.last_partition_of(key)
 
     # -- reads: the staged value first -------------------------------------------
 
-    def _staged_for(self, key: bytes) -> tuple[bool, bytes | None]:
+    def staged_for(self, key: bytes) -> tuple[bool, bytes | None]:
         event = current_event()
         partitions = [event.message.partition] if event is not None else list(self.staged)
         for partition in partitions:
@@ -137,35 +135,24 @@ class LocalStore(RocksDBStore):
                 return True, staged[key]
         return False, None
 
-    def _get(self, key: bytes) -> bytes | None:
-        found, value = self._staged_for(key)
-        return value if found else super()._get(key)
+    def read(self, key: bytes) -> bytes | None:
+        found, value = self.staged_for(key)
+        return value if found else self.disk_get(key)
 
-    def _contains(self, key: bytes) -> bool:
-        found, value = self._staged_for(key)
-        return value is not None if found else super()._contains(key)
+    def holds(self, key: bytes) -> bool:
+        found, value = self.staged_for(key)
+        return value is not None if found else self.disk_contains(key)
 
-    def _iteritems(self) -> Iterator[tuple[bytes, bytes]]:
-        staged = {k: v for p in self._active_partitions() for k, v in self.staged[p].items()}
-        for key, value in super()._iteritems():
+    def items_now(self) -> Iterator[tuple[bytes, bytes]]:
+        staged = {k: v for p in self.active_partitions() for k, v in self.staged[p].items()}
+        for key, value in self.disk_items():
             if key not in staged:
                 yield key, value
         for key, newest in staged.items():
             if newest is not None:
                 yield key, newest
 
-    def _iterkeys(self) -> Iterator[bytes]:
-        for key, _ in self._iteritems():
-            yield key
-
-    def _itervalues(self) -> Iterator[bytes]:
-        for _, value in self._iteritems():
-            yield value
-
-    def _size(self) -> int:
-        return sum(1 for _ in self._iteritems())
-
-    def _active_partitions(self) -> list[int]:
+    def active_partitions(self) -> list[int]:
         topic = self.table.changelog_topic_name  # type: ignore[attr-defined]
         actives = {tp.partition for tp in self.app.assignor.assigned_actives() if tp.topic == topic}
         return [p for p in self.staged if p in actives]
@@ -176,7 +163,7 @@ class LocalStore(RocksDBStore):
         deleted topic) would otherwise be recovered onto stale state."""
         topics = self.table.changelog_topic.topics
         for tp, end in ends.items():
-            if tp.topic not in topics or tp.partition not in self._dbs:
+            if tp.topic not in topics or not self.is_open(tp.partition):
                 continue
             had = self.persisted_offset(tp)
             if had is not None and had >= (end or 0):
@@ -192,12 +179,12 @@ class LocalStore(RocksDBStore):
 
     def forget(self, partition: int) -> None:
         """Delete a partition's local state (it is reopened empty)."""
-        db = self._dbs.pop(partition, None)
+        db = self.drop_db(partition)
         if db is not None:
             db.close()
         self.staged.pop(partition, None)
         shutil.rmtree(self.partition_path(partition), ignore_errors=True)
-        self._db_for_partition(partition)
+        self.open_db(partition)
 
     def revoke_partitions(self, table: Any, tps: set[Any]) -> None:
         """Given up: their staged writes go too (the changelog has what was sent)."""

@@ -9,7 +9,13 @@ from faust.serializers import codecs
 
 from moisson.settings import Settings
 from processors.core.fold import Event, fold_all
-from processors.engine.app import DOUBLE_CODEC, DoubleCodec, HarvestApp, create_app, register_codec
+from processors.engine.app import (
+    DOUBLE_CODEC,
+    DoubleCodec,
+    ProcessorApp,
+    create_app,
+    register_codec,
+)
 from producers.city import generate_events
 
 
@@ -25,7 +31,7 @@ def settings_for(tmp_path: Path) -> Settings:
 def test_the_app_has_its_sensor_topics_and_tables(tmp_path: Path) -> None:
     s = settings_for(tmp_path)
     app = create_app(s)
-    assert isinstance(app, HarvestApp)
+    assert isinstance(app, ProcessorApp)
     assert app.conf.id == "factory-test"
     assert app.conf.topic_partitions == 3
     assert set(app.sensor_topics.topics) == set(s.topics.sensors)

@@ -9,7 +9,7 @@ from unittest import mock
 
 
 async def test_the_callback_is_awaited_directly_while_the_flow_runs():
-    from processors.engine.app import wait_first_fast
+    from processors.engine.faust_patches import wait_first_fast
 
     consumer = SimpleNamespace(suspend_flow=asyncio.Event(), should_stop=False)
     got = []
@@ -18,14 +18,14 @@ async def test_the_callback_is_awaited_directly_while_the_flow_runs():
         got.append(message)
         return "put"
 
-    with mock.patch("processors.engine.app.Service.wait_first") as slow:
+    with mock.patch("processors.engine.faust_patches.Service.wait_first") as slow:
         res = await wait_first_fast(consumer, callback("m1"), consumer.suspend_flow.wait())
     assert got == ["m1"] and res.results == ["put"] and not res.stopped
     slow.assert_not_called()
 
 
 async def test_a_suspended_flow_goes_to_faust_s_own_wait_first():
-    from processors.engine.app import wait_first_fast
+    from processors.engine.faust_patches import wait_first_fast
 
     consumer = SimpleNamespace(suspend_flow=asyncio.Event(), should_stop=False)
     consumer.suspend_flow.set()
@@ -38,6 +38,6 @@ async def test_a_suspended_flow_goes_to_faust_s_own_wait_first():
             c.close()
         return "faust"
 
-    with mock.patch("processors.engine.app.Service.wait_first", slow):
+    with mock.patch("processors.engine.faust_patches.Service.wait_first", slow):
         res = await wait_first_fast(consumer, callback("m1"), consumer.suspend_flow.wait())
     assert res == "faust"

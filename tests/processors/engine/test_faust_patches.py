@@ -1,9 +1,10 @@
 """Pins for the faust and mode internals that the worker's clean stop relies on
-(processors/faust_internals.py): if an upgrade moves them, these fail first."""
+(processors/engine/faust_patches.py): if an upgrade moves them, these fail first."""
 
 from __future__ import annotations
 
 import asyncio
+import inspect
 import logging
 import os
 import subprocess
@@ -160,3 +161,29 @@ async def test_the_worker_fetches_with_the_configured_wait(tmp_path: Path) -> No
     settings.processor.fetch_max_wait_ms = 1500
     plain = create_app(settings).consumer._thread._create_consumer(loop=loop)
     assert plain._fetch_max_wait_ms == 1500
+
+
+def test_faust_still_has_every_private_name_the_patches_override_or_call() -> None:
+    """Each private name :mod:`processors.engine.faust_patches` overrides or calls, where
+    faust 0.15.3 defines it: an upgrade that moves one fails here, naming it."""
+    import faust
+    from faust.streams import _current_event
+    from faust.tables.base import Collection
+    from faust.transport.consumer import Consumer
+    from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread, Producer
+
+    assert _current_event.name == "current_event"
+    for owner, name in [
+        (faust.App, "_new_consumer"),
+        (faust.App, "_on_partitions_revoked"),
+        (Collection, "_verify_source_topic_partitions"),
+        (Collection, "_new_store_by_url"),
+        (Consumer, "_commit_offsets"),
+        (Producer, "_ensure_producer"),
+        (AIOKafkaConsumerThread, "_create_consumer"),
+    ]:
+        assert callable(getattr(owner, name, None)), f"{owner.__name__}.{name}"
+    assert "self._read_offset" in inspect.getsource(Consumer.__init__)
+    assert "self._new_consumer()" in inspect.getsource(faust.App.consumer.fget)
+    revoked = inspect.getsource(faust.App._on_partitions_revoked)
+    assert "self.tables.on_partitions_revoked" in revoked

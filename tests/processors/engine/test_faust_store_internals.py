@@ -1,5 +1,5 @@
-"""Pins of the faust internals the worker's state relies on (processors/store.py,
-processors/faust_internals.py): if a faust upgrade moves one, a test here says which."""
+"""Pins of the faust internals the worker's state relies on (processors/engine/store.py,
+processors/engine/faust_patches.py): if a faust upgrade moves one, a test here says which."""
 
 from __future__ import annotations
 
