@@ -26,16 +26,15 @@ import logging
 import os
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import suppress
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from faust.exceptions import ConsumerNotStarted
 from faust.types import TP
 
-from moisson.metrics import ProcessorMetrics
 from processors.core.fold import as_datetime
 from processors.core.held import ms
 from processors.core.plan import Folding, Hole, Plan, Position, Source
@@ -64,19 +63,39 @@ AGENT_NAME = "processors.agents.harvest"
 TIMER_NAME = "processors.agents.keep_positions"
 
 
+class BatchMetrics(Protocol):
+    """Where the agent's figures go (``moisson.metrics.ProcessorMetrics``, passed in by
+    the entry point)."""
+
+    dead_letters: Any  # a Prometheus counter labelled by reason
+    lag: Any  # a gauge per source partition, with ``set_all(lag)``
+
+    def observe_batch(
+        self,
+        *,
+        consumed: Mapping[str, int],
+        applied: int,
+        rejected: Mapping[str, int],
+        dead_letters: Mapping[str, int],
+        sanctions: Mapping[str, int],
+        ledger: int,
+        seconds: float,
+    ) -> None: ...
+
+
 @dataclass(frozen=True)
 class Deps:
     """What the harvester needs from outside, fixed for a worker's life."""
 
     folding: Folding  # the kinds, the rules, the ethics toggles, the limits, the horizon
     topics: Topics
+    metrics: BatchMetrics
     batch_size: int = 1000  # most events per batch
     batch_within_s: float = 0.05  # longest wait to fill one
     seek_every_s: float = 1.0  # least time between two seeks of one partition
     stall_s: float = 15.0  # stuck this long below the high-water: sought back
     gap_seeks: int = 5  # seeks at one gap before its range is dead-lettered
     fault: str = ""  # test only: "exit-before-sanction" (the crash drills)
-    metrics: ProcessorMetrics = field(default_factory=ProcessorMetrics)
 
 
 def position_key(src: Source) -> str:
