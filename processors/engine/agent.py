@@ -1,7 +1,8 @@
-"""The harvester: it folds sensor events into doubles and sanctions, a batch at a time.
+"""The fold agent (the harvester): the faust agent that folds sensor events into
+doubles and sanctions, a batch at a time.
 
-A batch is planned by the pure :func:`processors.core.planning.plan_batch`; the harvester only
-carries the plan out, in an order that loses nothing across a crash or a rebalance:
+A batch is planned by the pure :func:`processors.core.planning.plan_batch`; the agent
+only carries the plan out, in an order that loses nothing across a crash or a rebalance:
 
 1. the touched doubles are written to the table, whose changelog is the ``doubles``
    topic, in the same step as the plan, so a revocation cannot fall between the
@@ -15,8 +16,8 @@ A crash before 3 re-delivers the batch: events already in a double are duplicate
 and their citizens' doubles, held ledger, periods and sanction state are sent again.
 
 Its state (positions in flight, rejections, the outbox) lives in a :class:`FoldAgent`,
-one per app; what it needs from outside comes in a :class:`Deps`.
-:func:`processors.engine.agent.register` puts it on an app.
+one per app; what it needs from outside comes in a :class:`Deps`. :func:`register` puts
+it on an app: its agent on the sensor topics, its timer, its revocation hook.
 """
 
 from __future__ import annotations

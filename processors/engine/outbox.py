@@ -1,5 +1,8 @@
-"""What the harvester sends, as whole record batches: one aiokafka ``send_batch`` per
-topic partition per harvester batch instead of one ``send`` per message.
+"""What the agent sends, as whole record batches: one aiokafka ``send_batch`` per topic
+partition per batch instead of one ``send`` per message. :func:`add_outputs` turns a
+plan's outputs (ledger entries, blacklist updates, dead letters, sanctions) into records
+of the outbox, each in its citizen's partition; :func:`incoming` turns faust's events
+into the planner's messages.
 
 aiokafka's ``send`` costs tens of microseconds a message in Python (a future, the
 accumulator, faust's wrapper around it); appending to a ``BatchBuilder`` costs a few.
