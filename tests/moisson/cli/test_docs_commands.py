@@ -139,6 +139,12 @@ def test_the_pages_give_their_commands_in_code_blocks() -> None:
     assert len(MOISSON) >= 30 and len(MAKE) >= 10, (len(MOISSON), len(MAKE))
 
 
+def test_the_readme_links_every_docs_page() -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    unlinked = [p.name for p in PAGES[1:] if f"](docs/{p.name})" not in readme]
+    assert not unlinked, f"README.md's index does not link {unlinked}"
+
+
 @pytest.mark.parametrize(("page", "line"), MOISSON)
 def test_each_moisson_line_parses(page: Path, line: str) -> None:
     check_moisson(line)
