@@ -1,6 +1,6 @@
 """How far back an accepted event can reach, and what a double may forget (pure).
 
-See ``processors/fold.py`` for the checkpoint these fold into, and the README's
+See ``processors/core/fold.py`` for the checkpoint these fold into, and the README's
 "Bounded state and lateness" for why eviction never changes a result.
 """
 

@@ -261,7 +261,7 @@ def create_app(settings: Settings) -> ProcessorApp:
         broker_credentials=broker_credentials(settings.kafka),
     )
     # No acks: faust neither tracks nor commits sensor offsets; the harvester keeps its
-    # own positions in the ``positions`` table and commits those (processors/batch.py).
+    # own positions in the ``positions`` table and commits those (processors/core/planning.py).
     app.client_kwargs = settings.kafka.client_kwargs()
     app.fetch_max_wait_ms = settings.processor.fetch_max_wait_ms
     app.sensor_topics = raw_topic(app, *settings.topics.sensors, partitions=partitions, acks=False)

@@ -169,7 +169,7 @@ def test_a_restart_on_the_embedded_broker_loses_nothing(
     tansu_settings: Settings, tmp_path: Path
 ) -> None:
     """On Tansu, whose ListOffsets is a batch behind its log, a worker killed between
-    two chunks recovers to the changelogs' true ends (processors/ends.py): before, a
+    two chunks recovers to the changelogs' true ends (processors/engine/ends.py): before, a
     memory store lost the last batch's events, and a RocksDB one stopped at start."""
     s = tansu_settings
     s.kafka.partitions = 4
