@@ -27,7 +27,7 @@ import logging
 import os
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import suppress
 from dataclasses import dataclass
 from datetime import datetime
@@ -71,17 +71,9 @@ class BatchMetrics(Protocol):
     dead_letters: Any  # a Prometheus counter labelled by reason
     lag: Any  # a gauge per source partition, with ``set_all(lag)``
 
-    def observe_batch(
-        self,
-        *,
-        consumed: Mapping[str, int],
-        applied: int,
-        rejected: Mapping[str, int],
-        dead_letters: Mapping[str, int],
-        sanctions: Mapping[str, int],
-        ledger: int,
-        seconds: float,
-    ) -> None: ...
+    @property
+    def observe_batch(self) -> Callable[..., None]:
+        """Called once per batch with its figures (consumed, applied, rejected...)."""
 
 
 @dataclass(frozen=True)
@@ -244,7 +236,7 @@ class FoldAgent:
         self.rejections.update(plan.rejections)
         planned_at = time.perf_counter()
         self.count(batch, plan, planned_at - started_at)
-        self.progress.planned_to(plan.positions)
+        self.progress.planned_to(plan.gate.positions)
         for citizen, (double, index) in plan.doubles.items():
             self.write_double(citizen, double, events[index], plan.encoded.get(citizen))
         if self.deps.fault == "exit-before-sanction" and any(
@@ -268,7 +260,7 @@ class FoldAgent:
         """The batch's figures, once per batch (a re-delivered event is a duplicate)."""
         self.metrics.observe_batch(
             consumed=Counter(m.topic for m in batch),
-            applied=plan.applied - sum(plan.rejections.values()),
+            applied=plan.gate.applied - sum(plan.rejections.values()),
             rejected=plan.rejections,
             dead_letters=Counter(d.reason for d in plan.dead_letters),
             sanctions=Counter(
@@ -289,13 +281,13 @@ class FoldAgent:
             log.info("a rebalance began during a batch; its positions are left unwritten")
             return plan
         now = time.monotonic()
-        self.progress.delivered_at(plan.seen, now)
-        for src, (stands, index) in plan.positions.items():
+        self.progress.delivered_at(plan.gate.seen, now)
+        for src, (stands, index) in plan.gate.positions.items():
             self.write_position(src, stands, events[index])
             self.progress.moved(src, stands.next, now)
-        for src, hole in plan.holes.items():
+        for src, hole in plan.gate.holes.items():
             await self.on_hole(src, hole, events[hole.index], now)
-        for src, offset in plan.waiting.items():
+        for src, offset in plan.gate.waiting.items():
             if self.progress.on_wait(src, offset, now) and self.assigned_sources() is not None:
                 log.info(
                     "%s[%d]: waiting at %d for the schema registry; seeking back", *src, offset

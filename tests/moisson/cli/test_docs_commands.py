@@ -24,11 +24,11 @@ from moisson.cli import main
 from tests.moisson.cli.test_lesson_commands import (
     MAKEFILE,
     ROOT,
+    check_moisson,
     code_lines,
-    given_flags,
+    every_command,
     make_targets,
     no_env,  # noqa: F401  (the autouse fixture: the options' env vars unset)
-    parse,
 )
 
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
@@ -102,24 +102,10 @@ def paths_need_not_exist(monkeypatch: pytest.MonkeyPatch) -> None:
     """A recording or rules file the page names is the reader's (``city/``,
     ``variant.toml``): only that check of a path is lifted, every other one stays."""
 
-    def walk(cmd: click.Command):
-        yield cmd
-        if isinstance(cmd, click.Group):
-            for sub in cmd.commands.values():
-                yield from walk(sub)
-
-    for cmd in walk(main):
+    for cmd in every_command(main):
         for p in cmd.params:
             if isinstance(p.type, click.Path) and p.type.exists:
                 monkeypatch.setattr(p.type, "exists", False)
-
-
-def check_moisson(line: str) -> None:
-    ctx = parse(line)
-    assert ctx.command is not main
-    known = {o for p in ctx.command.params for o in (*p.opts, *p.secondary_opts)}
-    for flag in given_flags(line):
-        assert flag in known, f"{line!r}: {flag} is not an option of `{ctx.command_path}`"
 
 
 def check_make(line: str) -> None:

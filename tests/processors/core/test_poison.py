@@ -109,7 +109,7 @@ hostile_text = st.text(
     alphabet=st.characters(blacklist_characters="\x00", blacklist_categories=("Cs",)),
     min_size=1,
     max_size=300,
-)
+).filter(lambda s: len(s.encode()) <= 256)  # within PROCESSOR_MAX_KEY_BYTES (a title is a key)
 
 
 @settings(max_examples=150, deadline=None)
