@@ -46,7 +46,7 @@ class DemoOptions:
 
 
 @dataclass
-class Harvested:
+class LiveCounts:
     """The harvest so far, as the live table shows it."""
 
     counts: dict[str, int]
@@ -85,7 +85,7 @@ class DemoView(Protocol):
     def status(self, line: str) -> contextlib.AbstractContextManager[Any]:
         """A line shown while a slow step runs."""
 
-    def harvesting(self) -> contextlib.AbstractContextManager[Callable[[Harvested], None]]:
+    def harvesting(self) -> contextlib.AbstractContextManager[Callable[[LiveCounts], None]]:
         """While events are published: a callback that shows the harvest so far."""
 
     def report(self, report: DemoReport) -> None:
@@ -248,8 +248,8 @@ def _publish(
     counts: dict[str, int] = {}
     started = time.monotonic()
 
-    def tally() -> Harvested:
-        return Harvested(
+    def tally() -> LiveCounts:
+        return LiveCounts(
             dict(counts),
             time.monotonic() - started,
             len({e.citizen_id for e in published[-5000:]}),

@@ -48,7 +48,7 @@ from processors.steps import Started, add_outputs, incoming
 from processors.store import LocalStore, Record, land_when_sent
 from schemas import dead_letters
 from schemas.codec import DOUBLE, encode
-from schemas.registry import CachedResolver
+from schemas.registry_client import CachedResolver
 from schemas.topics import Topics
 
 log = logging.getLogger(__name__)

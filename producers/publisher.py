@@ -10,13 +10,13 @@ from kafka.admin import ConfigResource, ConfigResourceType
 from kafka.errors import KafkaError
 
 from moisson.metrics import SensorMetrics
-from moisson.registry import registry_client
+from moisson.resolvers import registry_client
 from moisson.settings import Settings
 from moisson.stopping import CLOSE_S
 from producers.city import SensorEvent
 from producers.sanction_book import SanctionBook
 from schemas.codec import SANCTION, SENSOR_SCHEMAS, CodecError, decode
-from schemas.registry import RegistryFramer, subject_for
+from schemas.registry_client import RegistryFramer, subject_for
 from schemas.topics import positions_changelog
 
 log = logging.getLogger(__name__)

@@ -32,7 +32,7 @@ log = logging.getLogger(__name__)
 
 #: The default longest pause between retries (``settings.sink.retry_max_s``'s default).
 RETRY_MAX_S = 30.0
-#: Which kind of :class:`~sinks.base.Harvest` record each Avro record is.
+#: Which kind of :class:`~sinks.base.SinkBatch` record each Avro record is.
 KIND_OF = {DOUBLE.name: "doubles", LEDGER.name: "ledger", BLACKLIST.name: "blacklist"}
 #: The ``record`` label of ``moisson_sink_records_written`` per kind.
 LABEL = {"doubles": "double", "ledger": "ledger", "blacklist": "blacklist"}

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from moisson.metrics import SinkMetrics
-from sinks.base import KINDS, Double, Harvest, Record, Refusal, Sink, first_line
+from sinks.base import KINDS, Double, Record, Refusal, Sink, SinkBatch, first_line
 
 log = logging.getLogger(__name__)
 
@@ -54,8 +54,8 @@ class Refused(Exception):
         self.cause = cause
 
 
-def harvest_of(items: Sequence[Item]) -> Harvest:
-    out = Harvest()
+def batch_of(items: Sequence[Item]) -> SinkBatch:
+    out = SinkBatch()
     for item in items:
         out.of_kind(item.kind).append(item.record)
     return out
@@ -75,7 +75,7 @@ def pause(seconds: float, should_stop: Callable[[], bool], sleep: Callable[[floa
 
 def write_with_retry(
     sink: Sink,
-    batch: Harvest | Sequence[Double],
+    batch: SinkBatch | Sequence[Double],
     stats: SinkStats,
     retry_max_s: float,
     should_stop: Callable[[], bool],
@@ -155,7 +155,7 @@ def write_items(
         part = pending.pop()
         try:
             advanced = write_with_retry(
-                sink, harvest_of(part), stats, retry_max_s, should_stop, sleep, metrics
+                sink, batch_of(part), stats, retry_max_s, should_stop, sleep, metrics
             )
         except Refused as exc:
             if len(part) == 1:

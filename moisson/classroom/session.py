@@ -207,7 +207,7 @@ async def _serve(run: Run, parts: Parts) -> None:
         run.erased = True  # before the children stop: their exit is then expected
         crowd.stop()
         listener.stop()
-        dashboard.harvest.stop()
+        dashboard.live.stop()
         pipeline.stop_all(children)
         report = erasure.erase_room(settings)
         say(

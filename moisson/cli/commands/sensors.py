@@ -167,7 +167,7 @@ def publish(
 
     from moisson.metrics import SensorMetrics
     from producers.publisher import Pacer, Publisher, ensure_topics
-    from schemas.registry import RegistryError
+    from schemas.registry_client import RegistryError
 
     metrics = SensorMetrics()
     try:

@@ -76,7 +76,7 @@ def verify(
     from sqlalchemy.exc import OperationalError, ProgrammingError
 
     from moisson.ops import verify as vf
-    from moisson.registry import id_resolver
+    from moisson.resolvers import id_resolver
     from processors.harvest import Rejection
     from processors.scoring import load_rules
     from sinks.postgres.reader import PostgresReader

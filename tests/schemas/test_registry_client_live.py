@@ -12,7 +12,7 @@ from kafka import KafkaConsumer, TopicPartition
 from moisson.ops import pipeline
 from moisson.ops.dlq import read_dead_letters
 from moisson.ops.read_to_end import read_to_end
-from moisson.registry import id_resolver
+from moisson.resolvers import id_resolver
 from moisson.settings import Settings
 from processors.fold import Event, fold_all
 from processors.oracle import Oracle
@@ -27,7 +27,7 @@ from schemas.codec import (
     schema_from_json,
     schema_id_of,
 )
-from schemas.registry import SchemaRegistryClient, subject_for
+from schemas.registry_client import SchemaRegistryClient, subject_for
 from tests.factories import pg_reader
 from tests.moisson.ops.test_pipeline import assert_postgres_equals_oracle, start, wait_applied
 
