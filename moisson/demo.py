@@ -234,6 +234,7 @@ def _publish(
     settings: Settings, opts: DemoOptions, city: Any, listener: Any, view: DemoView
 ) -> list[Any]:
     """Live the city's days at the chosen speed; every event published, in order."""
+    from moisson.resolvers import registry_client
     from producers.publisher import Pacer, Publisher
     from producers.scenarios import SCENARIOS
 
@@ -256,7 +257,7 @@ def _publish(
             len(listener.blacklisted),
         )
 
-    publisher = Publisher(settings)
+    publisher = Publisher(settings, registry=registry_client(settings))
     try:
         with view.harvesting() as show:
 
