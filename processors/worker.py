@@ -18,7 +18,7 @@ from kafka.partitioner.default import murmur2
 
 from moisson import stopping
 from moisson.metrics import MetricsError, MetricsServer, ProcessorMetrics, serve
-from moisson.registry import planner_resolver
+from moisson.resolvers import planner_resolver
 from moisson.settings import Settings
 from processors.core.horizon import Horizon
 from processors.core.planning import Folding

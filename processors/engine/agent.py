@@ -53,7 +53,7 @@ from processors.engine.outbox import Outbox, Started, add_outputs, incoming
 from processors.engine.store import Record, land_when_sent
 from schemas import dead_letters
 from schemas.codec import DOUBLE, encode
-from schemas.registry import CachedResolver
+from schemas.registry_client import CachedResolver
 from schemas.topics import Topics
 
 log = logging.getLogger(__name__)

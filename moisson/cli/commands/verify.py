@@ -76,7 +76,7 @@ def verify(
     from sqlalchemy.exc import OperationalError, ProgrammingError
 
     from moisson.ops import verify as vf
-    from moisson.registry import id_resolver
+    from moisson.resolvers import id_resolver
     from processors.core.scoring import load_rules
     from processors.core.validation import Rejection
     from sinks.postgres.reader import PostgresReader

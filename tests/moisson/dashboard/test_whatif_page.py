@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from aiohttp.test_utils import TestClient, TestServer
 
-from moisson.dashboard.harvest import EventTail
 from moisson.dashboard.server import Dashboard
+from moisson.dashboard.tail import EventTail
 from moisson.settings import Settings
 from processors.core.fold import Event, default_rules
 from processors.core.oracle import Oracle

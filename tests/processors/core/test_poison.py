@@ -29,7 +29,7 @@ def test_every_poison_gets_its_reason():
             assert out.rejected is p.reason, (p.label, out.rejected, out.detail)
             seen.add(p.reason)
     # Not bytes-borne: a registry outage (tests/schemas/test_codec_registry.py), a
-    # registry schema that is none of ours (tests/schemas/test_registry_trust.py) and the
+    # registry schema that is none of ours (tests/schemas/test_registry_client_trust.py) and the
     # fallback for a codec reason the processor does not know yet; offsets a partition
     # never delivered (tests/processors/core/test_progress.py, the agent's give-up); events too
     # late for their partition's watermark (tests/processors/test_lateness_live.py); the

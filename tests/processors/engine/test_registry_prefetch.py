@@ -13,7 +13,7 @@ import pytest
 from processors.core.fold import Event, fold_all
 from producers.city import generate_events
 from schemas.codec import SENSOR_SCHEMAS, encode_confluent
-from schemas.registry import CachedResolver
+from schemas.registry_client import CachedResolver
 from tests.fake_registry import FakeRegistry, fake_registry
 
 ID_OF = {s.name: i for i, s in enumerate(SENSOR_SCHEMAS.values(), start=1)}

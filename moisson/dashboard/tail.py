@@ -149,7 +149,7 @@ class EventTail:
         return len(self._events)
 
 
-class Harvest:
+class LiveTail:
     """Tails the sensor topics (rates, latest events) and the dead letters (counts per reason)."""
 
     def __init__(
@@ -175,7 +175,7 @@ class Harvest:
         self._thread = threading.Thread(target=self._run, name="harvest-tail", daemon=True)
         self.kind_of = settings.topics.kind_of
 
-    def start(self) -> Harvest:
+    def start(self) -> LiveTail:
         self._thread.start()
         return self
 

@@ -14,7 +14,7 @@ from moisson.stack import free_port
 from processors.core.validation import Rejection, apply_message
 from producers.city import generate_events
 from schemas.codec import SENSOR_SCHEMAS, CodecError, Reason, encode_confluent
-from schemas.registry import CachedResolver, SchemaRegistryClient
+from schemas.registry_client import CachedResolver, SchemaRegistryClient
 from tests.fake_registry import FakeRegistry, fake_registry
 
 IDS = {i: s for i, s in enumerate(SENSOR_SCHEMAS.values(), start=1)}

@@ -7,12 +7,12 @@ from __future__ import annotations
 import gc
 import tracemalloc
 
-from moisson.dashboard.harvest import (
+from moisson.dashboard.tail import (
     FEED_ITEMS,
     FEED_TEXT,
     REASONS,
     EventTail,
-    Harvest,
+    LiveTail,
     footprint,
 )
 from moisson.settings import Settings
@@ -69,7 +69,7 @@ def test_the_tail_keeps_the_newest_events_within_its_bytes():
 def test_the_harvest_holds_at_most_its_byte_cap():
     s = Settings()
     s.dashboard.events_max_bytes = 200_000
-    harvest = Harvest(s)
+    harvest = LiveTail(s)
     topic = s.topics.sensor("book")
     for i in range(3000):
         record = ev("book", citizen=f"c{i:07d}", title="t" * 500).record
@@ -80,7 +80,7 @@ def test_the_harvest_holds_at_most_its_byte_cap():
 
 def test_the_feed_keeps_one_line_of_a_hostile_event_and_the_tail_all_of_it():
     s = Settings()
-    harvest = Harvest(s)
+    harvest = LiveTail(s)
     title = "三" * 50_000
     companions = [f"c{i:07d}" for i in range(5000)]
     harvest._take(s.topics.sensor("book"), encode(BOOK, ev("book", title=title).record))
@@ -95,7 +95,7 @@ def test_the_feed_keeps_one_line_of_a_hostile_event_and_the_tail_all_of_it():
 
 
 def test_dead_letter_reasons_are_counted_within_a_bound():
-    harvest = Harvest(Settings())
+    harvest = LiveTail(Settings())
     for i in range(1000):
         harvest._dead_letter([(dead_letters.REASON, f"made-up-{i}-{'x' * 500}".encode())])
     harvest._dead_letter([(dead_letters.REASON, b"made-up-0-" + b"x" * 500)])

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from moisson.registry import id_resolver, planner_resolver, registry_client
+from moisson.resolvers import id_resolver, planner_resolver, registry_client
 from moisson.settings import Settings
-from schemas.registry import CachedResolver
+from schemas.registry_client import CachedResolver
 
 
 def test_without_a_registry_url_there_is_no_client(monkeypatch: pytest.MonkeyPatch):

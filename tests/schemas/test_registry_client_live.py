@@ -12,7 +12,7 @@ from kafka import KafkaConsumer, TopicPartition
 from moisson.ops import pipeline
 from moisson.ops.dlq import read_dead_letters
 from moisson.ops.read_to_end import read_to_end
-from moisson.registry import id_resolver
+from moisson.resolvers import id_resolver, registry_client
 from moisson.settings import Settings
 from processors.core.fold import Event, fold_all
 from processors.core.oracle import Oracle
@@ -27,7 +27,7 @@ from schemas.codec import (
     schema_from_json,
     schema_id_of,
 )
-from schemas.registry import SchemaRegistryClient, subject_for
+from schemas.registry_client import SchemaRegistryClient, subject_for
 from tests.factories import pg_reader
 from tests.moisson.ops.test_pipeline import assert_postgres_equals_oracle, start, wait_applied
 
@@ -86,7 +86,7 @@ def test_publisher_registers_topic_value_subjects(registry_settings: Settings):
     url = registry_settings.registry.url
     assert url is not None
     ensure_topics(registry_settings)
-    publisher = Publisher(registry_settings)
+    publisher = Publisher(registry_settings, registry=registry_client(registry_settings))
     events = list(generate_events(11, 40, 400))
     assert publisher.publish(events) == len(events)
     publisher.close()
@@ -118,10 +118,12 @@ def test_a_topic_with_both_framings_is_applied_exactly_once(
     expected = fold_all(Event(e.kind, e.record) for e in events)
 
     ensure_topics(registry_settings)
-    registry_pub = Publisher(registry_settings)
+    registry_pub = Publisher(registry_settings, registry=registry_client(registry_settings))
     plain_settings = registry_settings.model_copy(deep=True)
     plain_settings.registry.url = None
-    plain_pub = Publisher(plain_settings, producer=registry_pub.producer)
+    plain_pub = Publisher(
+        plain_settings, producer=registry_pub.producer, registry=registry_client(plain_settings)
+    )
     assert plain_pub.framer is None and registry_pub.framer is not None
     for i, ev in enumerate(events):
         (registry_pub if i % 2 else plain_pub).send(ev)

@@ -1,11 +1,11 @@
-"""The schema registry client of the configured settings (the settings adapter of
-:mod:`schemas.registry`, which reads none)."""
+"""The schema registry client and the schema-id resolvers of the configured settings
+(the settings adapter of :mod:`schemas.registry_client`, which reads none)."""
 
 from __future__ import annotations
 
 from moisson.settings import Settings
 from schemas.codec import IdResolver
-from schemas.registry import CachedResolver, SchemaRegistryClient
+from schemas.registry_client import CachedResolver, SchemaRegistryClient
 
 
 def registry_client(settings: Settings) -> SchemaRegistryClient | None:

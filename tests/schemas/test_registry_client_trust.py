@@ -26,7 +26,7 @@ from schemas.codec import (
     ours,
     schema_from_json,
 )
-from schemas.registry import MAX_ANSWER_BYTES, SchemaRegistryClient
+from schemas.registry_client import MAX_ANSWER_BYTES, SchemaRegistryClient
 from tests.factories import zigzag_varint
 from tests.fake_registry import FakeRegistry, fake_registry
 
@@ -83,7 +83,7 @@ def test_the_16_byte_attack_is_refused_fast_in_bounded_memory(fake):
 import json, resource, sys, time, tracemalloc
 resource.setrlimit(resource.RLIMIT_AS, (1 << 30, 1 << 30))
 from processors.core.validation import apply_message
-from schemas.registry import SchemaRegistryClient
+from schemas.registry_client import SchemaRegistryClient
 client = SchemaRegistryClient(sys.argv[1], timeout=2, attempts=1)
 value = bytes.fromhex(sys.argv[2])
 def peak_kb():

@@ -13,7 +13,7 @@ which is not the message's fault (the processor waits and retries). Verdicts are
 unknown ids too, in bounded caches.
 
 This module reads no settings: url, credentials and timeouts are plain arguments
-(``moisson.registry`` builds them from the settings).
+(``moisson.resolvers`` builds them from the settings).
 
 Written on the standard library's ``urllib`` on purpose: moisson needs two calls
 (``POST /subjects/{s}/versions`` and ``GET /schemas/ids/{id}``). The Python clients
