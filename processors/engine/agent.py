@@ -34,10 +34,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from faust.exceptions import ConsumerNotStarted
-from faust.types import TP
 
-from processors.core.fold import as_datetime
-from processors.core.held import ms
 from processors.core.plan import Folding, Hole, Plan, Position, Source
 from processors.core.planning import plan_batch
 from processors.core.progress import Progress
@@ -91,10 +88,6 @@ class Deps:
     fault: str = ""  # test only: "exit-before-sanction" (the crash drills)
 
 
-def position_key(src: Source) -> str:
-    return f"{src[0]}/{src[1]}"
-
-
 class FoldAgent:
     """One app's harvester: it carries out the batches :func:`plan_batch` plans."""
 
@@ -115,24 +108,17 @@ class FoldAgent:
         #: doubles staged in the local store, per partition, until their batch is sealed
         self.landing: dict[int, list[Record]] = {}
 
-    def stored_position(self, src: Source) -> Position:
-        held = self.positions.get(position_key(src))
-        if not held:
-            return Position()
-        wm = held.get("wm")
-        return Position(int(held["next"]), as_datetime(wm) if wm is not None else None)
-
     def position_of(self, src: Source) -> Position:
         """Where ``src`` stands (offset 0 and no watermark for a partition never applied):
         as the last batch planned left it, which may not be written yet."""
-        return self.progress.stands(src, self.stored_position)
+        return self.progress.stands(src, self.app.stored_position)
 
     def floor_of(self, partition: int) -> datetime | None:
         """The lowest durable watermark of the partition's sensor sources; None while one
         of them has none (a silent source holds eviction back)."""
         lowest = None
         for topic in self.folding.kinds:
-            wm = self.progress.durable_watermark((topic, partition), self.stored_position)
+            wm = self.progress.durable_watermark((topic, partition), self.app.stored_position)
             if wm is None:
                 return None
             lowest = wm if lowest is None else min(lowest, wm)
@@ -152,22 +138,6 @@ class FoldAgent:
             out.append(fut)
         return out
 
-    def topic_partitions(self, topic: str) -> int | None:
-        """How many partitions ``topic`` has, from the consumer's metadata (None under
-        ``test_context``, or before the metadata is known: the partition goes unchecked)."""
-        try:
-            return self.app.consumer.topic_partitions(topic)
-        except ConsumerNotStarted:
-            return None
-
-    def assigned_sources(self) -> set[Source] | None:
-        """The sensor partitions this worker owns; None under ``test_context`` (no
-        consumer)."""
-        try:
-            return {(tp.topic, tp.partition) for tp in self.app.consumer.assignment()}
-        except ConsumerNotStarted:
-            return None
-
     async def flush_outputs(self, sent: Sequence[Any] = ()) -> None:
         """Wait until the broker acknowledged ``sent`` and every table write so far; the
         watermarks written before are durable from then on."""
@@ -176,11 +146,6 @@ class FoldAgent:
         if pending:
             await asyncio.gather(*pending)
         self.progress.flushed(written)
-
-    async def seek(self, src: Source, offset: int) -> None:
-        """Seek in the consumer's own thread: faust's ``Consumer.seek`` calls aiokafka
-        from this one, which does not wake aiokafka's fetcher (the partition starves)."""
-        await self.app.consumer.seek_wait({TP(*src): offset})
 
     async def harvest(self, stream: Any) -> AsyncIterator[int]:
         """Fold sensor events into their citizens' doubles, a batch at a time (the agent).
@@ -229,9 +194,9 @@ class FoldAgent:
             self.position_of,
             lookup,
             self.folding,
-            self.assigned_sources(),
+            self.app.assigned_sources(),
             self.floor_of,
-            self.topic_partitions,
+            self.app.partitions_of,
         )
         self.rejections.update(plan.rejections)
         planned_at = time.perf_counter()
@@ -288,11 +253,11 @@ class FoldAgent:
         for src, hole in plan.gate.holes.items():
             await self.on_hole(src, hole, events[hole.index], now)
         for src, offset in plan.gate.waiting.items():
-            if self.progress.on_wait(src, offset, now) and self.assigned_sources() is not None:
+            if self.progress.on_wait(src, offset, now) and self.app.assigned_sources() is not None:
                 log.info(
                     "%s[%d]: waiting at %d for the schema registry; seeking back", *src, offset
                 )
-                await self.seek(src, offset)
+                await self.app.seek(src, offset)
         return plan
 
     def write_double(
@@ -317,12 +282,7 @@ class FoldAgent:
 
     def write_position(self, src: Source, stands: Position, event: Any) -> None:
         """Write where ``src`` stands, in ``event``'s partition (beside its doubles)."""
-        wm = stands.watermark
-        with processing(event):
-            self.positions[position_key(src)] = {
-                "next": stands.next,
-                "wm": ms(wm) if wm is not None else None,
-            }
+        self.app.store_position(src, stands, event)
         self.progress.wrote(src, stands)
 
     async def on_hole(self, src: Source, hole: Hole, found: Any, now: float) -> None:
@@ -337,7 +297,7 @@ class FoldAgent:
                 hole.expected,
                 hole.found,
             )
-            await self.seek(src, hole.expected)
+            await self.app.seek(src, hole.expected)
         elif action == "give-up":
             detail = (
                 f"offsets {hole.expected}..{hole.found - 1} of {src[0]}[{src[1]}] never "
@@ -351,10 +311,10 @@ class FoldAgent:
             self.outbox.add(self.topics.dlq, src[1], None, b"", headers)
             self.metrics.dead_letters.labels(Rejection.OFFSETS_MISSING.value).inc()
             await self.flush_outputs(self.sent_now())
-            stands = Position(hole.found, self.stored_position(src).watermark)
+            stands = Position(hole.found, self.app.stored_position(src).watermark)
             self.write_position(src, stands, found)
             progress.skipped_to(src, stands, now)
-            await self.seek(src, hole.found)
+            await self.app.seek(src, hole.found)
 
     async def inject_exit_before_sanction(self) -> None:
         """Test-only fault (``PROCESSOR_FAULT=exit-before-sanction``): persist a
@@ -376,13 +336,13 @@ class FoldAgent:
             consumer = app.consumer
             owned = [tp for tp in consumer.assignment() if tp.topic in self.folding.kinds]
             now = time.monotonic()
-            stands = {tp: self.stored_position((tp.topic, tp.partition)).next for tp in owned}
+            stands = {tp: self.app.stored_position((tp.topic, tp.partition)).next for tp in owned}
             for tp, at in stands.items():
                 high = consumer.highwater(tp)
                 progress.seen_highwater((tp.topic, tp.partition), at, high)
                 if progress.stalled((tp.topic, tp.partition), at, high, now):
                     log.info("%s[%d]: stuck at %d below high-water %s; seeking", *tp, at, high)
-                    await self.seek((tp.topic, tp.partition), at)
+                    await self.app.seek((tp.topic, tp.partition), at)
             fresh = {tp: at for tp, at in stands.items() if progress.to_commit(tp, at)}
             if fresh:
                 await self.flush_outputs()  # never commit a position the changelog may lack

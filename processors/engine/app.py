@@ -17,15 +17,21 @@ import ssl
 from typing import Any
 
 import faust
+from faust.exceptions import ConsumerNotStarted
 from faust.serializers import codecs
+from faust.types import TP
 from yarl import URL
 
 from moisson.settings import KafkaSettings, Settings
+from processors.core.fold import as_datetime
+from processors.core.gate import Position, Source
+from processors.core.held import ms
 from processors.engine.ends import fetched_ends
 from processors.engine.faust_patches import (
     PatchedApp,
     PatchedTable,
     ReadOffsets,
+    processing,
     set_fetch_wait,
     set_highwaters,
     set_read_offsets,
@@ -136,6 +142,11 @@ def broker_credentials(kafka: KafkaSettings) -> Any:
     return faust.SSLCredentials(context) if context is not None else None
 
 
+def position_key(src: Source) -> str:
+    """The ``positions`` table's key of a source partition: ``topic/partition``."""
+    return f"{src[0]}/{src[1]}"
+
+
 class ProcessorApp(PatchedApp):
     """faust's App, told when a rebalance starts and without read offsets for sensors."""
 
@@ -166,6 +177,45 @@ class ProcessorApp(PatchedApp):
         for table in self.tracked:
             if table.local_store is not None:
                 table.local_store.forget_stale(ends)
+
+    def stored_position(self, src: Source) -> Position:
+        """Where ``src`` stands in the ``positions`` table (offset 0 and no watermark for
+        a partition never applied)."""
+        held = self.positions.get(position_key(src))
+        if not held:
+            return Position()
+        wm = held.get("wm")
+        return Position(int(held["next"]), as_datetime(wm) if wm is not None else None)
+
+    def store_position(self, src: Source, stands: Position, event: Any) -> None:
+        """Write where ``src`` stands, in ``event``'s partition (beside its doubles)."""
+        wm = stands.watermark
+        with processing(event):
+            self.positions[position_key(src)] = {
+                "next": stands.next,
+                "wm": ms(wm) if wm is not None else None,
+            }
+
+    def partitions_of(self, topic: str) -> int | None:
+        """How many partitions ``topic`` has, from the consumer's metadata (None under
+        ``test_context``, or before the metadata is known: the partition goes unchecked)."""
+        try:
+            return self.consumer.topic_partitions(topic)
+        except ConsumerNotStarted:
+            return None
+
+    def assigned_sources(self) -> set[Source] | None:
+        """The sensor partitions this worker owns; None under ``test_context`` (no
+        consumer)."""
+        try:
+            return {(tp.topic, tp.partition) for tp in self.consumer.assignment()}
+        except ConsumerNotStarted:
+            return None
+
+    async def seek(self, src: Source, offset: int) -> None:
+        """Seek in the consumer's own thread: faust's ``Consumer.seek`` calls aiokafka
+        from this one, which does not wake aiokafka's fetcher (the partition starves)."""
+        await self.consumer.seek_wait({TP(*src): offset})
 
     async def before_revocation(self, revoked: Any) -> None:
         self.revocations += 1
