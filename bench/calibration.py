@@ -7,7 +7,7 @@ bottom of the scale, the percentiles and a text histogram, and it writes the who
 JSON (``bench/results/calibration.json`` unless ``--json`` says where).
 
 It reuses what ``tests/producers/test_calibration.py`` uses (``City``, ``Oracle``,
-``default_rules`` and ``processors.whatif.distribution``) and scores nothing itself: the
+``default_rules`` and ``processors.core.whatif.distribution``) and scores nothing itself: the
 sensors obey the oracle's blacklist as it grows, so the feedback (refused at the gate,
 seen with a blacklisted companion) is included. The target band is the share of China's
 population aged 15 and over on the court defaulter list (README: The calibrated scale).
@@ -28,10 +28,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from processors.fold import default_rules
-from processors.oracle import Oracle
-from processors.scoring import DEFAULT_RULES_PATH, Rulebook
-from processors.whatif import NEAR_FLOOR, Distribution, distribution
+from processors.core.fold import default_rules
+from processors.core.oracle import Oracle
+from processors.core.scoring import DEFAULT_RULES_PATH, Rulebook
+from processors.core.whatif import NEAR_FLOOR, Distribution, distribution
 from producers.city import City
 
 OUT = Path(__file__).parent / "results" / "calibration.json"

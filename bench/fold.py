@@ -14,8 +14,8 @@ import json
 import time
 from pathlib import Path
 
-from processors.fold import Event, fold_all
-from processors.oracle import Oracle
+from processors.core.fold import Event, fold_all
+from processors.core.oracle import Oracle
 from producers.city import generate_events
 
 

@@ -31,10 +31,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from bench.harness import Result
-from processors.fold import Double, Event, fold_entries
-from processors.held import HELD
-from processors.horizon import Horizon, evict
-from processors.scoring import Rulebook, load_rules
+from processors.core.fold import Double, Event, fold_entries
+from processors.core.held import HELD
+from processors.core.horizon import Horizon, evict
+from processors.core.scoring import Rulebook, load_rules
 from schemas.codec import DOUBLE, LEDGER, encode
 
 #: Events per citizen per day (the city itself averages about 8).

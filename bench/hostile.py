@@ -3,7 +3,7 @@
 A terminal sends one citizen a burst of correlated events (gatherings, banned books and
 night-time gaming payments, ten seconds apart, all within the correlation windows of one
 another, none evicted). Each event is planned
-by :func:`processors.batch.plan_batch` in batches of 100, as the worker does. The cost
+by :func:`processors.core.planning.plan_batch` in batches of 100, as the worker does. The cost
 of an event once the double holds ``N`` of them is measured against the cost at
 ``N / 10``, in the same run: bounded per-event cost means a ratio near 1, a rescan of the
 marks (as before 2026-12-07) a ratio near 10, and the square of the history near 100.
@@ -26,11 +26,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from bench.harness import Result
-from processors.batch import Folding, Incoming, Position, plan_batch
-from processors.fold import Double
-from processors.harvest import Limits
-from processors.horizon import Horizon
-from processors.scoring import load_rules
+from processors.core.fold import Double
+from processors.core.horizon import Horizon
+from processors.core.planning import Folding, Incoming, Position, plan_batch
+from processors.core.scoring import load_rules
+from processors.core.validation import Limits
 from schemas.codec import SENSOR_SCHEMAS, encode
 
 CITIZEN = "c0666666"

@@ -16,6 +16,7 @@ if TYPE_CHECKING:
 
 def p1(s: Settings, n: int) -> tuple[Result, float]:
     """P1 on ``n`` events: its result, and the raw kafka-python rate (P6's baseline)."""
+    from moisson.resolvers import registry_client
     from producers.city import generate_events
     from producers.publisher import Publisher, ensure_topics
 
@@ -33,7 +34,7 @@ def p1(s: Settings, n: int) -> tuple[Result, float]:
     raw_rate = n / raw_seconds
     del payloads
     say("P1: moisson sensors path (generate + Avro + Publisher)")
-    publisher = Publisher(moi_s)
+    publisher = Publisher(moi_s, registry=registry_client(moi_s))
     started = time.perf_counter()
     sent = publisher.publish(generate_events(11, 10_000, count=n))
     moi_seconds = time.perf_counter() - started

@@ -47,7 +47,7 @@ def raw_upsert(url: str, schema: str, batches: list[list[dict[str, Any]]]) -> fl
 
 def p3(s: Settings, n: int) -> Result:
     """P3 on the doubles of ``n`` citizens."""
-    from processors.fold import Event, fold
+    from processors.core.fold import Event, fold
     from producers.city import generate_events
     from sinks.postgres.writer import PostgresSink
 

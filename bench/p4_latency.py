@@ -55,6 +55,7 @@ def p4(s: Settings, seconds: float, at: P4Rate, workdir: Path) -> Result:
     """P4: ``seconds`` of events sent at ``at.rate`` through a worker and the sink."""
     import psycopg
 
+    from moisson.resolvers import registry_client
     from producers.city import generate_events
     from producers.publisher import Pacer, Publisher, ensure_topics
     from sinks.postgres.writer import PostgresSink
@@ -94,7 +95,7 @@ def p4(s: Settings, seconds: float, at: P4Rate, workdir: Path) -> Result:
         polls.append(time.perf_counter() - started)
 
     try:
-        publisher = Publisher(s)
+        publisher = Publisher(s, registry=registry_client(s))
         pacer = Pacer(0, rate)
         with psycopg.connect(url, autocommit=True) as conn:
             next_poll = time.monotonic()

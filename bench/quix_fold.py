@@ -2,7 +2,7 @@
 
 Run by bench/p2_fold.py as a child process (Quix wants the main thread for its signal
 handlers), consuming the same pre-loaded sensor topics. Each message goes through the
-harvester's own planner (``processors.batch.plan_batch``, a batch of one): the same
+harvester's own planner (``processors.core.planning.plan_batch``, a batch of one): the same
 validation, lateness against its partition's watermark, fold and eviction. The double
 is held in Quix's RocksDB state as the Avro single object that is also produced (one
 encoding per event), and the planner's other outputs are produced as the harvester
@@ -24,9 +24,9 @@ from typing import Any
 from quixstreams import Application, message_context
 from quixstreams.state.rocksdb import RocksDBOptions
 
-from processors.batch import Folding, Incoming, Position, period_key, plan_batch
-from processors.horizon import Horizon
-from processors.scoring import load_rules
+from processors.core.horizon import Horizon
+from processors.core.planning import Folding, Incoming, Position, period_key, plan_batch
+from processors.core.scoring import load_rules
 from schemas import dead_letters
 from schemas.codec import BLACKLIST, DOUBLE, LEDGER, MAGIC, SANCTION, decode, encode
 from schemas.topics import Topics

@@ -21,7 +21,7 @@ import fastavro
 
 from producers.city import generate_events
 from schemas.codec import SENSOR_SCHEMAS, decode, encode, encode_confluent
-from schemas.registry import SchemaRegistryClient
+from schemas.registry_client import SchemaRegistryClient
 
 
 def best_of(repeat: int, fn) -> float:

@@ -43,7 +43,7 @@ class DemoOptions:
 
 
 @dataclass
-class Harvested:
+class LiveCounts:
     """The harvest so far, as the live table shows it."""
 
     counts: dict[str, int]
@@ -82,7 +82,7 @@ class DemoView(Protocol):
     def status(self, line: str) -> contextlib.AbstractContextManager[Any]:
         """A line shown while a slow step runs."""
 
-    def harvesting(self) -> contextlib.AbstractContextManager[Callable[[Harvested], None]]:
+    def harvesting(self) -> contextlib.AbstractContextManager[Callable[[LiveCounts], None]]:
         """While events are published: a callback that shows the harvest so far."""
 
     def report(self, report: DemoReport) -> None:
@@ -234,6 +234,7 @@ def _publish(
     settings: Settings, opts: DemoOptions, city: Any, listener: Any, view: DemoView
 ) -> list[Any]:
     """Live the city's days at the chosen speed; every event published, in order."""
+    from moisson.resolvers import registry_client
     from producers.publisher import Pacer, Publisher
     from producers.scenarios import SCENARIOS
 
@@ -248,15 +249,15 @@ def _publish(
     counts: dict[str, int] = {}
     started = time.monotonic()
 
-    def tally() -> Harvested:
-        return Harvested(
+    def tally() -> LiveCounts:
+        return LiveCounts(
             dict(counts),
             time.monotonic() - started,
             len({e.citizen_id for e in published[-5000:]}),
             len(listener.blacklisted),
         )
 
-    publisher = Publisher(settings)
+    publisher = Publisher(settings, registry=registry_client(settings))
     try:
         with view.harvesting() as show:
 
@@ -318,7 +319,7 @@ def _first_event_seconds(host: str, port: int, since: float) -> float | None:
 
 
 def _privacy(settings: Settings) -> Any:
-    from processors.privacy import Privacy
+    from processors.core.privacy import Privacy
 
     key = settings.processor.pseudonymise_key
     return Privacy.of(settings.processor.harvest_kinds, key.get_secret_value() if key else None)
@@ -326,6 +327,6 @@ def _privacy(settings: Settings) -> Any:
 
 def _oracle(published: list[Any], privacy: Any) -> dict[str, Any]:
     """What the pipeline must end with: the oracle, under the same ethics toggles."""
-    from processors.oracle import Oracle
+    from processors.core.oracle import Oracle
 
     return Oracle(privacy=privacy).observe_all(published)

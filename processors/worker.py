@@ -18,25 +18,24 @@ from kafka.partitioner.default import murmur2
 
 from moisson import stopping
 from moisson.metrics import MetricsError, MetricsServer, ProcessorMetrics, serve
-from moisson.registry import planner_resolver
+from moisson.resolvers import planner_resolver
 from moisson.settings import Settings
-from processors.agents import register
-from processors.app import HarvestApp, create_app
-from processors.batch import Folding
-from processors.faust_internals import (
+from processors.core.horizon import Horizon
+from processors.core.planning import Folding
+from processors.core.privacy import Privacy
+from processors.core.scoring import load_rules
+from processors.core.validation import Limits
+from processors.engine.agent import Deps, register
+from processors.engine.app import ProcessorApp, create_app
+from processors.engine.faust_patches import (
     bound_consumer_stop,
     bound_producer_stop,
     shutdown_on_signal,
 )
-from processors.harvest import Limits
-from processors.harvester import Deps
-from processors.horizon import Horizon
-from processors.privacy import Privacy
-from processors.scoring import load_rules
 
 log = logging.getLogger(__name__)
 
-app: HarvestApp  # built on first access, by __getattr__
+app: ProcessorApp  # built on first access, by __getattr__
 
 PORT_ENV = "METRICS_PROCESSOR_PORT"
 
@@ -86,7 +85,7 @@ def deps_of(settings: Settings, metrics: ProcessorMetrics | None = None) -> Deps
     )
 
 
-def build(settings: Settings) -> HarvestApp:
+def build(settings: Settings) -> ProcessorApp:
     """The harvester's app from ``settings``, its agents registered, on a worker that
     stops cleanly on every stop signal (:class:`StoppingWorker`).
 
@@ -156,7 +155,7 @@ class StoppingWorker(faust.Worker):
 
 
 def export_metrics(
-    app: HarvestApp, metrics: ProcessorMetrics, server: MetricsServer, faust_monitor: bool
+    app: ProcessorApp, metrics: ProcessorMetrics, server: MetricsServer, faust_monitor: bool
 ) -> None:
     """Say where ``server`` serves ``metrics`` once the worker has started (faust's log
     is set up by then; port 0 is discovered this way); with ``faust_monitor``, faust's

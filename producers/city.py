@@ -10,7 +10,7 @@ stands (a gate closes, a terminal refuses, a camera flags a companion) and a ref
 citizen's day changes: no more metro that day, and a camera sees them walk away.
 
 Offline (``moisson simulate``, tests) the blacklist comes from the oracle
-(``processors.oracle.Oracle``: the pure fold) run over the events emitted so far, so
+(``processors.core.oracle.Oracle``: the pure fold) run over the events emitted so far, so
 the feedback is exact and repeatable. Live, it comes from the ``sanctions`` topic and
 takes effect when the sanction arrives.
 """
@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
-from processors.oracle import Oracle
+from processors.core.oracle import Oracle
 from producers.base import BEIJING, Planned, Record, Sensor
 from producers.bookshop import BookshopTill
 from producers.cameras import StreetCamera

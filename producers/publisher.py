@@ -3,26 +3,103 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, Protocol
 
 from kafka import KafkaAdminClient, KafkaProducer
 from kafka.admin import ConfigResource, ConfigResourceType
 from kafka.errors import KafkaError
 
-from moisson.metrics import SensorMetrics
-from moisson.registry import registry_client
-from moisson.settings import Settings
-from moisson.stopping import CLOSE_S
 from producers.city import SensorEvent
 from producers.sanction_book import SanctionBook
 from schemas.codec import SANCTION, SENSOR_SCHEMAS, CodecError, decode
-from schemas.registry import RegistryFramer, subject_for
-from schemas.topics import positions_changelog
+from schemas.kinds import SENSOR_KINDS
+from schemas.registry_client import RegistryFramer, SchemaRegistryClient, subject_for
+from schemas.topics import Topics, positions_changelog
 
 log = logging.getLogger(__name__)
 
+#: Seconds a Kafka client of the sensors gets to close once asked to stop: the value of
+#: ``moisson.stopping.CLOSE_S`` (which this package does not import; a test keeps them equal).
+CLOSE_S = 1.0
 
-def ensure_topics(settings: Settings, extra: Iterable[str] = ()) -> list[str]:
+
+class KafkaConfig(Protocol):
+    """What the sensors read of the Kafka settings."""
+
+    @property
+    def partitions(self) -> int: ...
+
+    @property
+    def replication_factor(self) -> int: ...
+
+    def client_kwargs(self) -> dict[str, Any]: ...
+
+
+class TopicsConfig(Protocol):
+    """What the sensors read of the topic settings."""
+
+    @property
+    def names(self) -> Topics: ...
+
+    @property
+    def sanctions(self) -> str: ...
+
+    def sensor(self, kind: str) -> str: ...
+
+
+class ProcessorConfig(Protocol):
+    """What the sensors read of the processor's settings (its app id names a changelog)."""
+
+    @property
+    def app_id(self) -> str: ...
+
+
+class SensorsConfig(Protocol):
+    """The settings the sensors' Kafka I/O reads, passed in by the entry points (moisson's
+    ``Settings`` is one): this package imports nothing of moisson."""
+
+    @property
+    def kafka(self) -> KafkaConfig: ...
+
+    @property
+    def topics(self) -> TopicsConfig: ...
+
+    @property
+    def processor(self) -> ProcessorConfig: ...
+
+
+class Count(Protocol):
+    """A counter (a Prometheus counter's child, bound to its labels)."""
+
+    def inc(self, amount: float = 1) -> None: ...
+
+
+class SensorCounts(Protocol):
+    """What the publisher counts into, per sensor kind (``moisson.metrics.SensorMetrics``
+    is one, passed in by the entry point that serves it)."""
+
+    @property
+    def sent(self) -> Mapping[str, Count]: ...
+
+    @property
+    def errors(self) -> Mapping[str, Count]: ...
+
+
+class _Nothing:
+    def inc(self, amount: float = 1) -> None:
+        pass
+
+
+class Uncounted:
+    """The publisher's counts when nobody serves them: counted nowhere."""
+
+    def __init__(self) -> None:
+        self.sent: dict[str, Count] = dict.fromkeys(SENSOR_KINDS, _Nothing())
+        self.errors: dict[str, Count] = dict.fromkeys(SENSOR_KINDS, _Nothing())
+
+
+def ensure_topics(settings: SensorsConfig, extra: Iterable[str] = ()) -> list[str]:
     """Create the sensor, doubles, sanctions, ledger and blacklist topics (and ``extra``
     ones) when missing; return those created.
 
@@ -51,7 +128,7 @@ def ensure_topics(settings: Settings, extra: Iterable[str] = ()) -> list[str]:
         admin.close()
 
 
-def wanted_configs(settings: Settings) -> dict[str, dict[str, str]]:
+def wanted_configs(settings: SensorsConfig) -> dict[str, dict[str, str]]:
     """Each topic moisson sets configs on, with them: its own, and the processor's
     positions changelog (which faust creates)."""
     names = settings.topics.names
@@ -60,7 +137,7 @@ def wanted_configs(settings: Settings) -> dict[str, dict[str, str]]:
     return wanted
 
 
-def fix_configs(settings: Settings) -> dict[str, dict[str, str]]:
+def fix_configs(settings: SensorsConfig) -> dict[str, dict[str, str]]:
     """Set, on each existing topic of :func:`wanted_configs`, the configs whose values
     differ (a topic created by an older moisson, or by faust); what was changed, per
     topic. Kafka applies them without a restart; the cleaner then compacts the backlog.
@@ -89,7 +166,7 @@ def fix_configs(settings: Settings) -> dict[str, dict[str, str]]:
         admin.close()
 
 
-def make_producer(settings: Settings) -> KafkaProducer:
+def make_producer(settings: SensorsConfig) -> KafkaProducer:
     """An idempotent producer (kafka-python 3 defaults: acks=all, idempotence on).
 
     A 50 ms linger fills batches even when events trickle in across 16 partitions: with
@@ -121,20 +198,23 @@ def close_producer(producer: KafkaProducer, timeout: float = CLOSE_S) -> None:
 class Publisher:
     """Sends sensor events to their topics, keyed by ``citizen_id``.
 
-    Values are Avro single objects, or, in schema registry mode (``REGISTRY_URL``),
-    the Confluent wire format with the schemas registered under ``<topic>-value``.
+    Values are Avro single objects, or, in schema registry mode (a ``registry`` client,
+    which the entry points build from ``REGISTRY_URL``), the Confluent wire format with
+    the schemas registered under ``<topic>-value``.
     """
 
     def __init__(
         self,
-        settings: Settings,
+        settings: SensorsConfig,
         producer: KafkaProducer | None = None,
-        metrics: SensorMetrics | None = None,
+        metrics: SensorCounts | None = None,
+        *,
+        registry: SchemaRegistryClient | None,
     ) -> None:
         self.settings = settings
-        self.framer = _registry_framer(settings)
+        self.framer = _registry_framer(settings, registry)
         self.producer = producer or make_producer(settings)
-        self.metrics = metrics if metrics is not None else SensorMetrics()
+        self.metrics: SensorCounts = metrics if metrics is not None else Uncounted()
         self.sent = 0
         self.errors: list[KafkaError] = []
 
@@ -194,10 +274,11 @@ class Publisher:
         close_producer(self.producer, timeout)
 
 
-def _registry_framer(settings: Settings) -> RegistryFramer | None:
+def _registry_framer(
+    settings: SensorsConfig, client: SchemaRegistryClient | None
+) -> RegistryFramer | None:
     """In registry mode, a framer with every sensor schema registered up front, so an
     unreachable registry fails here, before anything is sent."""
-    client = registry_client(settings)
     if client is None:
         return None
     for kind, schema in SENSOR_SCHEMAS.items():
@@ -214,7 +295,7 @@ class KafkaSanctions:
     citizen, as the processor may send after a crash (see ``SanctionBook``).
     """
 
-    def __init__(self, settings: Settings, fetch_max_wait_ms: int = 500) -> None:
+    def __init__(self, settings: SensorsConfig, fetch_max_wait_ms: int = 500) -> None:
         import threading
 
         self.settings = settings

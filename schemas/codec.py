@@ -7,7 +7,7 @@
 - Confluent: ``00`` + 4-byte big-endian schema id + body, written in schema
   registry mode. :func:`decode` reads both, so a topic may carry both; a schema
   id is turned into a writer schema by the ``resolver`` passed to :func:`decode`
-  (this module does no HTTP and reads no settings; see :mod:`schemas.registry`).
+  (this module does no HTTP and reads no settings; see :mod:`schemas.registry_client`).
 """
 
 from __future__ import annotations

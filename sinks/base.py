@@ -3,7 +3,7 @@
 The processor's outputs arrive on three topics: ``doubles`` (profiles, upserted by
 version), ``ledger`` (entries, appended once per (event, rule)) and ``blacklist``
 (the latest state of each period, upserted or deleted by version). A sink persists
-one :class:`Harvest` per :meth:`Sink.write`, atomically and idempotently;
+one :class:`SinkBatch` per :meth:`Sink.write`, atomically and idempotently;
 ``sinks.runner`` feeds it from Kafka. A sink also says which records it would refuse
 (:meth:`Sink.refuse`) and which failures are worth retrying (:meth:`Sink.is_transient`):
 the runner sets refused records aside instead of retrying them forever.
@@ -19,7 +19,7 @@ from typing import Any
 Double = dict[str, Any]
 Record = dict[str, Any]
 
-#: The kinds of record a sink persists (the fields of :class:`Harvest`).
+#: The kinds of record a sink persists (the fields of :class:`SinkBatch`).
 KINDS = ("doubles", "ledger", "blacklist")
 
 
@@ -33,7 +33,7 @@ class Refusal:
 
 
 @dataclass
-class Harvest:
+class SinkBatch:
     """One batch of the processor's outputs: profiles, ledger entries, period updates."""
 
     doubles: list[Double] = field(default_factory=list)
@@ -49,7 +49,7 @@ class Harvest:
         return rows
 
     @classmethod
-    def of(cls, doubles: Iterable[Double]) -> Harvest:
+    def of(cls, doubles: Iterable[Double]) -> SinkBatch:
         """Whole doubles (an oracle's, a test's) with the ledger entries and periods they
         hold, as the processor would have sent them."""
         out = cls()
@@ -73,8 +73,8 @@ class Sink(ABC):
     """Somewhere the processor's outputs are persisted."""
 
     @abstractmethod
-    def write(self, batch: Harvest | Sequence[Double]) -> int:
-        """Persist a batch atomically (whole doubles: see :meth:`Harvest.of`); return
+    def write(self, batch: SinkBatch | Sequence[Double]) -> int:
+        """Persist a batch atomically (whole doubles: see :meth:`SinkBatch.of`); return
         how many profiles advanced."""
 
     def close(self) -> None:  # noqa: B027 (optional hook)

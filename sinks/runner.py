@@ -20,10 +20,10 @@ from typing import Any
 from kafka import KafkaConsumer
 from kafka.errors import KafkaError
 
-from moisson.metrics import SinkMetrics
 from schemas.codec import BLACKLIST, DOUBLE, LEDGER, CodecError, decode
 from sinks.base import Record, Refusal, Sink, first_line
 from sinks.dead_letters import DeadLetter, DeadLetterTopic
+from sinks.metrics import SinkCounts, Uncounted
 from sinks.writes import Item, SinkStats, pause, write_items, write_with_retry
 
 __all__ = ["RETRY_MAX_S", "SinkStats", "make_consumer", "pause", "run_sink", "write_with_retry"]
@@ -32,7 +32,7 @@ log = logging.getLogger(__name__)
 
 #: The default longest pause between retries (``settings.sink.retry_max_s``'s default).
 RETRY_MAX_S = 30.0
-#: Which kind of :class:`~sinks.base.Harvest` record each Avro record is.
+#: Which kind of :class:`~sinks.base.SinkBatch` record each Avro record is.
 KIND_OF = {DOUBLE.name: "doubles", LEDGER.name: "ledger", BLACKLIST.name: "blacklist"}
 #: The ``record`` label of ``moisson_sink_records_written`` per kind.
 LABEL = {"doubles": "double", "ledger": "ledger", "blacklist": "blacklist"}
@@ -66,7 +66,7 @@ def run_sink(
     on_batch: Callable[[SinkStats], None] | None = None,
     retry_max_s: float = RETRY_MAX_S,
     sleep: Callable[[float], None] = time.sleep,
-    metrics: SinkMetrics | None = None,
+    metrics: SinkCounts | None = None,
     dead_letters: DeadLetterTopic | None = None,
 ) -> SinkStats:
     """Poll the processor's outputs, write them in batches, commit offsets after each
@@ -78,7 +78,7 @@ def run_sink(
     ``metrics``.
     """
     stats = SinkStats()
-    m = metrics if metrics is not None else SinkMetrics()
+    m: SinkCounts = metrics if metrics is not None else Uncounted()
     lag_at = 0.0
     kafka_delay = min(0.5, retry_max_s)
     while not should_stop():
@@ -128,7 +128,7 @@ def run_sink(
 
 
 def read_batch(
-    polled: dict[Any, list[Any]], sink: Sink, stats: SinkStats, m: SinkMetrics
+    polled: dict[Any, list[Any]], sink: Sink, stats: SinkStats, m: SinkCounts
 ) -> tuple[list[Item], list[DeadLetter]]:
     """Decode and check every polled record: the items to write, and the dead letters
     of those that are none of the sink's records or that the sink refuses."""

@@ -17,8 +17,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from moisson.metrics import SinkMetrics
-from sinks.base import KINDS, Double, Harvest, Record, Refusal, Sink, first_line
+from sinks.base import KINDS, Double, Record, Refusal, Sink, SinkBatch, first_line
+from sinks.metrics import SinkCounts, Uncounted
 
 log = logging.getLogger(__name__)
 
@@ -54,8 +54,8 @@ class Refused(Exception):
         self.cause = cause
 
 
-def harvest_of(items: Sequence[Item]) -> Harvest:
-    out = Harvest()
+def batch_of(items: Sequence[Item]) -> SinkBatch:
+    out = SinkBatch()
     for item in items:
         out.of_kind(item.kind).append(item.record)
     return out
@@ -75,19 +75,19 @@ def pause(seconds: float, should_stop: Callable[[], bool], sleep: Callable[[floa
 
 def write_with_retry(
     sink: Sink,
-    batch: Harvest | Sequence[Double],
+    batch: SinkBatch | Sequence[Double],
     stats: SinkStats,
     retry_max_s: float,
     should_stop: Callable[[], bool],
     sleep: Callable[[float], None] = time.sleep,
-    metrics: SinkMetrics | None = None,
+    metrics: SinkCounts | None = None,
 ) -> int | None:
     """Write ``batch`` until it succeeds; None if asked to stop first.
 
     Only transient failures are retried (backoff doubling up to ``retry_max_s``); any
     other raises :class:`Refused` at once.
     """
-    m = metrics if metrics is not None else SinkMetrics()
+    m: SinkCounts = metrics if metrics is not None else Uncounted()
     delay = min(0.5, retry_max_s)
     failed_at: float | None = None
     attempts = 0
@@ -145,7 +145,7 @@ def write_items(
     retry_max_s: float,
     should_stop: Callable[[], bool],
     sleep: Callable[[float], None] = time.sleep,
-    metrics: SinkMetrics | None = None,
+    metrics: SinkCounts | None = None,
 ) -> Written | None:
     """Write ``items``, bisecting a refused write down to its refused records; None if
     asked to stop first (nothing may then be committed)."""
@@ -155,7 +155,7 @@ def write_items(
         part = pending.pop()
         try:
             advanced = write_with_retry(
-                sink, harvest_of(part), stats, retry_max_s, should_stop, sleep, metrics
+                sink, batch_of(part), stats, retry_max_s, should_stop, sleep, metrics
             )
         except Refused as exc:
             if len(part) == 1:

@@ -10,7 +10,7 @@ from typing import Any
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
 from moisson.settings import Settings
-from processors.fold import Event
+from processors.core.fold import Event
 from schemas.codec import SANCTION, encode
 
 T0 = datetime(2026, 3, 2, 4, 0, tzinfo=UTC)  # 12:00 in Beijing

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from processors.fold import Event, fold_all
-from processors.harvest import Rejection
+from processors.core.fold import Event, fold_all
+from processors.core.validation import Rejection
 from producers.city import SensorEvent, generate_events
 from schemas.codec import DOUBLE, SENSOR_SCHEMAS, encode
 

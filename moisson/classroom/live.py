@@ -16,7 +16,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
-from moisson.dashboard.harvest import follow
+from moisson.dashboard.tail import follow
 from moisson.settings import Settings
 from schemas.codec import CodecError, IdResolver, decode
 

@@ -26,8 +26,8 @@ from moisson.classroom.erasure import Erasure
 from moisson.classroom.live import RoomTail
 from moisson.classroom.room import Refused, Room, Student
 from moisson.classroom.views import projector_view, student_view, tap_detail
-from moisson.dashboard.harvest import jsonable
 from moisson.dashboard.server import Dashboard
+from moisson.dashboard.tail import jsonable
 from producers.city import SensorEvent
 from producers.publisher import KafkaSanctions
 

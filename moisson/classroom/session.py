@@ -153,6 +153,7 @@ def _session(run: Run) -> None:
     from kafka import KafkaProducer
 
     from moisson.ops import pipeline
+    from moisson.resolvers import registry_client
     from producers.city import City
     from producers.publisher import KafkaSanctions, Publisher, ensure_topics
     from sinks.postgres.writer import PostgresSink
@@ -164,7 +165,11 @@ def _session(run: Run) -> None:
     writer.register(city.people)
     listener = KafkaSanctions(settings, fetch_max_wait_ms=FETCH_WAIT_MS).start()
     # A tap is one event: a short linger sends it at once (the city's 50 ms fills batches).
-    publisher = Publisher(settings, KafkaProducer(**settings.kafka.client_kwargs(), linger_ms=5))
+    publisher = Publisher(
+        settings,
+        KafkaProducer(**settings.kafka.client_kwargs(), linger_ms=5),
+        registry=registry_client(settings),
+    )
     children: list[Any] = []
     try:
         worker, took = pipeline.start_worker_ready(settings, workdir / "worker.log")
@@ -207,7 +212,7 @@ async def _serve(run: Run, parts: Parts) -> None:
         run.erased = True  # before the children stop: their exit is then expected
         crowd.stop()
         listener.stop()
-        dashboard.harvest.stop()
+        dashboard.live.stop()
         pipeline.stop_all(children)
         report = erasure.erase_room(settings)
         say(

@@ -10,7 +10,7 @@ from typing import Any
 
 from moisson.classroom.clock import SessionClock
 from moisson.classroom.room import Room, Student
-from processors.scoring import Rulebook
+from processors.core.scoring import Rulebook
 from producers.city import SensorEvent
 from producers.metro import STATIONS
 

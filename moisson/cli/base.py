@@ -18,7 +18,7 @@ from moisson.panels import shown
 from moisson.settings import Settings
 
 if TYPE_CHECKING:
-    from processors.scoring import Rulebook
+    from processors.core.scoring import Rulebook
 
 
 console = Console(stderr=True)
@@ -107,7 +107,7 @@ def fail(message: str, fix: str | None = None) -> NoReturn:
 
 def load_rules_or_fail(path: Path | None) -> Rulebook:
     """The rules at ``path`` (None: the shipped ones), or one clear error."""
-    from processors.scoring import RulesError, load_rules
+    from processors.core.scoring import RulesError, load_rules
 
     try:
         return load_rules(path)

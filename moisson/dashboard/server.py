@@ -1,7 +1,7 @@
 """The dashboard: what the harvester sees, live, in a browser. Read-only.
 
 It reads PostgreSQL (profiles, ledger, blacklist, the name registry: ``PostgresReader``)
-and tails the sensor topics without a consumer group (``moisson.dashboard.harvest``).
+and tails the sensor topics without a consumer group (``moisson.dashboard.tail``).
 The page is one self-contained HTML file: no CDN, no web fonts, and every string from
 an event is set as text, never as HTML.
 
@@ -27,14 +27,14 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from moisson.dashboard.guard import allowed, guard
-from moisson.dashboard.harvest import Harvest, jsonable
 from moisson.dashboard.shared import Busy, Each, Fresh, OneAtATime
+from moisson.dashboard.tail import LiveTail, jsonable
 from moisson.metrics import DashboardMetrics
-from moisson.registry import id_resolver
+from moisson.resolvers import id_resolver
 from moisson.settings import Settings
-from processors.privacy import Privacy
-from processors.scoring import Rulebook, RulesError, load_rules
-from processors.whatif import parse_sets
+from processors.core.privacy import Privacy
+from processors.core.scoring import Rulebook, RulesError, load_rules
+from processors.core.whatif import parse_sets
 from schemas.kinds import SENSOR_KINDS
 from sinks.postgres.reader import PostgresReader
 from sinks.postgres.tables import create_tables, engine_for
@@ -62,14 +62,14 @@ class Dashboard:
         self,
         settings: Settings,
         pg: PostgresReader,
-        harvest: Harvest,
+        live: LiveTail,
         rules: Rulebook | None = None,
         spotlight: dict[str, str] | None = None,
         host: str = "127.0.0.1",
     ) -> None:
         self.settings = settings
         self.rules = rules or load_rules(settings.processor.rules_path)
-        self.pg, self.harvest = pg, harvest
+        self.pg, self.live = pg, live
         self.spotlight = spotlight or {}
         #: The Host names it answers to: loopback, ``host`` and DASHBOARD_ALLOWED_HOSTS.
         self.hosts = allowed(host, settings.dashboard.allowed_hosts)
@@ -91,8 +91,8 @@ class Dashboard:
         engine = engine_for(url, schema)
         create_tables(engine, schema, rules)
         engine.dispose()
-        harvest = Harvest(settings, resolver=id_resolver(settings))
-        return cls(settings, PostgresReader(url, schema), harvest, rules, spotlight, host)
+        live = LiveTail(settings, resolver=id_resolver(settings))
+        return cls(settings, PostgresReader(url, schema), live, rules, spotlight, host)
 
     # -- queries (synchronous; run in a thread) --------------------------------------
 
@@ -114,7 +114,7 @@ class Dashboard:
             "harvested": harvested,
             "pseudonymised": self.settings.processor.pseudonymise_key is not None,
             "not_harvested": {
-                k: self.harvest.totals.get(k, 0) for k in SENSOR_KINDS if k not in harvested
+                k: self.live.totals.get(k, 0) for k in SENSOR_KINDS if k not in harvested
             },
         }
 
@@ -124,14 +124,14 @@ class Dashboard:
         names = self.pg.names([r["citizen_id"] for r in listed] + list(self.spotlight.values()))
         named = self.pg.named_profiles()
         return {
-            "rates": self.harvest.rates(),
-            "totals": dict(self.harvest.totals),
-            "refused": {k: self.harvest.refused.get(k, 0) for k in ("metro", "payment")},
-            "dead_letters": dict(sorted(self.harvest.dead_letters.items())),
+            "rates": self.live.rates(),
+            "totals": dict(self.live.totals),
+            "refused": {k: self.live.refused.get(k, 0) for k in ("metro", "payment")},
+            "dead_letters": dict(sorted(self.live.dead_letters.items())),
             "citizens": count,
             "threshold": self.rules.blacklist_threshold,
             "scale": self.scale(),
-            "sim_start": jsonable(self.harvest.sim_start),
+            "sim_start": jsonable(self.live.sim_start),
             "histogram": [{"from": b, "count": n} for b, n in bins.items()],
             "blacklist": [
                 {
@@ -142,11 +142,11 @@ class Dashboard:
                 }
                 for r in listed
             ],
-            "feed": list(self.harvest.feed)[-25:],
+            "feed": list(self.live.feed)[-25:],
             "spotlight": [
                 {"key": k, "id": v, "name": names.get(v, k)} for k, v in self.spotlight.items()
             ],
-            "first_event_at": self.harvest.first_event_at,
+            "first_event_at": self.live.first_event_at,
             "privacy": {**self.privacy(), "named": named},
         }
 
@@ -171,7 +171,7 @@ class Dashboard:
                 "series": series,
                 "sanctions": [p for p in periods if p["lifted_at"] is None],
                 "scale": self.scale(),
-                "sim_start": self.harvest.sim_start,
+                "sim_start": self.live.sim_start,
                 "privacy": self.privacy(),
             }
         )
@@ -214,10 +214,10 @@ class Dashboard:
         return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
     async def _startup(self, _: web.Application) -> None:
-        self.harvest.start()
+        self.live.start()
 
     async def _cleanup(self, _: web.Application) -> None:
-        self.harvest.stop()
+        self.live.stop()
         self.whatifs.close()
         self.pg.close()
 
@@ -264,7 +264,7 @@ class Dashboard:
         p = self.settings.processor
         key = p.pseudonymise_key.get_secret_value() if p.pseudonymise_key else None
         privacy = Privacy.of(p.harvest_kinds, key)
-        tail = self.harvest.tail
+        tail = self.live.tail
         _, events = tail.snapshot()
         data = what_if(events, self.rules, variant, privacy, self.pg.names)
         return json.dumps(jsonable({**data, "dropped": tail.dropped})).encode()
@@ -278,7 +278,7 @@ class Dashboard:
         deltas = tuple((r.id, r.delta) for r in (*variant.rules, *variant.correlations))
         try:
             body = await self.whatifs.get(
-                (deltas, self.harvest.tail.taken), lambda: self.whatif(variant)
+                (deltas, self.live.tail.taken), lambda: self.whatif(variant)
             )
         except Busy:
             raise web.HTTPServiceUnavailable(

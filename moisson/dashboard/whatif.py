@@ -8,10 +8,10 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from moisson.ops.whatif import rescore_events
-from processors.fold import Event
-from processors.privacy import Privacy
-from processors.scoring import Rulebook
-from processors.whatif import Change, Distribution
+from processors.core.fold import Event
+from processors.core.privacy import Privacy
+from processors.core.scoring import Rulebook
+from processors.core.whatif import Change, Distribution
 
 NOTE = (
     "Re-scored from this run's events as the sensors recorded them: who was refused at a "

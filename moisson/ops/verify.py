@@ -12,10 +12,10 @@ from typing import Any
 from moisson.ops.read_to_end import IDLE_S, read_to_end
 from moisson.ops.recording import Recording, partition_for
 from moisson.settings import Settings
-from processors.batch import Incoming, Plan
-from processors.fold import Double, explained_ledger
-from processors.oracle import Oracle
-from processors.scoring import Rulebook
+from processors.core.fold import Double, explained_ledger
+from processors.core.oracle import Oracle
+from processors.core.planning import Incoming, Plan
+from processors.core.scoring import Rulebook
 from producers.sanction_book import Sanction, SanctionBook
 from schemas.codec import IdResolver
 from sinks.postgres.reader import PostgresReader
@@ -68,7 +68,7 @@ def expected_plan(
     check_partition: bool = True,
 ) -> Plan:
     """The oracle's plan for everything a replay of ``rec`` delivers
-    (:meth:`processors.oracle.Oracle.expected_plan`); with ``check_partition`` (the
+    (:meth:`processors.core.oracle.Oracle.expected_plan`); with ``check_partition`` (the
     worker's ``PROCESSOR_CHECK_PARTITION``), a message off its key's partition is
     refused as the worker refuses it."""
     return Oracle(rules).expected_plan(

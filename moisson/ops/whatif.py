@@ -12,11 +12,11 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from processors.fold import Double
-from processors.oracle import Observed, Oracle
-from processors.privacy import Privacy
-from processors.scoring import Rulebook
-from processors.whatif import Change, Distribution, compare, differing_rules, distribution
+from processors.core.fold import Double
+from processors.core.oracle import Observed, Oracle
+from processors.core.privacy import Privacy
+from processors.core.scoring import Rulebook
+from processors.core.whatif import Change, Distribution, compare, differing_rules, distribution
 
 SIMULATED = (
     "Re-simulated under each rulebook: the sensors obeyed each run's own blacklist, "

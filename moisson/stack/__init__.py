@@ -6,10 +6,10 @@
 - Apicurio Registry (Confluent-compatible schema registry) from Maven Central.
 """
 
+from moisson.stack.apicurio import ApicurioRegistry
 from moisson.stack.base import Service, ServiceError, free_port, wait_for_port
 from moisson.stack.kafka import ApacheKafka, Tansu, choose_broker
 from moisson.stack.postgres import EmbeddedPostgres
-from moisson.stack.registry import ApicurioRegistry
 
 __all__ = [
     "ApacheKafka",

@@ -7,11 +7,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from moisson.settings import Settings
+from moisson.stack.apicurio import ApicurioRegistry
 from moisson.stack.base import Service, ServiceError, pid_alive, stop_pid
 from moisson.stack.cluster import KafkaCluster
 from moisson.stack.kafka import ApacheKafka, apache_kafka_possible, choose_broker
 from moisson.stack.postgres import EmbeddedPostgres
-from moisson.stack.registry import ApicurioRegistry
 
 STATE = "state.json"
 

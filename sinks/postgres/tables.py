@@ -35,7 +35,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import make_url
 from sqlalchemy.schema import CreateSchema
 
-from processors.scoring import Rulebook, load_rules
+from processors.core.scoring import Rulebook, load_rules
 from sinks.base import Double
 
 metadata = MetaData()
@@ -103,7 +103,7 @@ PROFILE_FIELDS = tuple(c.name for c in citizen_profiles.columns if c.name != "up
 PROFILE_COLUMNS = ", ".join(PROFILE_FIELDS)
 JSON_FIELDS = frozenset(c.name for c in citizen_profiles.columns if isinstance(c.type, JSONB))
 #: One step of the event-time walk, clamped to the scale: the SQL twin of
-#: ``processors.fold.walk``. As a window aggregate it walks a citizen's ledger in order.
+#: ``processors.core.fold.walk``. As a window aggregate it walks a citizen's ledger in order.
 WALK_FUNCTIONS = """
 CREATE OR REPLACE FUNCTION {schema}.moisson_walk_step(
     state integer, delta integer, start integer, low integer, high integer)

@@ -13,8 +13,8 @@ from typing import Any
 from psycopg.types.json import Jsonb
 from sqlalchemy.dialects.postgresql import insert
 
-from processors.scoring import Rulebook, load_rules
-from sinks.base import Double, Harvest, Record, Refusal, Sink, latest_per_citizen
+from processors.core.scoring import Rulebook, load_rules
+from sinks.base import Double, Record, Refusal, Sink, SinkBatch, latest_per_citizen
 from sinks.postgres import checks, errors
 from sinks.postgres.tables import (
     JSON_FIELDS,
@@ -46,15 +46,15 @@ class PostgresSink(Sink):
         if create:
             create_tables(self.engine, schema, self.rules)
 
-    def write(self, batch: Harvest | Sequence[Double]) -> int:
+    def write(self, batch: SinkBatch | Sequence[Double]) -> int:
         """Upsert the batch's latest profiles, append its ledger entries and apply its
         period updates, in one transaction; how many profiles advanced.
 
         Rows travel by COPY into session temp tables, then one set-based statement per
         table merges them (much cheaper than row-by-row parameter binding).
         """
-        if not isinstance(batch, Harvest):
-            batch = Harvest.of(batch)
+        if not isinstance(batch, SinkBatch):
+            batch = SinkBatch.of(batch)
         if not batch:
             return 0
         latest = latest_per_citizen(batch.doubles)

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from bench.checks import NotApplied, applied_events, check_applied, latest_per_key
-from processors.fold import fold
+from processors.core.fold import fold
 from schemas.codec import DOUBLE, LEDGER, encode
 from tests.factories import ev
 

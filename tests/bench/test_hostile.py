@@ -4,8 +4,8 @@ limits refuse it past the burst cap (no timing asserted)."""
 from __future__ import annotations
 
 from bench.hostile import CITIZEN, TOPICS, burst, plan_chunk
-from processors.batch import Folding
-from processors.harvest import Limits
+from processors.core.planning import Folding
+from processors.core.validation import Limits
 
 
 def test_the_burst_marks_every_event_and_fires_both_correlation_types() -> None:

@@ -18,8 +18,8 @@ import subprocess
 import time
 from pathlib import Path
 
+from moisson.stack.apicurio import APICURIO_VERSION, find_java, unpack
 from moisson.stack.base import fetch_with_maven
-from moisson.stack.registry import APICURIO_VERSION, find_java, unpack
 from tests.compose.engine import DOCKER, EngineError, run
 from tests.compose.project import BASE, HERE
 

@@ -12,7 +12,7 @@ import pytest
 from moisson.ops.recording import Recording, open_recording, write_simulation
 from moisson.ops.verify import expected_doubles
 from moisson.settings import SENSOR_KINDS, Settings
-from processors.oracle import Oracle
+from processors.core.oracle import Oracle
 from producers.city import generate_events
 from tests.drills.harness import RESULTS, SEED, Pipeline, Size, results_table, size, write_results
 

@@ -110,7 +110,7 @@ class FlakyConsumer:
 
 
 def test_the_sink_waits_out_a_broker_restart(caplog: pytest.LogCaptureFixture):
-    from processors.fold import fold_all
+    from processors.core.fold import fold_all
     from schemas.codec import DOUBLE, encode
     from sinks.runner import run_sink
     from tests.factories import ev

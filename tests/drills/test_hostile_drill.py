@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 
 from moisson.ops.verify import compare, compare_sanctions, last_sanctions, tally
-from processors.harvest import Limits
+from processors.core.validation import Limits
 from processors.worker import kafka_partition
 from producers.publisher import ensure_topics
 from schemas import dead_letters as dl

@@ -15,7 +15,7 @@ import pytest
 from moisson.ops.recording import open_recording, write_simulation
 from moisson.ops.verify import expected_doubles
 from moisson.settings import SENSOR_KINDS, Settings
-from processors.oracle import Oracle
+from processors.core.oracle import Oracle
 from producers.city import generate_events
 from producers.publisher import ensure_topics
 from tests.drills.harness import Pipeline, send, sent, size

@@ -10,7 +10,7 @@ import pytest
 from kafka import KafkaConsumer, TopicPartition
 
 from moisson.ops import pipeline
-from processors.harvester import FAULT_EXIT_CODE
+from processors.engine.agent import FAULT_EXIT_CODE
 from tests.drills.harness import Pipeline, send, sent, size
 
 SIZE = size()

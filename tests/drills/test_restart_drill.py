@@ -23,7 +23,7 @@ from moisson.ops import pipeline
 from moisson.ops.recording import open_recording, write_simulation
 from moisson.ops.verify import expected_doubles
 from moisson.settings import SENSOR_KINDS, Settings
-from processors.oracle import Oracle
+from processors.core.oracle import Oracle
 from producers.city import generate_events
 from producers.publisher import ensure_topics
 from schemas.topics import positions_changelog
@@ -171,7 +171,7 @@ def test_a_restart_on_the_embedded_broker_loses_nothing(
     tansu_settings: Settings, tmp_path: Path
 ) -> None:
     """On Tansu, whose ListOffsets is a batch behind its log, a worker killed between
-    two chunks recovers to the changelogs' true ends (processors/ends.py): before, a
+    two chunks recovers to the changelogs' true ends (processors/engine/ends.py): before, a
     memory store lost the last batch's events, and a RocksDB one stopped at start."""
     s = tansu_settings.replace(kafka={"partitions": 4})
     whole, chunks = chunked(tmp_path / "recordings", citizens=200, per_chunk=4000, chunks=2)

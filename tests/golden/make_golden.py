@@ -12,7 +12,7 @@ from pathlib import Path
 from moisson.ops.recording import open_recording, write_simulation
 from moisson.ops.verify import expected_doubles
 from moisson.settings import SENSOR_KINDS
-from processors.oracle import Oracle
+from processors.core.oracle import Oracle
 from producers.city import generate_events
 
 HERE = Path(__file__).parent

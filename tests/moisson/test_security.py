@@ -10,10 +10,11 @@ from kafka.errors import KafkaError
 from pydantic import SecretStr
 
 from moisson.ops import pipeline
+from moisson.resolvers import registry_client
 from moisson.settings import Settings, settings_env
 from moisson.stack import ApacheKafka
-from processors.fold import Event, fold_all
-from processors.oracle import Oracle
+from processors.core.fold import Event, fold_all
+from processors.core.oracle import Oracle
 from producers.city import generate_events
 from producers.publisher import Publisher, ensure_topics
 from schemas.codec import DOUBLE
@@ -60,7 +61,7 @@ def test_sensors_and_the_faust_worker_log_in_with_sasl_plain(
     expected = fold_all(Event(e.kind, e.record) for e in events)
 
     ensure_topics(settings)
-    publisher = Publisher(settings)
+    publisher = Publisher(settings, registry=registry_client(settings))
     assert publisher.publish(events) == len(events)
     publisher.close()
     worker, _ = pipeline.start_worker_ready(settings, tmp_path / "worker.log", timeout=180)

@@ -10,7 +10,7 @@ from kafka import KafkaProducer
 
 from moisson.ops import pipeline
 from moisson.ops.dlq import read_dead_letters
-from processors.fold import fold_all
+from processors.core.fold import fold_all
 from producers.publisher import ensure_topics
 from schemas.codec import DOUBLE, SENSOR_SCHEMAS, encode
 from sinks.postgres.tables import PROFILE_FIELDS

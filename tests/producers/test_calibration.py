@@ -10,9 +10,9 @@ either way for one seeded week of 5,000 citizens (README: The calibrated scale;
 from __future__ import annotations
 
 from bench.calibration import BAND
-from processors.fold import default_rules
-from processors.oracle import Oracle
-from processors.whatif import NEAR_FLOOR, distribution
+from processors.core.fold import default_rules
+from processors.core.oracle import Oracle
+from processors.core.whatif import NEAR_FLOOR, distribution
 from producers.city import City
 
 CITIZENS, DAYS, SEED = 5_000, 7, 42

@@ -82,7 +82,7 @@ def test_personas_shape_the_days():
 
 
 def test_sensors_obey_the_blacklist_and_the_day_changes():
-    from processors.oracle import Oracle
+    from processors.core.oracle import Oracle
 
     oracle = Oracle()
     # On the calibrated scale few are listed within days; Lulu's story makes sure someone is.
@@ -109,7 +109,7 @@ def test_sensors_obey_the_blacklist_and_the_day_changes():
         ]
         assert walks, "a camera sees the refused citizen walk away"
     # Whoever was denied was blacklisted by the pure fold of the events before.
-    from processors.fold import Event, fold_all
+    from processors.core.fold import Event, fold_all
 
     d = denied[0]
     before = [Event(e.kind, e.record) for e in events[: events.index(d)]]

@@ -7,6 +7,7 @@ from kafka.errors import KafkaTimeoutError
 from kafka.future import Future
 
 from moisson.metrics import SensorMetrics
+from moisson.resolvers import registry_client
 from moisson.settings import Settings
 from producers.city import generate_events
 from producers.publisher import Publisher
@@ -33,7 +34,12 @@ def test_sends_and_send_errors_are_counted_per_kind():
     s = Settings()
     metrics = SensorMetrics()
     events = list(generate_events(3, 30, 400))
-    publisher = Publisher(s, producer=RefusingProducer(s.topics.sensor("camera")), metrics=metrics)
+    publisher = Publisher(
+        s,
+        producer=RefusingProducer(s.topics.sensor("camera")),
+        metrics=metrics,
+        registry=registry_client(s),
+    )
     with pytest.raises(RuntimeError, match="sends failed"):
         publisher.publish(events)
     r = metrics.registry

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from processors.fold import explained_ledger
-from processors.oracle import Oracle
+from processors.core.fold import explained_ledger
+from processors.core.oracle import Oracle
 from producers.city import City
 
 

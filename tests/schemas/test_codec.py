@@ -7,7 +7,7 @@ import struct
 import pytest
 from fastavro.schema import fingerprint
 
-from processors.fold import Event, fold, new_double
+from processors.core.fold import Event, fold, new_double
 from producers.city import SENSORS, generate_events
 from schemas.codec import (
     DOUBLE,
@@ -39,7 +39,7 @@ def test_sensor_events_round_trip(event):
 
 
 def test_double_round_trip():
-    from processors.fold import fold_all
+    from processors.core.fold import fold_all
     from tests.factories import ev
 
     events = [ev("camera", behaviour="GATHERING", hours=i, companions=["c2"]) for i in range(6)]

@@ -11,7 +11,7 @@ from pathlib import Path
 import fastavro
 import pytest
 
-from processors.fold import Event, fold_all
+from processors.core.fold import Event, fold_all
 from producers.city import generate_events
 from schemas.codec import CAMERA, DOUBLE, Registry, encode, registry, unbounded_parts
 from tests.factories import zigzag_varint

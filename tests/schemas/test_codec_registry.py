@@ -8,7 +8,7 @@ import json
 import pytest
 
 from moisson.stack import free_port
-from processors.harvest import Rejection, apply_message
+from processors.core.validation import Rejection, apply_message
 from producers.city import generate_events
 from schemas.codec import (
     CONFLUENT_HEADER_LEN,
@@ -24,7 +24,7 @@ from schemas.codec import (
     schema_from_json,
     schema_id_of,
 )
-from schemas.registry import RegistryError, SchemaRegistryClient, subject_for
+from schemas.registry_client import RegistryError, SchemaRegistryClient, subject_for
 
 #: A fake registry: ids 1-4 are our sensor schemas, in the order of SENSOR_SCHEMAS.
 IDS = {i: s for i, s in enumerate(SENSOR_SCHEMAS.values(), start=1)}

@@ -9,7 +9,7 @@ from collections.abc import Collection
 import pytest
 
 from moisson.metrics import SinkMetrics
-from sinks.base import Harvest, Sink
+from sinks.base import Sink, SinkBatch
 from sinks.writes import Item, Refused, SinkStats, write_items, write_with_retry
 
 
@@ -23,7 +23,7 @@ class Refusing(Sink):
         self.stored: list[str] = []
 
     def write(self, batch):
-        assert isinstance(batch, Harvest)
+        assert isinstance(batch, SinkBatch)
         self.calls += 1
         if self.calls in self.down:
             raise ConnectionResetError("connection reset by peer")
@@ -103,6 +103,6 @@ def test_stopping_during_an_outage_writes_nothing_more():
 def test_a_refusal_is_raised_at_once_not_retried():
     sink, stats = Refusing({"c0"}), SinkStats()
     with pytest.raises(Refused) as caught:
-        write_with_retry(sink, Harvest(doubles=[{"citizen_id": "c0"}]), stats, 1.0, lambda: False)
+        write_with_retry(sink, SinkBatch(doubles=[{"citizen_id": "c0"}]), stats, 1.0, lambda: False)
     assert sink.calls == 1 and isinstance(caught.value.cause, ValueError)
     assert stats.errors == ["refused c0"]

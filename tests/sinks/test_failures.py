@@ -9,9 +9,9 @@ import pytest
 from psycopg import errors as pge
 from sqlalchemy import exc as sa
 
-from processors.fold import fold_all, new_double
-from processors.scoring import load_rules
-from sinks.base import Harvest, Sink
+from processors.core.fold import fold_all, new_double
+from processors.core.scoring import load_rules
+from sinks.base import Sink, SinkBatch
 from sinks.postgres import checks, errors
 from tests.factories import ev
 
@@ -131,7 +131,7 @@ def check(kind, record):
 
 def test_the_processors_own_records_pass():
     d = a_double()
-    h = Harvest.of([d])
+    h = SinkBatch.of([d])
     assert h.ledger and check("doubles", d) is None
     assert all(check("ledger", e) is None for e in h.ledger)
     period = {
@@ -160,7 +160,7 @@ def test_the_processors_own_records_pass():
 def test_ints_must_fit_their_column(kind, field, ok, refused):
     base = {
         "doubles": a_double(),
-        "ledger": Harvest.of([a_double()]).ledger[0],
+        "ledger": SinkBatch.of([a_double()]).ledger[0],
         "blacklist": {
             "citizen_id": "c1",
             "entered_at": datetime(2026, 3, 2, tzinfo=UTC),
@@ -185,7 +185,7 @@ def test_an_id_longer_than_the_cap_is_refused_in_utf8_bytes():
     assert check("doubles", a_double(citizen_id=euro * (cap // 3))) is None
     got = check("doubles", a_double(citizen_id=euro * (cap // 3 + 1)))
     assert got is not None and got.reason == "too-long"
-    entry = Harvest.of([a_double()]).ledger[0]
+    entry = SinkBatch.of([a_double()]).ledger[0]
     got = check("ledger", {**entry, "event_id": "e" * 3000})
     assert got is not None and got.reason == "too-long" and "event_id" in got.detail
 
@@ -215,7 +215,7 @@ def test_a_nul_character_is_refused(kind, change):
 
 
 def test_a_ledger_entry_must_name_a_known_rule():
-    entry = Harvest.of([a_double()]).ledger[0]
+    entry = SinkBatch.of([a_double()]).ledger[0]
     got = check("ledger", {**entry, "rule_id": "metro.made-up"})
     assert got is not None and got.reason == "unknown-rule" and "metro.made-up" in got.detail
 

@@ -22,10 +22,10 @@ from moisson.metrics import SinkMetrics
 from moisson.ops import pipeline
 from moisson.ops.dlq import read_dead_letters
 from moisson.settings import Settings
-from processors.fold import fold_all
+from processors.core.fold import fold_all
 from producers.publisher import ensure_topics
 from schemas.codec import DOUBLE, LEDGER, METRO, encode
-from sinks.base import Harvest, Record, Refusal
+from sinks.base import Record, Refusal, SinkBatch
 from sinks.dead_letters import DeadLetterTopic
 from sinks.postgres.reader import PostgresReader
 from sinks.postgres.writer import PostgresSink
@@ -38,7 +38,7 @@ pytestmark = pytest.mark.integration
 REFUSE_ME = "REFUSE-ME"
 
 
-def good_harvest(citizens: int, first: int = 0) -> Harvest:
+def good_harvest(citizens: int, first: int = 0) -> SinkBatch:
     """The processor's outputs for ``citizens`` citizens, one of them blacklisted."""
     events = [
         ev("payment", citizen=f"c{i:07d}", hours=i, category="FINES")
@@ -48,10 +48,10 @@ def good_harvest(citizens: int, first: int = 0) -> Harvest:
         ev("camera", citizen=f"c{first:07d}", hours=100 + h, behaviour="GATHERING")
         for h in range(14)
     ]
-    return Harvest.of(fold_all(events).values())
+    return SinkBatch.of(fold_all(events).values())
 
 
-def sends(h: Harvest, settings: Settings) -> list[tuple[str, bytes, bytes]]:
+def sends(h: SinkBatch, settings: Settings) -> list[tuple[str, bytes, bytes]]:
     """(topic, key, value) of each record of ``h``, as the processor sends them."""
     from schemas.codec import BLACKLIST
 
@@ -63,7 +63,7 @@ def sends(h: Harvest, settings: Settings) -> list[tuple[str, bytes, bytes]]:
     ]
 
 
-def hostile(h: Harvest, settings: Settings) -> list[tuple[str, bytes, bytes, str]]:
+def hostile(h: SinkBatch, settings: Settings) -> list[tuple[str, bytes, bytes, str]]:
     """One record of each hostile kind, (topic, key, value, the reason it deserves)."""
     from schemas.codec import BLACKLIST
 
@@ -162,7 +162,7 @@ def stored(settings: Settings) -> tuple[dict[str, int], int, int]:
         read.close()
 
 
-def versions(h: Harvest) -> dict[str, int]:
+def versions(h: SinkBatch) -> dict[str, int]:
     return {d["citizen_id"]: d["version"] for d in h.doubles}
 
 

@@ -7,10 +7,10 @@ from datetime import UTC, datetime
 import pytest
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
-from processors.fold import explained_ledger, fold_all, new_double
+from processors.core.fold import explained_ledger, fold_all, new_double
 from producers.publisher import ensure_topics
 from schemas.codec import DOUBLE, encode
-from sinks.base import Harvest, Sink
+from sinks.base import Sink, SinkBatch
 from sinks.postgres.reader import PostgresReader
 from sinks.postgres.writer import PostgresSink
 from sinks.runner import make_consumer, run_sink
@@ -116,7 +116,7 @@ def test_the_ledger_view_walks_the_clamped_score_as_the_fold_does(settings):
     assert {0, 1000} <= walked and d["score"] == 980
     pg = PostgresSink(settings.database.sqlalchemy_url(), settings.database.schema_name)
     read = PostgresReader(settings.database.sqlalchemy_url(), settings.database.schema_name)
-    pg.write(Harvest.of([d]))
+    pg.write(SinkBatch.of([d]))
     got = [
         (r["event_id"], r["rule_id"], r["score_before"], r["score_after"])
         for r in read.ledger("c0000001")

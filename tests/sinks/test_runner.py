@@ -12,11 +12,11 @@ from kafka import TopicPartition
 from kafka.errors import KafkaTimeoutError, MessageSizeTooLargeError
 
 from moisson.metrics import SinkMetrics
-from processors.fold import fold_all
-from processors.scoring import load_rules
+from processors.core.fold import fold_all
+from processors.core.scoring import load_rules
 from schemas import dead_letters as dl
 from schemas.codec import DOUBLE, LEDGER, METRO, encode
-from sinks.base import Harvest, Record, Refusal, Sink
+from sinks.base import Record, Refusal, Sink, SinkBatch
 from sinks.dead_letters import DeadLetter, DeadLetterTopic
 from sinks.postgres import checks
 from sinks.runner import lag_of, run_sink
@@ -111,7 +111,7 @@ def hostile_batch() -> tuple[list[Msg], Counter[str]]:
             ev("payment", citizen="c2", hours=1, category="FINES"),
         ]
     )
-    good = Harvest.of(doubles.values())
+    good = SinkBatch.of(doubles.values())
     entry = good.ledger[0]
     values = [
         *(("doubles", encode(DOUBLE, d)) for d in good.doubles),

@@ -24,7 +24,7 @@ from moisson.cli.params import (
     speed_option,
     timeout_option,
 )
-from moisson.demo import DemoReport, Harvested
+from moisson.demo import DemoReport, LiveCounts
 from moisson.panels import citizen_panel
 from moisson.settings import Settings
 from schemas.kinds import SENSOR_KINDS
@@ -131,7 +131,7 @@ class RichView:
         return console.status(line)
 
     @contextlib.contextmanager
-    def harvesting(self) -> Iterator[Callable[[Harvested], None]]:
+    def harvesting(self) -> Iterator[Callable[[LiveCounts], None]]:
         from rich.live import Live
 
         with Live(harvest_table(None), console=console, refresh_per_second=4) as live:
@@ -165,7 +165,7 @@ class RichView:
             )
 
 
-def harvest_table(h: Harvested | None) -> Table:
+def harvest_table(h: LiveCounts | None) -> Table:
     """The live harvest: events and rate per sensor, citizens seen, the blacklist."""
     t = Table(title="harvest", expand=False)
     for col in ("sensor", "events", "ev/s"):

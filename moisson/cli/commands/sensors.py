@@ -108,7 +108,7 @@ def sensors(
       moisson sensors --count 5 --dry-run                 # look at five events
     """
     from moisson import stopping
-    from processors.oracle import Oracle
+    from processors.core.oracle import Oracle
     from producers.city import generate_events
 
     stopping.on_stop_signals()
@@ -166,13 +166,14 @@ def publish(
     from kafka.errors import KafkaError
 
     from moisson.metrics import SensorMetrics
+    from moisson.resolvers import registry_client
     from producers.publisher import Pacer, Publisher, ensure_topics
-    from schemas.registry import RegistryError
+    from schemas.registry_client import RegistryError
 
     metrics = SensorMetrics()
     try:
         created = ensure_topics(s)
-        publisher = Publisher(s, metrics=metrics)
+        publisher = Publisher(s, metrics=metrics, registry=registry_client(s))
     except KafkaError as exc:
         kafka_unreachable(s, exc)
         return 0

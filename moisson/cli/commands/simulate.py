@@ -48,7 +48,7 @@ def simulate(
     sanction arrived at once. Replay it with `moisson replay`, check with `moisson verify`.
     """
     from moisson.ops.recording import RecordingError, write_simulation
-    from processors.oracle import Oracle
+    from processors.core.oracle import Oracle
     from producers.city import generate_events
 
     s = settings_from(partitions=partitions, topic_prefix=topic_prefix)

@@ -66,7 +66,7 @@ def sink(
     stop = stopping.on_stop_signals()
     s = settings_from(kafka=kafka, topic_prefix=topic_prefix, database_url=database_url)
     try:
-        from processors.scoring import load_rules
+        from processors.core.scoring import load_rules
 
         pg = PostgresSink(
             s.database.sqlalchemy_url(), s.database.schema_name, load_rules(s.processor.rules_path)

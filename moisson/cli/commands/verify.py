@@ -76,9 +76,9 @@ def verify(
     from sqlalchemy.exc import OperationalError, ProgrammingError
 
     from moisson.ops import verify as vf
-    from moisson.registry import id_resolver
-    from processors.harvest import Rejection
-    from processors.scoring import load_rules
+    from moisson.resolvers import id_resolver
+    from processors.core.scoring import load_rules
+    from processors.core.validation import Rejection
     from sinks.postgres.reader import PostgresReader
 
     rec = open_or_fail(recording)

@@ -14,7 +14,7 @@ from moisson.cli.base import console, fail, load_rules_or_fail, out
 from moisson.cli.params import crowd_option, days_option, option, scenario_option, seed_option
 from moisson.ops.whatif import WhatIf
 from moisson.panels import shown
-from processors.whatif import Change, Distribution
+from processors.core.whatif import Change, Distribution
 
 
 @click.command()
@@ -100,8 +100,8 @@ def whatif(
 
     from moisson.ops import whatif as lab
     from moisson.ops.recording import RecordingError
-    from processors.scoring import RulesError, load_rules
-    from processors.whatif import parse_sets
+    from processors.core.scoring import RulesError, load_rules
+    from processors.core.whatif import parse_sets
 
     live = load_rules_or_fail(rules_path)
     if variant_path is None and not sets:

@@ -8,7 +8,7 @@ from moisson.classroom.choices import Choice, ChoiceError, observe
 from moisson.classroom.clock import SessionClock
 from moisson.classroom.room import NICKNAME_MAX, Refused, Room
 from moisson.classroom.views import histogram, why_below
-from processors.scoring import load_rules
+from processors.core.scoring import load_rules
 from producers.city import DAY_MS, EPOCH_MS
 from producers.sanction_book import SanctionBook
 

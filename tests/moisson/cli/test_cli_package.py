@@ -122,7 +122,7 @@ def test_kafka_is_refused_in_one_place():
 
 
 def test_no_resolver_is_installed_process_wide():
-    """The codec's id resolver is passed in (``moisson.registry.id_resolver``), never
+    """The codec's id resolver is passed in (``moisson.resolvers.id_resolver``), never
     installed as a process global by a command."""
     root = Path(moisson.__file__).parent
     hits = [str(p) for p in root.rglob("*.py") if "install_resolver" in p.read_text()]

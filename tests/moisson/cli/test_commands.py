@@ -105,7 +105,7 @@ def test_demo_runs_end_to_end_on_the_embedded_stack():
 
 
 def test_citizen_shows_the_file_the_harvester_keeps(settings):
-    from processors.fold import fold_all
+    from processors.core.fold import fold_all
     from sinks.postgres.writer import PostgresSink
     from tests.factories import ev
 

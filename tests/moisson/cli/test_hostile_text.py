@@ -11,7 +11,7 @@ import pytest
 from kafka import KafkaProducer
 
 from moisson.settings import Settings, settings_env
-from processors.fold import fold_all
+from processors.core.fold import fold_all
 from producers.publisher import ensure_topics
 from schemas import dead_letters
 from sinks.postgres.writer import PostgresSink

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import shlex
+from collections.abc import Iterator
 from pathlib import Path
 
 import click
@@ -74,17 +75,19 @@ def given_flags(line: str) -> list[str]:
     return [w.split("=", 1)[0] for w in shlex.split(line, comments=True) if w.startswith("--")]
 
 
+def every_command(cmd: click.Command) -> Iterator[click.Command]:
+    """``cmd`` and every command below it."""
+    yield cmd
+    if isinstance(cmd, click.Group):
+        for sub in cmd.commands.values():
+            yield from every_command(sub)
+
+
 @pytest.fixture(autouse=True)
 def no_env(monkeypatch: pytest.MonkeyPatch) -> None:
     """The options' env vars unset, so only the lesson's own words are checked."""
 
-    def walk(cmd: click.Command):
-        yield cmd
-        if isinstance(cmd, click.Group):
-            for sub in cmd.commands.values():
-                yield from walk(sub)
-
-    for cmd in walk(main):
+    for cmd in every_command(main):
         for p in cmd.params:
             envvars = [p.envvar] if isinstance(p.envvar, str) else list(p.envvar or ())
             for var in envvars:
@@ -100,13 +103,18 @@ def test_the_lesson_gives_its_commands_in_code_blocks() -> None:
     assert {("demo",), ("whatif",)} <= {p[:1] for p in paths}
 
 
-@pytest.mark.parametrize("line", MOISSON)
-def test_each_moisson_line_parses_with_only_its_commands_options(line: str) -> None:
+def check_moisson(line: str) -> None:
+    """``line`` names a command and gives only that command's options."""
     ctx = parse(line)
     assert ctx.command is not main
     known = {o for p in ctx.command.params for o in (*p.opts, *p.secondary_opts)}
     for flag in given_flags(line):
         assert flag in known, f"{line!r}: {flag} is not an option of `{ctx.command_path}`"
+
+
+@pytest.mark.parametrize("line", MOISSON)
+def test_each_moisson_line_parses_with_only_its_commands_options(line: str) -> None:
+    check_moisson(line)
 
 
 def test_the_lessons_values_reach_the_commands_parameters() -> None:

@@ -15,8 +15,8 @@ from sqlalchemy import event
 
 from moisson.dashboard.server import Dashboard
 from moisson.dashboard.shared import WHATIF_PENDING
-from processors.fold import Event
-from processors.oracle import Oracle
+from processors.core.fold import Event
+from processors.core.oracle import Oracle
 from producers.city import City
 
 pytestmark = pytest.mark.integration
@@ -70,7 +70,7 @@ async def overview_while(client: TestClient, work: asyncio.Future) -> list[float
 async def test_twenty_what_ifs_leave_the_overview_answering(settings, week):
     d = Dashboard.open(settings)
     for e in week:
-        d.harvest.tail.add(e)
+        d.live.tail.add(e)
     concurrent = one_at_a_time(d)
     async with TestClient(TestServer(d.app())) as client:
         await client.get("/api/overview")

@@ -25,7 +25,7 @@ from kafka import KafkaProducer
 from playwright.sync_api import sync_playwright
 
 from moisson.stack.base import free_port
-from processors.fold import fold_all
+from processors.core.fold import fold_all
 from schemas.codec import BOOK, encode
 from sinks.postgres.writer import PostgresSink
 from tests.factories import ev

@@ -7,10 +7,10 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
 from moisson.dashboard.guard import allowed, hostname
-from moisson.dashboard.harvest import Harvest
 from moisson.dashboard.server import Dashboard
+from moisson.dashboard.tail import LiveTail
 from moisson.settings import Settings
-from processors.fold import default_rules
+from processors.core.fold import default_rules
 
 
 class Tables:
@@ -36,7 +36,7 @@ class Tables:
 
 def dashboard(host: str = "127.0.0.1", extra: str = "") -> Dashboard:
     s = Settings().replace(dashboard={"allowed_hosts": extra})
-    harvest = Harvest(s)
+    harvest = LiveTail(s)
     harvest.start = lambda: harvest  # no broker here: the tail is not started
     return Dashboard(s, Tables(), harvest, default_rules(), host=host)
 

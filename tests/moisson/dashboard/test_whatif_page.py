@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from aiohttp.test_utils import TestClient, TestServer
 
-from moisson.dashboard.harvest import EventTail
 from moisson.dashboard.server import Dashboard
+from moisson.dashboard.tail import EventTail
 from moisson.settings import Settings
-from processors.fold import Event, default_rules
-from processors.oracle import Oracle
+from processors.core.fold import Event, default_rules
+from processors.core.oracle import Oracle
 from producers.city import City
 
 

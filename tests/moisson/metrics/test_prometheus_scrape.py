@@ -24,7 +24,7 @@ from moisson.ops.recording import open_recording, write_simulation
 from moisson.ops.verify import caught_up, expected_doubles
 from moisson.settings import SENSOR_KINDS, Settings
 from moisson.stack.base import free_port
-from processors.oracle import Oracle
+from processors.core.oracle import Oracle
 from producers.city import SensorEvent, generate_events
 from tests.drills.harness import send, sent
 from tests.factories import pg_reader

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 from kafka import KafkaProducer
 
-from processors.fold import Event, fold_all
-from processors.harvest import Rejection
+from processors.core.fold import Event, fold_all
+from processors.core.validation import Rejection
 from producers.population import Citizen
 from producers.publisher import ensure_topics
 from schemas.codec import SENSOR_SCHEMAS, encode

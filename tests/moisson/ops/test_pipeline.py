@@ -13,10 +13,11 @@ from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
 from moisson.ops import pipeline
 from moisson.ops.dlq import read_dead_letters
+from moisson.resolvers import registry_client
 from moisson.settings import settings_env
-from processors.fold import Event, explained_ledger, fold_all
-from processors.harvest import apply_message
-from processors.oracle import Oracle
+from processors.core.fold import Event, explained_ledger, fold_all
+from processors.core.oracle import Oracle
+from processors.core.validation import apply_message
 from producers.city import generate_events
 from producers.publisher import KafkaSanctions, Pacer, Publisher, ensure_topics
 from schemas.codec import SANCTION, decode
@@ -136,7 +137,7 @@ def test_every_profile_equals_the_pure_fold_despite_garbage(settings, procs, tmp
     assert len(expected) >= 200
 
     ensure_topics(settings)
-    publisher = Publisher(settings)
+    publisher = Publisher(settings, registry=registry_client(settings))
     publisher.publish(events[:1500])
     bad = garbage(settings, events[0])
     publisher.publish(events[1500:])
@@ -201,7 +202,7 @@ def test_a_week_of_a_city_with_sanctions_closing_the_loop(settings, procs, tmp_p
     listener = KafkaSanctions(settings).start()
 
     published: list = []
-    publisher = Publisher(settings)
+    publisher = Publisher(settings, registry=registry_client(settings))
     # Lulu's week in about 40 s, so sanctions come back while the city lives: on the
     # calibrated scale her story (and a few activists) is what reaches the line.
     publisher.publish(

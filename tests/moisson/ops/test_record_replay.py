@@ -17,7 +17,7 @@ from moisson.ops.read_to_end import read_to_end
 from moisson.ops.replay import record
 from moisson.ops.verify import last_sanctions
 from moisson.settings import SENSOR_KINDS, Settings, settings_env
-from processors.oracle import Oracle
+from processors.core.oracle import Oracle
 from producers.city import generate_events
 from producers.publisher import ensure_topics
 from schemas.codec import SANCTION, encode

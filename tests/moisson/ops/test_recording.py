@@ -19,7 +19,7 @@ from moisson.ops.recording import (
 )
 from moisson.ops.replay import plan_replay, schedule
 from moisson.settings import SENSOR_KINDS, Settings
-from processors.oracle import Oracle
+from processors.core.oracle import Oracle
 from producers.city import generate_events
 
 TOPICS = {k: f"sensors.{k}" for k in SENSOR_KINDS}

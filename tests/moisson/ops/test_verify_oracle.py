@@ -8,7 +8,7 @@ from pathlib import Path
 
 from moisson.ops.recording import Message, RecordingWriter, open_recording, partition_for
 from moisson.ops.verify import compare, expected_plan, received, settle
-from processors.fold import explained_ledger, fold_all
+from processors.core.fold import explained_ledger, fold_all
 from schemas.codec import SENSOR_SCHEMAS, encode
 from tests.factories import ev
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 from moisson.ops.recording import write_simulation
 from moisson.ops.whatif import RESCORED, rescore, simulate
-from processors.fold import default_rules
-from processors.oracle import Oracle
+from processors.core.fold import default_rules
+from processors.core.oracle import Oracle
 from producers.city import City
 from schemas.kinds import SENSOR_KINDS
 
