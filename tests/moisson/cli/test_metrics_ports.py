@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 from kafka import KafkaAdminClient, KafkaConsumer
+from kafka.errors import CoordinatorNotAvailableError
 
 from moisson.ops.pipeline import spawn
 from moisson.settings import Settings
@@ -50,7 +51,10 @@ def log_of(tmp_path: Path, what: str, i: int) -> str:
 
 
 def members(admin: KafkaAdminClient, group: str) -> int:
-    return len(admin.describe_groups([group])[group]["members"])
+    try:
+        return len(admin.describe_groups([group])[group]["members"])
+    except CoordinatorNotAvailableError:  # a fresh broker: no group has a coordinator yet
+        return 0
 
 
 def race(
