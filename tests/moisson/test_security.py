@@ -56,7 +56,7 @@ def login(settings: Settings, bootstrap: str, password: str) -> Settings:
 def test_sensors_and_the_faust_worker_log_in_with_sasl_plain(
     sasl_kafka, settings, procs, tmp_path: Path
 ):
-    login(settings, sasl_kafka, USERS["moisson"])
+    settings = login(settings, sasl_kafka, USERS["moisson"])
     events = list(generate_events(11, 40, 600, sanctions=Oracle()))
     expected = fold_all(Event(e.kind, e.record) for e in events)
 
