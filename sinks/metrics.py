@@ -10,56 +10,21 @@ from collections.abc import Mapping
 from typing import Any, Protocol
 
 
-class Count(Protocol):
-    """A counter (one Prometheus counter, or one child bound to its labels)."""
-
-    def inc(self, amount: float = 1) -> None: ...
-
-
-class Labelled(Protocol):
-    """A counter with labels: :meth:`labels` gives the child to count into."""
-
-    def labels(self, *labelvalues: Any) -> Count: ...
-
-
-class Timing(Protocol):
-    """A histogram of durations."""
-
-    def observe(self, amount: float) -> None: ...
-
-
-class Lag(Protocol):
-    """Records behind the high-water mark, per (topic, partition) assigned now."""
-
-    def set_all(self, lag: Mapping[tuple[str, int], int]) -> None: ...
-
-
 class SinkCounts(Protocol):
-    """The sink's figures (``moisson.metrics.SinkMetrics`` names and documents each)."""
+    """The sink's figures (``moisson.metrics.SinkMetrics`` names and documents each):
+    ``consumed``, ``written``, ``errors`` and ``dead_letters`` are counters by label
+    (``.labels(...).inc()``), ``undecodable`` and ``retries`` counters (``.inc()``),
+    ``batch_seconds`` a histogram (``.observe(s)``), ``lag`` a gauge per source partition
+    (``.set_all(lag)``). Typed loosely: Prometheus' own types are what is passed in."""
 
-    @property
-    def consumed(self) -> Labelled: ...
-
-    @property
-    def written(self) -> Labelled: ...
-
-    @property
-    def undecodable(self) -> Count: ...
-
-    @property
-    def batch_seconds(self) -> Timing: ...
-
-    @property
-    def errors(self) -> Labelled: ...
-
-    @property
-    def dead_letters(self) -> Labelled: ...
-
-    @property
-    def retries(self) -> Count: ...
-
-    @property
-    def lag(self) -> Lag: ...
+    consumed: Any
+    written: Any
+    errors: Any
+    dead_letters: Any
+    undecodable: Any
+    retries: Any
+    batch_seconds: Any
+    lag: Any
 
 
 class _Nothing:
