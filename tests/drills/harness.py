@@ -177,9 +177,15 @@ class Pipeline:
     def _worker_settings(self, i: int) -> Settings:
         return self.settings.replace(processor={"data_dir": self.logs / f"faust-{i}"})
 
-    def start_sink(self) -> None:
-        self.sink = pipeline.start_sink(self.settings, self._log("sink"))
+    def start_sink(self, ready: bool = False, timeout: float = 120.0) -> None:
+        """Start the sink; with ``ready``, wait until it has made its topics and joined
+        its group (a broker killed while it starts would end it with "cannot reach
+        Kafka", as it should: that is not what a drill measures)."""
+        log = self._log("sink")
+        self.sink = pipeline.start_sink(self.settings, log)
         self.started.append(self.sink)
+        if ready:
+            pipeline.wait_for_log(log, "(group ", timeout, self.sink)
 
     def alive(self) -> str | None:
         """Why the pipeline cannot finish (a process died unasked), or None."""

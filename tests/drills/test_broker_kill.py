@@ -58,7 +58,7 @@ def test_three_brokers_leader_killed(drill: Pipeline, cluster: KafkaCluster):
     thread, outcome = send(drill.recording, drill.settings, SIZE.paced_s)
     drill.start_worker(0)
     drill.start_worker(1)
-    drill.start_sink()
+    drill.start_sink(ready=True)  # the kill must not fall into its start
     metro = drill.settings.topics.sensor("metro")
     for topic in (
         metro,
