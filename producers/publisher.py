@@ -3,100 +3,24 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Mapping
-from typing import Any, Protocol
+from collections.abc import Callable, Iterable
 
 from kafka import KafkaAdminClient, KafkaProducer
 from kafka.admin import ConfigResource, ConfigResourceType
 from kafka.errors import KafkaError
 
 from producers.city import SensorEvent
+from producers.given import SensorCounts, SensorsConfig, Uncounted
 from producers.sanction_book import SanctionBook
 from schemas.codec import SANCTION, SENSOR_SCHEMAS, CodecError, decode
-from schemas.kinds import SENSOR_KINDS
 from schemas.registry_client import RegistryFramer, SchemaRegistryClient, subject_for
-from schemas.topics import Topics, positions_changelog
+from schemas.topics import positions_changelog
 
 log = logging.getLogger(__name__)
 
 #: Seconds a Kafka client of the sensors gets to close once asked to stop: the value of
 #: ``moisson.stopping.CLOSE_S`` (which this package does not import; a test keeps them equal).
 CLOSE_S = 1.0
-
-
-class KafkaConfig(Protocol):
-    """What the sensors read of the Kafka settings."""
-
-    @property
-    def partitions(self) -> int: ...
-
-    @property
-    def replication_factor(self) -> int: ...
-
-    def client_kwargs(self) -> dict[str, Any]: ...
-
-
-class TopicsConfig(Protocol):
-    """What the sensors read of the topic settings."""
-
-    @property
-    def names(self) -> Topics: ...
-
-    @property
-    def sanctions(self) -> str: ...
-
-    def sensor(self, kind: str) -> str: ...
-
-
-class ProcessorConfig(Protocol):
-    """What the sensors read of the processor's settings (its app id names a changelog)."""
-
-    @property
-    def app_id(self) -> str: ...
-
-
-class SensorsConfig(Protocol):
-    """The settings the sensors' Kafka I/O reads, passed in by the entry points (moisson's
-    ``Settings`` is one): this package imports nothing of moisson."""
-
-    @property
-    def kafka(self) -> KafkaConfig: ...
-
-    @property
-    def topics(self) -> TopicsConfig: ...
-
-    @property
-    def processor(self) -> ProcessorConfig: ...
-
-
-class Count(Protocol):
-    """A counter (a Prometheus counter's child, bound to its labels)."""
-
-    def inc(self, amount: float = 1) -> None: ...
-
-
-class SensorCounts(Protocol):
-    """What the publisher counts into, per sensor kind (``moisson.metrics.SensorMetrics``
-    is one, passed in by the entry point that serves it)."""
-
-    @property
-    def sent(self) -> Mapping[str, Count]: ...
-
-    @property
-    def errors(self) -> Mapping[str, Count]: ...
-
-
-class _Nothing:
-    def inc(self, amount: float = 1) -> None:
-        pass
-
-
-class Uncounted:
-    """The publisher's counts when nobody serves them: counted nowhere."""
-
-    def __init__(self) -> None:
-        self.sent: dict[str, Count] = dict.fromkeys(SENSOR_KINDS, _Nothing())
-        self.errors: dict[str, Count] = dict.fromkeys(SENSOR_KINDS, _Nothing())
 
 
 def ensure_topics(settings: SensorsConfig, extra: Iterable[str] = ()) -> list[str]:
