@@ -7,7 +7,7 @@ waits, ownership, watermarks), are validated and folded (:mod:`.validation`), an
 doubles the batch writes are evicted to their partition's horizon: the doubles of a
 partition forget what lies beyond the horizon of the lowest *durable* watermark of its
 co-partitioned sources (:class:`processors.core.horizon.Horizon`), then capped in size
-(:mod:`.bounds`).
+(:func:`bound_sizes`).
 """
 
 from __future__ import annotations

@@ -331,7 +331,7 @@ class PatchedRocksStore(RocksDBStore):
         return self.disk_get(key)
 
     def holds(self, key: bytes) -> bool:
-        return bool(super()._contains(key))
+        return self.disk_contains(key)
 
     def items_now(self) -> Iterator[tuple[bytes, bytes]]:
         return self.disk_items()
